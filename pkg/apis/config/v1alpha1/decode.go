@@ -1,0 +1,41 @@
+package v1alpha1
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/yaml"
+)
+
+// decodeStrict fills into from the args the kube-scheduler hands an out-of-tree plugin
+// (runtime.Unknown, JSON or YAML) and rejects unknown fields, so a misspelt field fails
+// start-up instead of being ignored. nil args leave into untouched (all defaults).
+func decodeStrict(obj runtime.Object, into any) error {
+	switch o := obj.(type) {
+	case nil:
+		return nil
+	case *runtime.Unknown:
+		if len(o.Raw) == 0 {
+			return nil
+		}
+		// YAML is a superset of JSON: one strict decoder for both content types.
+		return yaml.UnmarshalStrict(o.Raw, into)
+	default:
+		return fmt.Errorf("want args as runtime.Unknown, got %T", obj)
+	}
+}
+
+// DecodeSpotScoreArgs returns defaulted, validated SpotScore args from the plugin's
+// pluginConfig args (nil means all defaults). path is the field path used in errors.
+func DecodeSpotScoreArgs(obj runtime.Object, path *field.Path) (*SpotScoreArgs, error) {
+	args := &SpotScoreArgs{}
+	if err := decodeStrict(obj, args); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", path, err)
+	}
+	SetDefaultsSpotScoreArgs(args)
+	if errs := ValidateSpotScoreArgs(args, path); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	return args, nil
+}

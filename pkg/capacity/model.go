@@ -1,0 +1,239 @@
+// Package capacity is the one capacity model every spot-scheduler component shares: it
+// classifies a node into its tier, tells whether the node is at risk (interruption or drain
+// signal) and names the pool (failure domain) it belongs to, from the plugin args in the
+// scheduler's configuration.
+package capacity
+
+import (
+	"fmt"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
+)
+
+// RiskCordoned is the risk reason of a node with spec.unschedulable set.
+const RiskCordoned = "cordoned"
+
+// Class is what the model says about one node.
+type Class struct {
+	// Tier is the node's tier index, 0 being the best.
+	Tier int
+	// TierName is the configured name of the tier.
+	TierName string
+	// AtRisk is set when the node carries an interruption or drain signal.
+	AtRisk bool
+	// RiskReason is the matching taint key, or RiskCordoned; empty when not at risk.
+	RiskReason string
+	// Pool is the failure-domain key: pool label, instance type and zone.
+	Pool string
+}
+
+type tier struct {
+	name        string
+	reclaimable bool
+	selectors   []labels.Selector
+	taintKeys   sets.Set[string]
+}
+
+// Model is a compiled capacity model. It is immutable and safe for concurrent use.
+type Model struct {
+	tiers            []tier
+	defaultTier      int
+	atRiskKeys       sets.Set[string]
+	atRiskPrefixes   []string
+	cordonedIsAtRisk bool
+	poolLabelKeys    []string
+	poolTopologyKeys []string
+	// rankAvoidingSpot[t] is tier t's rank for pods that avoid reclaimable capacity.
+	rankAvoidingSpot []int
+}
+
+// New compiles a defaulted and validated capacity model (see v1alpha1.DecodeSpotScoreArgs).
+func New(cfg v1alpha1.CapacityModel) (*Model, error) {
+	m := &Model{
+		defaultTier:      -1,
+		atRiskKeys:       sets.New[string](),
+		cordonedIsAtRisk: cfg.CordonedIsAtRisk == nil || *cfg.CordonedIsAtRisk,
+		poolLabelKeys:    cfg.PoolLabelKeys,
+		poolTopologyKeys: cfg.PoolTopologyKeys,
+	}
+	for i, t := range cfg.Tiers {
+		ct := tier{name: t.Name, reclaimable: t.Reclaimable, taintKeys: sets.New(t.TaintKeys...)}
+		for j := range t.NodeSelectors {
+			sel, err := metav1.LabelSelectorAsSelector(&t.NodeSelectors[j])
+			if err != nil {
+				return nil, fmt.Errorf("tiers[%d].nodeSelectors[%d]: %w", i, j, err)
+			}
+			ct.selectors = append(ct.selectors, sel)
+		}
+		if t.Name == cfg.DefaultTier {
+			m.defaultTier = i
+		}
+		m.tiers = append(m.tiers, ct)
+	}
+	if m.defaultTier < 0 {
+		return nil, fmt.Errorf("defaultTier %q is not one of the tiers", cfg.DefaultTier)
+	}
+	for _, t := range cfg.AtRiskTaints {
+		if prefix, ok := strings.CutSuffix(t.Key, "/*"); ok {
+			m.atRiskPrefixes = append(m.atRiskPrefixes, prefix+"/")
+		} else {
+			m.atRiskKeys.Insert(t.Key)
+		}
+	}
+	m.rankAvoidingSpot = rankAvoidingReclaimable(m.tiers)
+	return m, nil
+}
+
+// rankAvoidingReclaimable moves each reclaimable tier below the first non-reclaimable tier that
+// follows it: reserved, spot, on-demand, burst becomes reserved, on-demand, spot, burst.
+func rankAvoidingReclaimable(tiers []tier) []int {
+	order := make([]int, 0, len(tiers))
+	var held []int
+	for i, t := range tiers {
+		if t.reclaimable {
+			held = append(held, i)
+			continue
+		}
+		order = append(order, i)
+		order = append(order, held...)
+		held = held[:0]
+	}
+	order = append(order, held...)
+	rank := make([]int, len(tiers))
+	for r, t := range order {
+		rank[t] = r
+	}
+	return rank
+}
+
+// NumTiers is the number of configured tiers.
+func (m *Model) NumTiers() int { return len(m.tiers) }
+
+// TierName returns the name of tier t.
+func (m *Model) TierName(t int) string { return m.tiers[t].name }
+
+// TierNames returns the tier names, best first.
+func (m *Model) TierNames() []string {
+	names := make([]string, len(m.tiers))
+	for i, t := range m.tiers {
+		names[i] = t.name
+	}
+	return names
+}
+
+// Reclaimable reports whether tier t is reclaimable (spot-like) capacity.
+func (m *Model) Reclaimable(t int) bool { return m.tiers[t].reclaimable }
+
+// Classify returns the node's tier, risk and pool.
+func (m *Model) Classify(node *v1.Node) Class {
+	t := m.tierOf(node)
+	c := Class{Tier: t, TierName: m.tiers[t].name, Pool: m.PoolOf(node)}
+	c.RiskReason = m.riskOf(node)
+	c.AtRisk = c.RiskReason != ""
+	return c
+}
+
+func (m *Model) tierOf(node *v1.Node) int {
+	nodeLabels := labels.Set(node.Labels)
+	for i := range m.tiers {
+		t := &m.tiers[i]
+		for _, sel := range t.selectors {
+			if sel.Matches(nodeLabels) {
+				return i
+			}
+		}
+		if t.taintKeys.Len() > 0 {
+			for _, taint := range node.Spec.Taints {
+				if t.taintKeys.Has(taint.Key) {
+					return i
+				}
+			}
+		}
+	}
+	return m.defaultTier
+}
+
+func (m *Model) riskOf(node *v1.Node) string {
+	for _, taint := range node.Spec.Taints {
+		if m.atRiskKeys.Has(taint.Key) {
+			return taint.Key
+		}
+		for _, p := range m.atRiskPrefixes {
+			if strings.HasPrefix(taint.Key, p) {
+				return taint.Key
+			}
+		}
+	}
+	if m.cordonedIsAtRisk && node.Spec.Unschedulable {
+		return RiskCordoned
+	}
+	return ""
+}
+
+// IsAtRiskTaint reports whether a taint with this key marks a node at risk.
+func (m *Model) IsAtRiskTaint(key string) bool {
+	if m.atRiskKeys.Has(key) {
+		return true
+	}
+	for _, p := range m.atRiskPrefixes {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// PoolOf returns the node's pool key: the first pool label present, then the topology labels,
+// as "key=value" parts joined by ",". A node with none of them is a pool of its own.
+func (m *Model) PoolOf(node *v1.Node) string {
+	var parts []string
+	for _, k := range m.poolLabelKeys {
+		if v, ok := node.Labels[k]; ok {
+			parts = append(parts, k+"="+v)
+			break
+		}
+	}
+	for _, k := range m.poolTopologyKeys {
+		if v, ok := node.Labels[k]; ok {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	if len(parts) == 0 {
+		return "node=" + node.Name
+	}
+	return strings.Join(parts, ",")
+}
+
+// AvoidsSpot reports whether the pod asks to rank reclaimable capacity below on-demand.
+func AvoidsSpot(pod *v1.Pod) bool {
+	return wellknown.IsTrue(pod.Annotations[wellknown.AvoidSpotAnnotation])
+}
+
+// Rank returns tier t's rank for the pod (0 best): the tier order, except that reclaimable
+// tiers drop below the next non-reclaimable tier for pods that avoid spot.
+func (m *Model) Rank(t int, avoidSpot bool) int {
+	if avoidSpot {
+		return m.rankAvoidingSpot[t]
+	}
+	return t
+}
+
+// Band orders nodes for a pod, 0 best: every healthy node comes before every at-risk node, and
+// within each, tiers in the pod's rank order. There are 2*NumTiers bands.
+func (m *Model) Band(c Class, avoidSpot bool) int {
+	b := m.Rank(c.Tier, avoidSpot)
+	if c.AtRisk {
+		b += len(m.tiers)
+	}
+	return b
+}
+
+// NumBands is the number of distinct bands Band returns.
+func (m *Model) NumBands() int { return 2 * len(m.tiers) }

@@ -1,0 +1,281 @@
+// Package localcluster starts a real local control plane from binaries built out of Go
+// modules (hack/build-control-plane.sh): etcd and kube-apiserver through controller-runtime's
+// envtest, and optionally kube-controller-manager and kwok (fake kubelets that make nodes
+// Ready and bound pods Running). The integration tests, `make demo` and the benchmarks all
+// run on it; there is no Docker and no mocked API server.
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// BinDirEnv names the environment variable holding the directory of the control-plane binaries.
+const BinDirEnv = "SPOT_SCHEDULER_BIN_DIR"
+
+// DefaultControllers are the kube-controller-manager controllers the product's stories need:
+// Deployments, ReplicaSets (scale-in honours pod-deletion-cost), PDBs, and the garbage
+// collector so that deleting a Deployment removes its pods.
+var DefaultControllers = []string{"deployment", "replicaset", "disruption", "garbagecollector"}
+
+// Options say what to start.
+type Options struct {
+	// BinDir holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+	// kwok-stages.yaml. Empty means $SPOT_SCHEDULER_BIN_DIR, else hack/build-control-plane.sh.
+	BinDir string
+	// Dir is where data, kubeconfig and logs go. Empty means a new temporary directory.
+	Dir string
+	// ControllerManager starts kube-controller-manager with Controllers (default DefaultControllers).
+	ControllerManager bool
+	Controllers       []string
+	// NoKwok leaves nodes and pods to the caller (nothing makes them Ready).
+	NoKwok bool
+}
+
+// Cluster is a running local control plane.
+type Cluster struct {
+	// Dir holds the kubeconfig and every component's log (<name>.log).
+	Dir string
+	// Kubeconfig is the path of an admin kubeconfig.
+	Kubeconfig string
+	Config     *rest.Config
+	Client     kubernetes.Interface
+	BinDir     string
+
+	env   *envtest.Environment
+	procs []*Process
+}
+
+// Start brings the control plane up and waits until it serves.
+func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	binDir, err := ResolveBinDir(opts.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "spot-scheduler-cluster-"); err != nil {
+			return nil, err
+		}
+	}
+	c := &Cluster{Dir: dir, BinDir: binDir}
+	defer func() {
+		if err != nil {
+			_ = c.Stop()
+		}
+	}()
+
+	c.env = &envtest.Environment{
+		BinaryAssetsDirectory:   binDir,
+		ControlPlaneStopTimeout: 20 * time.Second,
+	}
+	apiServer := c.env.ControlPlane.GetAPIServer()
+	apiServer.Out, apiServer.Err = mustLog(dir, "kube-apiserver")
+	// No node-lifecycle controller runs, so nothing would lift the not-ready taint that
+	// TaintNodesByCondition puts on every new node; kwok reports the nodes Ready instead.
+	apiServer.Configure().Set("disable-admission-plugins", "ServiceAccount", "TaintNodesByCondition")
+	etcd := &envtest.Etcd{}
+	etcd.Out, etcd.Err = mustLog(dir, "etcd")
+	c.env.ControlPlane.Etcd = etcd
+	if c.Config, err = c.env.Start(); err != nil {
+		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w (logs in %s)", binDir, err, dir)
+	}
+	c.Config.QPS, c.Config.Burst = 200, 400
+	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err = os.WriteFile(c.Kubeconfig, c.env.KubeConfig, 0o600); err != nil {
+		return nil, err
+	}
+	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
+		return nil, err
+	}
+
+	if opts.ControllerManager {
+		controllers := opts.Controllers
+		if len(controllers) == 0 {
+			controllers = DefaultControllers
+		}
+		if _, err = c.StartProcess(ctx, "kube-controller-manager", filepath.Join(binDir, "kube-controller-manager"),
+			"--kubeconfig="+c.Kubeconfig,
+			"--controllers="+strings.Join(controllers, ","),
+			"--leader-elect=false",
+			"--secure-port=0",
+			"--concurrent-deployment-syncs=5",
+			"--concurrent-replicaset-syncs=5",
+		); err != nil {
+			return nil, err
+		}
+	}
+	if !opts.NoKwok {
+		if _, err = c.StartProcess(ctx, "kwok", filepath.Join(binDir, "kwok"),
+			"--kubeconfig="+c.Kubeconfig,
+			"--manage-all-nodes=true",
+			"--config="+filepath.Join(binDir, "kwok-stages.yaml"),
+		); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func mustLog(dir, name string) (*os.File, *os.File) {
+	f, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, nil
+	}
+	return f, f
+}
+
+// ResolveBinDir finds the control-plane binaries: dir if given, else $SPOT_SCHEDULER_BIN_DIR,
+// else the output of hack/build-control-plane.sh found above the working directory (which
+// builds them on first use and reuses its cache afterwards).
+func ResolveBinDir(dir string) (string, error) {
+	if dir == "" {
+		dir = os.Getenv(BinDirEnv)
+	}
+	if dir == "" {
+		script, err := findUp("hack/build-control-plane.sh")
+		if err != nil {
+			return "", fmt.Errorf("no %s set and %w", BinDirEnv, err)
+		}
+		cmd := exec.Command("bash", script)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("building the control plane with %s: %w", script, err)
+		}
+		dir = strings.TrimSpace(string(out))
+	}
+	for _, b := range []string{"etcd", "kube-apiserver", "kwok", "kwok-stages.yaml"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return "", fmt.Errorf("control-plane binaries incomplete in %s (run hack/build-control-plane.sh): %w", dir, err)
+		}
+	}
+	return dir, nil
+}
+
+func findUp(rel string) (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("%s not found above %s", rel, wd)
+		}
+	}
+}
+
+// Process is a child process of the cluster (a component, or a product binary under test).
+type Process struct {
+	Name string
+	Cmd  *exec.Cmd
+	Log  string
+	done chan struct{}
+	err  error
+}
+
+// StartProcess runs a binary with its output in <Dir>/<name>.log. The child gets its own
+// process group (so Stop can kill all it started) and is killed if this process dies first.
+func (c *Cluster) StartProcess(ctx context.Context, name, bin string, args ...string) (*Process, error) {
+	logPath := filepath.Join(c.Dir, name+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &Process{Name: name, Cmd: cmd, Log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		_ = logFile.Close()
+		close(p.done)
+	}()
+	c.procs = append(c.procs, p)
+	return p, nil
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits for the process to end, up to timeout, and returns its exit error.
+func (p *Process) Wait(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		return fmt.Errorf("%s still running after %s", p.Name, timeout)
+	}
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if p.Exited() {
+		return nil
+	}
+	return p.Cmd.Process.Signal(sig)
+}
+
+// Stop ends the process: SIGTERM, then SIGKILL to its whole group after grace.
+func (p *Process) Stop(grace time.Duration) {
+	if p.Exited() {
+		return
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+	}
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// Stop ends every process the cluster started, newest first, then the API server and etcd.
+func (c *Cluster) Stop() error {
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		c.procs[i].Stop(5 * time.Second)
+	}
+	c.procs = nil
+	if c.env != nil {
+		env := c.env
+		c.env = nil
+		return env.Stop()
+	}
+	return nil
+}
+
+// WaitForAPI polls fn until it returns true, an error, or timeout passes.
+func WaitForAPI(ctx context.Context, timeout time.Duration, fn func(context.Context) (bool, error)) error {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, fn)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("condition not met within %s", timeout)
+	}
+	return err
+}

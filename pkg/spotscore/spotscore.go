@@ -1,0 +1,312 @@
+// Package spotscore is the SpotScore scheduler plugin: it ranks nodes by capacity tier (a
+// feasible node of a better tier always beats every node of a worse tier), puts at-risk nodes
+// below every healthy one, and spreads a workload's pods across pools within a tier.
+package spotscore
+
+import (
+	"context"
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/util"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+)
+
+const (
+	// Name is the name of the plugin used in the plugin registry and configurations.
+	Name = "SpotScore"
+	// preFilterStateKey and preScoreStateKey are SpotScore's keys in CycleState.
+	preFilterStateKey = "PreFilter" + Name
+	preScoreStateKey  = "PreScore" + Name
+)
+
+// SpotScore is a score plugin ordering nodes by capacity tier, risk and pool spread.
+type SpotScore struct {
+	handle framework.Handle
+	model  *capacity.Model
+	// bandWidth is the score span of one band (tier x risk); spreadRange is the part of a band
+	// the spread bonus may use. The rest of the band is the gap that keeps bands strict.
+	bandWidth   int64
+	spreadRange int64
+}
+
+var _ framework.PreFilterPlugin = &SpotScore{}
+var _ framework.PreScorePlugin = &SpotScore{}
+var _ framework.ScorePlugin = &SpotScore{}
+var _ framework.EnqueueExtensions = &SpotScore{}
+
+// New validates the args and builds the plugin. Bad args fail the scheduler's start-up with
+// the path of the field at fault.
+func New(_ context.Context, obj runtime.Object, h framework.Handle) (framework.Plugin, error) {
+	args, err := v1alpha1.DecodeSpotScoreArgs(obj, field.NewPath("pluginConfig").Key(Name).Child("args"))
+	if err != nil {
+		return nil, err
+	}
+	model, err := capacity.New(args.CapacityModel)
+	if err != nil {
+		return nil, err
+	}
+	return newWithModel(h, model, *args.SpreadWeight), nil
+}
+
+func newWithModel(h framework.Handle, model *capacity.Model, spreadWeight int32) *SpotScore {
+	bandWidth := framework.MaxNodeScore / int64(model.NumBands())
+	return &SpotScore{
+		handle:      h,
+		model:       model,
+		bandWidth:   bandWidth,
+		spreadRange: bandWidth * int64(spreadWeight) / 100,
+	}
+}
+
+// Name returns name of the plugin. It is used in logs, etc.
+func (pl *SpotScore) Name() string { return Name }
+
+// Model returns the capacity model the plugin scores with.
+func (pl *SpotScore) Model() *capacity.Model { return pl.model }
+
+// preFilterState is what SpotScore knows of the pod before any node is looked at.
+type preFilterState struct {
+	avoidSpot bool
+	// podsPerPool counts the pods of the pod's workload in each pool, over all nodes.
+	podsPerPool map[string]int
+}
+
+// Clone implements the mandatory Clone interface. The state is never changed once written.
+func (s *preFilterState) Clone() fwk.StateData { return s }
+
+// preScoreState adds what depends on the feasible nodes.
+type preScoreState struct {
+	*preFilterState
+	// classes of the candidate nodes, by node name (read-only once written).
+	classes map[string]capacity.Class
+	// maxPodsInPool is the highest count among the candidates' pools.
+	maxPodsInPool int
+}
+
+// Clone implements the mandatory Clone interface. The state is never changed once written.
+func (s *preScoreState) Clone() fwk.StateData { return s }
+
+// PreFilter does the work that depends on neither the node nor the filters' verdicts, once per
+// cycle: the pod's tier order and where its workload already runs. It never rejects a pod.
+func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, _ []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
+	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod)}
+	if pl.spreadRange > 0 {
+		counts, err := pl.countWorkloadPerPool(pod)
+		if err != nil {
+			return nil, fwk.AsStatus(err)
+		}
+		s.podsPerPool = counts
+	}
+	cycleState.Write(preFilterStateKey, s)
+	return nil, nil
+}
+
+// PreFilterExtensions of the PreFilter plugin: none, SpotScore does not filter.
+func (pl *SpotScore) PreFilterExtensions() framework.PreFilterExtensions { return nil }
+
+// PreScore classifies every feasible node once per cycle and finds the most crowded pool.
+func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) *fwk.Status {
+	pre, err := readState[*preFilterState](cycleState, preFilterStateKey)
+	if err != nil {
+		return fwk.AsStatus(err)
+	}
+	s := &preScoreState{preFilterState: pre, classes: make(map[string]capacity.Class, len(nodes))}
+	for _, n := range nodes {
+		node := n.Node()
+		class := pl.model.Classify(node)
+		s.classes[node.Name] = class
+		s.maxPodsInPool = max(s.maxPodsInPool, pre.podsPerPool[class.Pool])
+	}
+	cycleState.Write(preScoreStateKey, s)
+	return nil
+}
+
+// countWorkloadPerPool counts the pods of pod's workload on every node of the snapshot, by pool.
+func (pl *SpotScore) countWorkloadPerPool(pod *v1.Pod) (map[string]int, error) {
+	counts := map[string]int{}
+	if _, ok := capacity.WorkloadKey(pod); !ok {
+		return counts, nil
+	}
+	nodeInfos, err := pl.handle.SnapshotSharedLister().NodeInfos().List()
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes from the snapshot: %w", err)
+	}
+	for _, ni := range nodeInfos {
+		n := 0
+		for _, p := range ni.GetPods() {
+			if other := p.GetPod(); other.UID != pod.UID && capacity.SameWorkload(pod, other) {
+				n++
+			}
+		}
+		if n > 0 {
+			counts[pl.model.PoolOf(ni.Node())] += n
+		}
+	}
+	return counts, nil
+}
+
+func readState[T fwk.StateData](cycleState fwk.CycleState, key fwk.StateKey) (T, error) {
+	var zero T
+	c, err := cycleState.Read(key)
+	if err != nil {
+		return zero, fmt.Errorf("reading %q from cycleState: %w", key, err)
+	}
+	s, ok := c.(T)
+	if !ok {
+		return zero, fmt.Errorf("%q holds %T, want %T", key, c, zero)
+	}
+	return s, nil
+}
+
+// Score places the node in its band (tier rank for this pod, healthy before at risk), then
+// adds the spread bonus, which never reaches the next band.
+func (pl *SpotScore) Score(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo) (int64, *fwk.Status) {
+	s, err := readState[*preScoreState](cycleState, preScoreStateKey)
+	if err != nil {
+		return 0, fwk.AsStatus(err)
+	}
+	node := nodeInfo.Node()
+	class, ok := s.classes[node.Name]
+	if !ok {
+		class = pl.model.Classify(node)
+	}
+	band := int64(pl.model.Band(class, s.avoidSpot))
+	score := (int64(pl.model.NumBands())-1-band)*pl.bandWidth + pl.spreadBonus(s, class.Pool)
+	return score, nil
+}
+
+// spreadBonus favours pools holding fewer pods of the workload, scaled to spreadRange.
+func (pl *SpotScore) spreadBonus(s *preScoreState, pool string) int64 {
+	if s.maxPodsInPool == 0 {
+		return pl.spreadRange
+	}
+	return pl.spreadRange * int64(s.maxPodsInPool-s.podsPerPool[pool]) / int64(s.maxPodsInPool)
+}
+
+// ScoreExtensions of the Score plugin: none, Score already returns 0..MaxNodeScore.
+func (pl *SpotScore) ScoreExtensions() framework.ScoreExtensions { return nil }
+
+// RequiredWeight is the lowest SpotScore weight that keeps tier order strict in a profile whose
+// other score plugins weigh otherWeights in total: the smallest gap between two bands, times
+// the weight, must exceed what all other plugins together can add (each at most MaxNodeScore).
+func (pl *SpotScore) RequiredWeight(otherWeights int64) int64 {
+	gap := pl.bandWidth - pl.spreadRange
+	return otherWeights*framework.MaxNodeScore/gap + 1
+}
+
+// profileView is the part of the framework a plugin's handle offers once the profile is built.
+type profileView interface {
+	ProfileName() string
+	ListPlugins() *config.Plugins
+	PercentageOfNodesToScore() *int32
+}
+
+// checkProfile refuses a profile in which SpotScore cannot keep its promise that a feasible
+// node of a better tier always wins: its weight must outweigh every other score plugin, and
+// every feasible node must be scored (percentageOfNodesToScore: 100).
+func (pl *SpotScore) checkProfile() error {
+	p, ok := pl.handle.(profileView)
+	if !ok {
+		return nil // a test handle: there is no profile to check
+	}
+	var own, others int64
+	for _, sp := range p.ListPlugins().Score.Enabled {
+		if sp.Name == Name {
+			own = int64(sp.Weight)
+		} else {
+			others += int64(sp.Weight)
+		}
+	}
+	if need := pl.RequiredWeight(others); own < need {
+		return fmt.Errorf("profile %q: plugins.score.enabled[%s].weight is %d; the profile's other score plugins weigh %d in total, "+
+			"so strict tier order needs a weight of at least %d", p.ProfileName(), Name, own, others, need)
+	}
+	if pct := p.PercentageOfNodesToScore(); pct == nil || *pct != 100 {
+		return fmt.Errorf("profile %q: percentageOfNodesToScore must be 100 so that no better-tier node is skipped by sampling", p.ProfileName())
+	}
+	return nil
+}
+
+// EventsToRegister returns the events after which a node may have become a better place for a
+// pod: a node appears healthy, improves its tier or clears its interruption signal, or a pod
+// leaves a healthy node. The scheduling queue consults a plugin's hints only for pods that
+// plugin rejected; SpotScore rejects none, so pending pods are retried by the hints of the
+// filters that rejected them (NodeResourcesFit on node add and pod delete), and these hints
+// state SpotScore's own view. The scheduler calls EventsToRegister once the profile is
+// complete, before it schedules anything: that is where the profile's weights are checked,
+// so that a profile breaking strict tier order fails start-up.
+func (pl *SpotScore) EventsToRegister(_ context.Context) ([]fwk.ClusterEventWithHint, error) {
+	if err := pl.checkProfile(); err != nil {
+		return nil, err
+	}
+	return []fwk.ClusterEventWithHint{
+		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel | fwk.UpdateNodeTaint | fwk.UpdateNodeAllocatable}, QueueingHintFn: pl.isBetterAfterNodeChange},
+		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.Delete}, QueueingHintFn: pl.isBetterAfterPodDelete},
+	}, nil
+}
+
+// isBetterAfterNodeChange queues the pod when a node appeared healthy, or moved to a better
+// band for this pod (a better tier, or an interruption signal cleared), or gained room.
+func (pl *SpotScore) isBetterAfterNodeChange(logger klog.Logger, pod *v1.Pod, oldObj, newObj interface{}) (fwk.QueueingHint, error) {
+	oldNode, newNode, err := util.As[*v1.Node](oldObj, newObj)
+	if err != nil {
+		return fwk.Queue, err
+	}
+	avoidSpot := capacity.AvoidsSpot(pod)
+	newClass := pl.model.Classify(newNode)
+	if newClass.AtRisk {
+		logger.V(5).Info("node is at risk, it is no better place for the pod", "pod", klog.KObj(pod), "node", klog.KObj(newNode))
+		return fwk.QueueSkip, nil
+	}
+	if oldNode == nil {
+		return fwk.Queue, nil
+	}
+	if pl.model.Band(newClass, avoidSpot) < pl.model.Band(pl.model.Classify(oldNode), avoidSpot) {
+		return fwk.Queue, nil
+	}
+	if grew(oldNode.Status.Allocatable, newNode.Status.Allocatable) {
+		return fwk.Queue, nil
+	}
+	return fwk.QueueSkip, nil
+}
+
+func grew(old, cur v1.ResourceList) bool {
+	for name, q := range cur {
+		if o, ok := old[name]; !ok || q.Cmp(o) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// isBetterAfterPodDelete queues the pod when an assigned pod left a healthy node: room opened
+// where the pod may rank well.
+func (pl *SpotScore) isBetterAfterPodDelete(logger klog.Logger, pod *v1.Pod, oldObj, _ interface{}) (fwk.QueueingHint, error) {
+	deleted, _, err := util.As[*v1.Pod](oldObj, nil)
+	if err != nil {
+		return fwk.Queue, err
+	}
+	if deleted.Spec.NodeName == "" {
+		return fwk.QueueSkip, nil
+	}
+	// Hints run outside scheduling cycles: read the informer's cache, not the cycle snapshot.
+	node, err := pl.handle.SharedInformerFactory().Core().V1().Nodes().Lister().Get(deleted.Spec.NodeName)
+	if err != nil {
+		// The node is gone too: no room opened.
+		return fwk.QueueSkip, nil
+	}
+	if pl.model.Classify(node).AtRisk {
+		return fwk.QueueSkip, nil
+	}
+	logger.V(5).Info("a pod left a healthy node, room opened", "pod", klog.KObj(pod), "deletedPod", klog.KObj(deleted), "node", deleted.Spec.NodeName)
+	return fwk.Queue, nil
+}
