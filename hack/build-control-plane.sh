@@ -15,7 +15,7 @@ k8s_version=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)
 go_version=$(go env GOVERSION)
 # The key covers what changes the binaries: the Kubernetes and etcd pins, Go and kwok. Other
 # modules the product adds do not touch these binaries, so they do not force a rebuild.
-key=$( (grep -E '(k8s\.io|go\.etcd\.io)/' go.mod | sort; echo "$go_version $kwok_version") | sha256sum | cut -c1-12)
+key=$( (grep -E '^(replace )?[[:space:]]*(k8s\.io|go\.etcd\.io)/' go.mod | sort; echo "$go_version $kwok_version") | sha256sum | cut -c1-12)
 bin="$cache_root/bin/${k8s_version}-${go_version}-${key}"
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 

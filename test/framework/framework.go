@@ -1,0 +1,314 @@
+// Package framework is the integration-test harness: a real control plane per test
+// (pkg/localcluster), the spot-scheduler binary started against it, and helpers to build
+// nodes and workloads and to wait on conditions with bounded timeouts.
+package framework
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+)
+
+// BinaryEnv names the environment variable holding a prebuilt spot-scheduler binary.
+const BinaryEnv = "SPOT_SCHEDULER_BINARY"
+
+// Env is one test's control plane.
+type Env struct {
+	*localcluster.Cluster
+	T   testing.TB
+	Ctx context.Context
+}
+
+// Start brings up a fresh control plane for the test and tears it down when the test ends.
+// A failed test keeps its directory (every component's log) and prints where it is.
+func Start(t testing.TB, opts localcluster.Options) *Env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs a real control plane (run without -short)")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	dir, err := os.MkdirTemp("", "spot-it-"+sanitize(t.Name())+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Dir = dir
+	started := time.Now()
+	c, err := localcluster.Start(ctx, opts)
+	if err != nil {
+		cancel()
+		t.Fatalf("starting the control plane: %v", err)
+	}
+	t.Logf("control plane up in %s (logs in %s)", time.Since(started).Round(time.Millisecond), dir)
+	t.Cleanup(func() {
+		cancel()
+		if err := c.Stop(); err != nil {
+			t.Logf("stopping the control plane: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("kept the logs of every component in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return &Env{Cluster: c, T: t, Ctx: ctx}
+}
+
+func sanitize(name string) string {
+	return strings.NewReplacer("/", "_", " ", "_").Replace(name)
+}
+
+var (
+	buildOnce   sync.Once
+	builtBinary string
+	buildErr    error
+)
+
+// SchedulerBinary returns the spot-scheduler binary under test: $SPOT_SCHEDULER_BINARY, or
+// one built from this checkout once per test process.
+func SchedulerBinary(t testing.TB) string {
+	t.Helper()
+	if b := os.Getenv(BinaryEnv); b != "" {
+		return b
+	}
+	buildOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "spot-scheduler-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBinary = filepath.Join(dir, "spot-scheduler")
+		cmd := exec.Command("go", "build", "-o", builtBinary, "./cmd/scheduler")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/scheduler: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBinary
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+// RepoFile returns the path of a file of this repository (e.g. manifests/scheduler-config.yaml).
+func RepoFile(t testing.TB, rel string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, rel)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartScheduler runs the spot-scheduler binary with a KubeSchedulerConfiguration file (the
+// shipped manifests/scheduler-config.yaml unless configFile is given), pointed at this
+// cluster, and waits until it holds its Lease. It stops when the test ends.
+func (e *Env) StartScheduler(name, configFile string, extraArgs ...string) *localcluster.Process {
+	e.T.Helper()
+	if configFile == "" {
+		configFile = RepoFile(e.T, "manifests/scheduler-config.yaml")
+	}
+	data, err := os.ReadFile(configFile)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	// With --config, kube-scheduler takes the kubeconfig path from the file only.
+	data = append(data, []byte(fmt.Sprintf("\nclientConnection:\n  kubeconfig: %q\n", e.Kubeconfig))...)
+	cfg := filepath.Join(e.Dir, name+"-config.yaml")
+	if err := os.WriteFile(cfg, data, 0o600); err != nil {
+		e.T.Fatal(err)
+	}
+	args := append([]string{
+		"--config=" + cfg,
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", FreePort(e.T)),
+		"--v=2",
+	}, extraArgs...)
+	p, err := e.StartProcess(e.Ctx, name, SchedulerBinary(e.T), args...)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.T.Cleanup(func() { p.Stop(10 * time.Second) })
+	e.WaitFor(name+" holds its lease", 60*time.Second, func(ctx context.Context) (bool, error) {
+		if p.Exited() {
+			log, _ := os.ReadFile(p.Log)
+			return false, fmt.Errorf("%s exited: %v\n%s", name, p.Wait(0), tail(string(log), 3000))
+		}
+		lease, err := e.Client.CoordinationV1().Leases("kube-system").Get(ctx, "spot-scheduler", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "", err
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// WaitFor polls cond every 100ms until it holds, fails the test with desc after timeout.
+func (e *Env) WaitFor(desc string, timeout time.Duration, cond func(context.Context) (bool, error)) {
+	e.T.Helper()
+	var lastErr error
+	err := wait.PollUntilContextTimeout(e.Ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		ok, err := cond(ctx)
+		if err != nil && !isTransient(err) {
+			return false, err
+		}
+		lastErr = err
+		return ok, nil
+	})
+	if err != nil {
+		e.T.Fatalf("waiting for %s (up to %s): %v (last: %v)", desc, timeout, err, lastErr)
+	}
+}
+
+func isTransient(err error) bool {
+	return apierrors.IsNotFound(err) || apierrors.IsConflict(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err)
+}
+
+// CreateNodes creates the nodes and waits until kwok reports each Ready.
+func (e *Env) CreateNodes(nodes ...*v1.Node) {
+	e.T.Helper()
+	for _, n := range nodes {
+		if _, err := e.Client.CoreV1().Nodes().Create(e.Ctx, n, metav1.CreateOptions{}); err != nil {
+			e.T.Fatalf("creating node %s: %v", n.Name, err)
+		}
+	}
+	for _, n := range nodes {
+		name := n.Name
+		e.WaitFor("node "+name+" Ready", 30*time.Second, func(ctx context.Context) (bool, error) {
+			node, err := e.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			for _, c := range node.Status.Conditions {
+				if c.Type == v1.NodeReady && c.Status == v1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+	}
+}
+
+// DeleteNodes deletes the nodes and every pod bound to them (as a reclaimed VM would lose
+// them), and waits until they are gone.
+func (e *Env) DeleteNodes(names ...string) {
+	e.T.Helper()
+	for _, name := range names {
+		if err := e.Client.CoreV1().Nodes().Delete(e.Ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			e.T.Fatalf("deleting node %s: %v", name, err)
+		}
+		pods, err := e.Client.CoreV1().Pods("").List(e.Ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		zero := int64(0)
+		for _, p := range pods.Items {
+			err := e.Client.CoreV1().Pods(p.Namespace).Delete(e.Ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+			if err != nil && !apierrors.IsNotFound(err) {
+				e.T.Fatalf("deleting pod %s/%s: %v", p.Namespace, p.Name, err)
+			}
+		}
+	}
+	e.WaitFor(fmt.Sprintf("nodes %v and their pods gone", names), 30*time.Second, func(ctx context.Context) (bool, error) {
+		for _, name := range names {
+			if _, err := e.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			pods, err := e.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
+			if err != nil || len(pods.Items) > 0 {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+// CreateNamespace creates a namespace for the test's workloads.
+func (e *Env) CreateNamespace(name string) {
+	e.T.Helper()
+	ns := &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := e.Client.CoreV1().Namespaces().Create(e.Ctx, ns, metav1.CreateOptions{}); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+// WaitPodBound waits until the pod has a node and returns the node's name.
+func (e *Env) WaitPodBound(ns, name string, timeout time.Duration) string {
+	e.T.Helper()
+	var nodeName string
+	e.WaitFor("pod "+ns+"/"+name+" bound", timeout, func(ctx context.Context) (bool, error) {
+		p, err := e.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		nodeName = p.Spec.NodeName
+		return nodeName != "", nil
+	})
+	return nodeName
+}
+
+// ScheduledPods lists the pods matching selector in ns and groups the bound ones by node;
+// it also returns how many are not bound yet.
+func (e *Env) ScheduledPods(ns, selector string) (byNode map[string]int, unbound int) {
+	e.T.Helper()
+	pods, err := e.Client.CoreV1().Pods(ns).List(e.Ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	byNode = map[string]int{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		if p.Spec.NodeName == "" {
+			unbound++
+			continue
+		}
+		byNode[p.Spec.NodeName]++
+	}
+	return byNode, unbound
+}

@@ -1,0 +1,94 @@
+package framework
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
+)
+
+// Node returns a kwok-managed node with cpu CPUs, 64Gi of memory and room for 110 pods. It
+// has no Ready condition: kwok initialises it.
+func Node(name, cpu string, labels map[string]string, taints ...v1.Taint) *v1.Node {
+	l := map[string]string{"kubernetes.io/hostname": name, "type": "kwok"}
+	for k, v := range labels {
+		l[k] = v
+	}
+	res := v1.ResourceList{
+		v1.ResourceCPU:    resource.MustParse(cpu),
+		v1.ResourceMemory: resource.MustParse("64Gi"),
+		v1.ResourcePods:   resource.MustParse("110"),
+	}
+	return &v1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Labels:      l,
+			Annotations: map[string]string{"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
+		},
+		Spec:   v1.NodeSpec{Taints: taints},
+		Status: v1.NodeStatus{Capacity: res, Allocatable: res},
+	}
+}
+
+// Labels merges label maps (later ones win).
+func Labels(maps ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Common node labels for tests.
+var (
+	SpotLabels     = map[string]string{"karpenter.sh/capacity-type": "spot"}
+	OnDemandLabels = map[string]string{"karpenter.sh/capacity-type": "on-demand"}
+	VirtualLabels  = map[string]string{"type": "virtual-kubelet"}
+	VirtualTaint   = v1.Taint{Key: "virtual-kubelet.io/provider", Value: "azure", Effect: v1.TaintEffectNoSchedule}
+)
+
+// Pod returns a pod requesting cpu, scheduled by schedulerName (spot-scheduler if empty).
+func Pod(ns, name, cpu string, labels map[string]string) *v1.Pod {
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+		Spec:       PodSpec(cpu),
+	}
+}
+
+// PodSpec is an opted-in pod spec requesting cpu that tolerates virtual nodes.
+func PodSpec(cpu string) v1.PodSpec {
+	return v1.PodSpec{
+		SchedulerName: wellknown.SchedulerName,
+		Containers: []v1.Container{{
+			Name:  "app",
+			Image: "registry.k8s.io/pause:3.10",
+			Resources: v1.ResourceRequirements{Requests: v1.ResourceList{
+				v1.ResourceCPU:    resource.MustParse(cpu),
+				v1.ResourceMemory: resource.MustParse("64Mi"),
+			}},
+		}},
+		Tolerations:                   []v1.Toleration{{Key: VirtualTaint.Key, Operator: v1.TolerationOpExists}},
+		TerminationGracePeriodSeconds: ptr.To[int64](0),
+	}
+}
+
+// Deployment returns an opted-in Deployment of replicas pods requesting cpu each.
+func Deployment(ns, name string, replicas int32, cpu string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: v1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       PodSpec(cpu),
+			},
+		},
+	}
+}
