@@ -41,7 +41,7 @@ func WorkloadKey(pod *v1.Pod) (key string, ok bool) {
 func SameWorkload(a, b *v1.Pod) bool {
 	ra, rb := metav1.GetControllerOfNoCopy(a), metav1.GetControllerOfNoCopy(b)
 	if ra != nil || rb != nil {
-		return ra != nil && rb != nil && ra.UID == rb.UID
+		return ra != nil && rb != nil && ra.UID == rb.UID && ra.Kind == rb.Kind && ra.Name == rb.Name && a.Namespace == b.Namespace
 	}
 	return len(a.Labels) > 0 && a.Namespace == b.Namespace && maps.Equal(a.Labels, b.Labels)
 }

@@ -59,6 +59,11 @@ func Start(t testing.TB, opts localcluster.Options) *Env {
 			t.Logf("stopping the control plane: %v", err)
 		}
 		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+			for _, l := range logs {
+				data, _ := os.ReadFile(l)
+				t.Logf("--- last lines of %s ---\n%s", filepath.Base(l), tail(string(data), 2000))
+			}
 			t.Logf("kept the logs of every component in %s", dir)
 			return
 		}

@@ -1,10 +1,12 @@
 package v1alpha1
 
 import (
+	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -19,8 +21,17 @@ func decodeStrict(obj runtime.Object, into any) error {
 		if len(o.Raw) == 0 {
 			return nil
 		}
-		// YAML is a superset of JSON: one strict decoder for both content types.
-		return yaml.UnmarshalStrict(o.Raw, into)
+		// YAML is a superset of JSON: convert (rejecting duplicate keys), then decode strictly
+		// so that unknown fields are reported with their full path.
+		data, err := yaml.YAMLToJSONStrict(o.Raw)
+		if err != nil {
+			return err
+		}
+		strictErrs, err := kjson.UnmarshalStrict(data, into)
+		if err != nil {
+			return err
+		}
+		return errors.Join(strictErrs...)
 	default:
 		return fmt.Errorf("want args as runtime.Unknown, got %T", obj)
 	}

@@ -1,0 +1,13 @@
+# Multi-stage build to a distroless, non-root image. The version is stamped via ldflags.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN make build VERSION=${VERSION}
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /src/bin/spot-scheduler /usr/local/bin/spot-scheduler
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/spot-scheduler"]

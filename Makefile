@@ -1,0 +1,47 @@
+# spot-scheduler. `make demo` plays the product's story on a local control plane;
+# `make test` runs the unit and integration tests (building the control plane on first use).
+SHELL := /usr/bin/env bash
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+K8S_VERSION := $(shell go list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
+K8S_MINOR := $(word 2,$(subst ., ,$(K8S_VERSION)))
+LDFLAGS := -s -w \
+  -X github.com/spot-scheduler/spot-scheduler/pkg/version.Version=$(VERSION) \
+  -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+  -X k8s.io/component-base/version.gitMajor=1 \
+  -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR)
+IMAGE ?= ghcr.io/spot-scheduler/spot-scheduler:$(VERSION)
+TEST_TIMEOUT ?= 40m
+
+.PHONY: all build control-plane test test-unit test-integration lint image clean update-k8s
+
+all: build
+
+build: ## Build the spot-scheduler binary into bin/.
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/spot-scheduler ./cmd/scheduler
+
+control-plane: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
+	hack/build-control-plane.sh
+
+test: build ## Unit and integration tests against a real control plane.
+	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) ./...
+
+test-unit: ## Unit tests only (no control plane).
+	go test -short ./...
+
+test-integration: build ## Integration tests only.
+	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) -v ./test/integration/...
+
+lint: ## gofmt and go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	go vet ./...
+
+image: ## Build the container image (needs a Docker engine).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+update-k8s: ## Move every Kubernetes pin: make update-k8s K8S=v1.34.10
+	hack/update-k8s.sh $(K8S)
+
+clean:
+	rm -rf bin

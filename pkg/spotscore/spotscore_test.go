@@ -1,0 +1,414 @@
+package spotscore
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2/ktesting"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config"
+	"k8s.io/kubernetes/pkg/scheduler/backend/cache"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	tf "k8s.io/kubernetes/pkg/scheduler/testing/framework"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+)
+
+var rsKind = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}
+
+const (
+	spotLabel     = "karpenter.sh/capacity-type"
+	poolLabel     = "karpenter.sh/nodepool"
+	itnTaint      = "aws-node-termination-handler/spot-itn"
+	burstTaintKey = "virtual-kubelet.io/provider"
+)
+
+func spotNode(name, pool string) *st.NodeWrapper {
+	return st.MakeNode().Name(name).Label(spotLabel, "spot").Label(poolLabel, pool)
+}
+
+func onDemandNode(name string) *st.NodeWrapper { return st.MakeNode().Name(name) }
+
+func reservedNode(name string) *st.NodeWrapper {
+	return st.MakeNode().Name(name).Label(spotLabel, "reserved")
+}
+
+func burstNode(name string) *st.NodeWrapper {
+	return st.MakeNode().Name(name).Taints([]v1.Taint{{Key: burstTaintKey, Effect: v1.TaintEffectNoSchedule}})
+}
+
+func atRisk(n *st.NodeWrapper) *st.NodeWrapper {
+	return n.Taints(append(n.Spec.Taints, v1.Taint{Key: itnTaint, Effect: v1.TaintEffectPreferNoSchedule}))
+}
+
+func rawArgs(json string) runtime.Object {
+	return &runtime.Unknown{ContentType: runtime.ContentTypeJSON, Raw: []byte(json)}
+}
+
+// scoreAll runs SpotScore's PreFilter, PreScore and Score over nodes as the framework would.
+func scoreAll(t *testing.T, args runtime.Object, pod *v1.Pod, nodes []*v1.Node, existing []*v1.Pod) map[string]int64 {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	snapshot := cache.NewSnapshot(existing, nodes)
+	fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithSnapshotSharedLister(snapshot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, args, fh)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	pl := p.(*SpotScore)
+	state := framework.NewCycleState()
+	nodeInfos := tf.BuildNodeInfos(nodes)
+	if _, status := pl.PreFilter(ctx, state, pod, nodeInfos); !status.IsSuccess() {
+		t.Fatalf("PreFilter: %v", status)
+	}
+	if status := pl.PreScore(ctx, state, pod, nodeInfos); !status.IsSuccess() {
+		t.Fatalf("PreScore: %v", status)
+	}
+	scores := map[string]int64{}
+	for _, ni := range nodeInfos {
+		s, status := pl.Score(ctx, state, pod, ni)
+		if !status.IsSuccess() {
+			t.Fatalf("Score(%s): %v", ni.Node().Name, status)
+		}
+		if s < 0 || s > framework.MaxNodeScore {
+			t.Fatalf("Score(%s) = %d, outside [0, %d]", ni.Node().Name, s, framework.MaxNodeScore)
+		}
+		scores[ni.Node().Name] = s
+	}
+	return scores
+}
+
+// ranking returns node names best first; ties keep the order of nodes.
+func ranking(scores map[string]int64, nodes []*v1.Node) []string {
+	names := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	for i := 1; i < len(names); i++ {
+		for j := i; j > 0 && scores[names[j]] > scores[names[j-1]]; j-- {
+			names[j], names[j-1] = names[j-1], names[j]
+		}
+	}
+	return names
+}
+
+func TestScoreOrder(t *testing.T) {
+	pod := st.MakePod().Name("p").Namespace("ns").UID("p").Obj()
+	avoid := st.MakePod().Name("p").Namespace("ns").UID("p").Annotation("spot-scheduler.io/avoid-spot", "true").Obj()
+	tests := []struct {
+		name  string
+		pod   *v1.Pod
+		nodes []*v1.Node
+		want  []string // best first
+	}{
+		{
+			name:  "tiers in default order",
+			pod:   pod,
+			nodes: []*v1.Node{burstNode("burst").Obj(), onDemandNode("od").Obj(), spotNode("spot", "a").Obj(), reservedNode("reserved").Obj()},
+			want:  []string{"reserved", "spot", "od", "burst"},
+		},
+		{
+			name:  "at-risk spot below healthy burst",
+			pod:   pod,
+			nodes: []*v1.Node{atRisk(spotNode("spot-noticed", "a")).Obj(), burstNode("burst").Obj(), onDemandNode("od").Obj()},
+			want:  []string{"od", "burst", "spot-noticed"},
+		},
+		{
+			name:  "at-risk nodes keep tier order among themselves",
+			pod:   pod,
+			nodes: []*v1.Node{atRisk(onDemandNode("od")).Obj(), atRisk(spotNode("spot", "a")).Obj()},
+			want:  []string{"spot", "od"},
+		},
+		{
+			name:  "cordoned node is at risk",
+			pod:   pod,
+			nodes: []*v1.Node{spotNode("spot-cordoned", "a").Unschedulable(true).Obj(), onDemandNode("od").Obj()},
+			want:  []string{"od", "spot-cordoned"},
+		},
+		{
+			name:  "avoid-spot ranks spot below on-demand, above burst",
+			pod:   avoid,
+			nodes: []*v1.Node{spotNode("spot", "a").Obj(), burstNode("burst").Obj(), onDemandNode("od").Obj(), reservedNode("reserved").Obj()},
+			want:  []string{"reserved", "od", "spot", "burst"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			scores := scoreAll(t, nil, tc.pod, tc.nodes, nil)
+			got := ranking(scores, tc.nodes)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("ranking (-want +got): %s\nscores: %v", diff, scores)
+			}
+			for i := 1; i < len(got); i++ {
+				if scores[got[i-1]] == scores[got[i]] {
+					t.Errorf("%s and %s tie at %d; tiers must never tie", got[i-1], got[i], scores[got[i]])
+				}
+			}
+		})
+	}
+}
+
+func TestScoreSpread(t *testing.T) {
+	owned := func(name string) *st.PodWrapper {
+		return st.MakePod().Namespace("ns").Name(name).UID(name).OwnerReference("web-abc", rsKind)
+	}
+	pod := owned("new").Obj()
+	nodes := []*v1.Node{spotNode("a-1", "a").Obj(), spotNode("a-2", "a").Obj(), spotNode("b-1", "b").Obj(), spotNode("c-1", "c").Obj(), onDemandNode("od").Obj()}
+	tests := []struct {
+		name     string
+		existing []*v1.Pod
+		args     runtime.Object
+		check    func(t *testing.T, s map[string]int64)
+	}{
+		{
+			name:     "pool a holds two replicas on two nodes: b and c win, a's nodes tie",
+			existing: []*v1.Pod{owned("r1").Node("a-1").Obj(), owned("r2").Node("a-2").Obj()},
+			check: func(t *testing.T, s map[string]int64) {
+				if !(s["b-1"] == s["c-1"] && s["b-1"] > s["a-1"] && s["a-1"] == s["a-2"]) {
+					t.Errorf("want b-1 = c-1 > a-1 = a-2, got %v", s)
+				}
+			},
+		},
+		{
+			name:     "other workloads do not count",
+			existing: []*v1.Pod{st.MakePod().Namespace("ns").Name("x").UID("x").OwnerReference("other", rsKind).Node("b-1").Obj()},
+			check: func(t *testing.T, s map[string]int64) {
+				if !(s["a-1"] == s["b-1"] && s["b-1"] == s["c-1"]) {
+					t.Errorf("want all spot pools equal, got %v", s)
+				}
+			},
+		},
+		{
+			name:     "a crowded spot pool still beats on-demand",
+			existing: []*v1.Pod{owned("r1").Node("a-1").Obj(), owned("r2").Node("a-1").Obj(), owned("r3").Node("a-1").Obj()},
+			check: func(t *testing.T, s map[string]int64) {
+				if s["a-1"] <= s["od"] {
+					t.Errorf("crowded spot pool %d must still beat on-demand %d", s["a-1"], s["od"])
+				}
+			},
+		},
+		{
+			name:     "spreadWeight 0 turns spreading off",
+			existing: []*v1.Pod{owned("r1").Node("a-1").Obj()},
+			args:     rawArgs(`{"spreadWeight": 0}`),
+			check: func(t *testing.T, s map[string]int64) {
+				if s["a-1"] != s["b-1"] {
+					t.Errorf("want no spread bonus, got %v", s)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.check(t, scoreAll(t, tc.args, pod, nodes, tc.existing))
+		})
+	}
+}
+
+func TestScoreSpreadByLabelsWithoutOwner(t *testing.T) {
+	bare := func(name, app string) *st.PodWrapper {
+		return st.MakePod().Namespace("ns").Name(name).UID(name).Label("app", app)
+	}
+	nodes := []*v1.Node{spotNode("a-1", "a").Obj(), spotNode("b-1", "b").Obj()}
+	s := scoreAll(t, nil, bare("new", "web").Obj(), nodes, []*v1.Pod{bare("old", "web").Node("a-1").Obj(), bare("x", "db").Node("b-1").Obj()})
+	if s["b-1"] <= s["a-1"] {
+		t.Errorf("pool b (no web pod) should beat pool a, got %v", s)
+	}
+}
+
+func TestNewRejectsBadArgs(t *testing.T) {
+	tests := []struct {
+		args    string
+		wantErr string
+	}{
+		{`{"tiers": []}`, "pluginConfig[SpotScore].args.tiers: Required value"},
+		{`{"spreadWeight": -1}`, "pluginConfig[SpotScore].args.spreadWeight: Invalid value: -1"},
+		{`{"tiers": [{"name": "spot", "nodeSelectors": [{"matchExpressions": [{"key": "a", "operator": "Like"}]}]}, {"name": "on-demand"}]}`,
+			`pluginConfig[SpotScore].args.tiers[0].nodeSelectors[0].matchExpressions[0].operator: Unsupported value: "Like"`},
+		{`{"defaultTier": "cheap"}`, `pluginConfig[SpotScore].args.defaultTier: Unsupported value: "cheap"`},
+		{`{"bogus": 1}`, `unknown field "bogus"`},
+		{`{"kind": "OtherArgs"}`, `pluginConfig[SpotScore].args.kind: Unsupported value: "OtherArgs": supported values: "SpotScoreArgs"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.args, func(t *testing.T) {
+			_, err := New(context.Background(), rawArgs(tc.args), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("New error = %v, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// fakeProfile is the part of a framework the start-up check reads.
+type fakeProfile struct {
+	framework.Handle
+	plugins *config.Plugins
+	pct     *int32
+}
+
+func (f fakeProfile) ProfileName() string              { return "spot-scheduler" }
+func (f fakeProfile) ListPlugins() *config.Plugins     { return f.plugins }
+func (f fakeProfile) PercentageOfNodesToScore() *int32 { return f.pct }
+
+func TestProfileCheck(t *testing.T) {
+	p, err := New(context.Background(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.(*SpotScore)
+	// Default model: 4 tiers, 8 bands of 12; spread uses 6, the gap is 6.
+	if got := pl.RequiredWeight(13); got != 13*100/6+1 {
+		t.Fatalf("RequiredWeight(13) = %d, want %d", got, 13*100/6+1)
+	}
+	defaults := func(spotWeight int32) *config.Plugins {
+		return &config.Plugins{Score: config.PluginSet{Enabled: []config.Plugin{
+			{Name: "TaintToleration", Weight: 3}, {Name: "NodeAffinity", Weight: 2}, {Name: "NodeResourcesFit", Weight: 1},
+			{Name: "PodTopologySpread", Weight: 2}, {Name: "InterPodAffinity", Weight: 2}, {Name: "NodeResourcesBalancedAllocation", Weight: 1},
+			{Name: "ImageLocality", Weight: 1}, {Name: "VolumeBinding", Weight: 1}, {Name: Name, Weight: spotWeight},
+		}}}
+	}
+	tests := []struct {
+		name    string
+		profile fakeProfile
+		wantErr string
+	}{
+		{"enough weight", fakeProfile{plugins: defaults(217), pct: ptr.To[int32](100)}, ""},
+		{"one short", fakeProfile{plugins: defaults(216), pct: ptr.To[int32](100)}, "needs a weight of at least 217"},
+		{"sampling on", fakeProfile{plugins: defaults(1000), pct: ptr.To[int32](50)}, "percentageOfNodesToScore must be 100"},
+		{"sampling default", fakeProfile{plugins: defaults(1000)}, "percentageOfNodesToScore must be 100"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pl.handle = tc.profile
+			_, err := pl.EventsToRegister(context.Background())
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("EventsToRegister: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("EventsToRegister error = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestStrictOrderAgainstAnyOtherScores(t *testing.T) {
+	// With the required weight, the worst-placed node of a better band still beats the best
+	// node of the next band when every other plugin gives the worse band its maximum.
+	p, err := New(context.Background(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.(*SpotScore)
+	const others = 13
+	w := pl.RequiredWeight(others)
+	for band := 0; band+1 < pl.model.NumBands(); band++ {
+		worstOfBetter := w * ((int64(pl.model.NumBands())-1-int64(band))*pl.bandWidth + 0)
+		bestOfWorse := w*((int64(pl.model.NumBands())-2-int64(band))*pl.bandWidth+pl.spreadRange) + others*framework.MaxNodeScore
+		if worstOfBetter <= bestOfWorse {
+			t.Fatalf("band %d: %d <= %d", band, worstOfBetter, bestOfWorse)
+		}
+	}
+}
+
+func TestQueueingHints(t *testing.T) {
+	logger, _ := ktesting.NewTestContext(t)
+	p, err := New(context.Background(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.(*SpotScore)
+	pod := st.MakePod().Name("p").Obj()
+	avoid := st.MakePod().Name("p").Annotation("spot-scheduler.io/avoid-spot", "true").Obj()
+	cpu := func(n *st.NodeWrapper, c string) *st.NodeWrapper {
+		return n.Capacity(map[v1.ResourceName]string{v1.ResourceCPU: c})
+	}
+	tests := []struct {
+		name     string
+		pod      *v1.Pod
+		old, new *v1.Node
+		want     fwk.QueueingHint
+	}{
+		{"healthy node added", pod, nil, spotNode("n", "a").Obj(), fwk.Queue},
+		{"at-risk node added", pod, nil, atRisk(spotNode("n", "a")).Obj(), fwk.QueueSkip},
+		{"interruption notice cleared", pod, atRisk(spotNode("n", "a")).Obj(), spotNode("n", "a").Obj(), fwk.Queue},
+		{"interruption notice arrived", pod, spotNode("n", "a").Obj(), atRisk(spotNode("n", "a")).Obj(), fwk.QueueSkip},
+		{"on-demand node relabelled spot", pod, onDemandNode("n").Obj(), spotNode("n", "a").Obj(), fwk.Queue},
+		{"spot node relabelled on-demand", pod, spotNode("n", "a").Obj(), onDemandNode("n").Obj(), fwk.QueueSkip},
+		{"relabelled spot, pod avoids spot", avoid, onDemandNode("n").Obj(), spotNode("n", "a").Obj(), fwk.QueueSkip},
+		{"allocatable grew", pod, cpu(spotNode("n", "a"), "2").Obj(), cpu(spotNode("n", "a"), "4").Obj(), fwk.Queue},
+		{"unrelated label change", pod, spotNode("n", "a").Obj(), spotNode("n", "a").Label("x", "y").Obj(), fwk.QueueSkip},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var old interface{}
+			if tc.old != nil {
+				old = tc.old
+			}
+			got, err := pl.isBetterAfterNodeChange(logger, tc.pod, old, tc.new)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("hint = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestQueueingHintPodDeleted(t *testing.T) {
+	logger, ctx := ktesting.NewTestContext(t)
+	factory := informers.NewSharedInformerFactory(fake.NewClientset(), 0)
+	nodes := factory.Core().V1().Nodes().Informer().GetIndexer()
+	for _, n := range []*v1.Node{spotNode("healthy", "a").Obj(), atRisk(spotNode("noticed", "a")).Obj()} {
+		if err := nodes.Add(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithInformerFactory(factory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, nil, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.(*SpotScore)
+	pending := st.MakePod().Name("pending").Obj()
+	tests := []struct {
+		name    string
+		deleted *v1.Pod
+		want    fwk.QueueingHint
+	}{
+		{"left a healthy node", st.MakePod().Name("d").Node("healthy").Obj(), fwk.Queue},
+		{"left an at-risk node", st.MakePod().Name("d").Node("noticed").Obj(), fwk.QueueSkip},
+		{"was never bound", st.MakePod().Name("d").Obj(), fwk.QueueSkip},
+		{"node already gone", st.MakePod().Name("d").Node("gone").Obj(), fwk.QueueSkip},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := pl.isBetterAfterPodDelete(logger, pending, tc.deleted, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("hint = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
