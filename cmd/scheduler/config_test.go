@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 	"k8s.io/component-base/configz"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
@@ -119,8 +121,8 @@ func TestExampleConfigs(t *testing.T) {
 					t.Errorf("filter %s missing: %v", want, filters)
 				}
 			}
-			if !contains(pluginNames(plugins.PostFilter.Enabled), "DefaultPreemption") {
-				t.Errorf("DefaultPreemption missing from PostFilter: %v", pluginNames(plugins.PostFilter.Enabled))
+			if diff := cmp.Diff([]string{preempt.Name, "DefaultPreemption"}, pluginNames(plugins.PostFilter.Enabled)); diff != "" {
+				t.Errorf("PostFilter plugins (-want +got): %s", diff)
 			}
 			if strings.Contains(file, "coscheduling") {
 				if got := pluginNames(plugins.QueueSort.Enabled); len(got) != 1 || got[0] != "Coscheduling" {
@@ -158,6 +160,9 @@ profiles:
       enabled:
       - name: SpotScore
         ` + weight + `
+    postFilter:
+      enabled:
+      - name: PlaceholderPreemption
   pluginConfig:
   - name: SpotScore
     args: ` + args + `
@@ -176,6 +181,8 @@ profiles:
 			`{tiers: [{name: on-demand}, {name: on-demand}]}`), `pluginConfig[SpotScore].args.tiers[1].name: Duplicate value: "on-demand"`},
 		{"bad spread weight", profile("weight: 1000", "percentageOfNodesToScore: 100", `{spreadWeight: 100}`), "pluginConfig[SpotScore].args.spreadWeight: Invalid value: 100"},
 		{"misspelt field", profile("weight: 1000", "percentageOfNodesToScore: 100", `{spreadWieght: 10}`), `unknown field "spreadWieght"`},
+		{"bad placeholder threshold", profile("weight: 1000", "percentageOfNodesToScore: 100", "{}\n  - name: PlaceholderPreemption\n    args: {placeholderPriorityBelow: 2000000000}"),
+			"pluginConfig[PlaceholderPreemption].args.placeholderPriorityBelow: Invalid value: 2000000000"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

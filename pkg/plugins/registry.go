@@ -24,6 +24,7 @@ import (
 	// Registers scheduler-plugins' typed args in the kube-scheduler configuration scheme.
 	_ "sigs.k8s.io/scheduler-plugins/apis/config/scheme"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
@@ -31,6 +32,7 @@ import (
 func OutOfTree() frameworkruntime.Registry {
 	return frameworkruntime.Registry{
 		spotscore.Name: spotscore.New,
+		preempt.Name:   preempt.New,
 
 		capacityscheduling.Name:         capacityscheduling.New,
 		coscheduling.Name:               coscheduling.New,

@@ -6,6 +6,7 @@ package spotscore
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -54,7 +55,25 @@ func New(_ context.Context, obj runtime.Object, h framework.Handle) (framework.P
 	if err != nil {
 		return nil, err
 	}
+	if h != nil {
+		profileModels.Store(h, model)
+	}
 	return newWithModel(h, model, *args.SpreadWeight), nil
+}
+
+// profileModels maps each profile's framework handle to the capacity model its SpotScore
+// args define, so that the profile's other plugins (PlaceholderPreemption) rank nodes with
+// the very same tiers instead of a second copy of the configuration.
+var profileModels sync.Map
+
+// ModelFor returns the capacity model of the SpotScore plugin in the profile behind h, once
+// the profile is built. ok is false when the profile does not enable SpotScore.
+func ModelFor(h framework.Handle) (model *capacity.Model, ok bool) {
+	m, ok := profileModels.Load(h)
+	if !ok {
+		return nil, false
+	}
+	return m.(*capacity.Model), true
 }
 
 func newWithModel(h framework.Handle, model *capacity.Model, spreadWeight int32) *SpotScore {

@@ -50,3 +50,16 @@ func DecodeSpotScoreArgs(obj runtime.Object, path *field.Path) (*SpotScoreArgs, 
 	}
 	return args, nil
 }
+
+// DecodePlaceholderPreemptionArgs returns defaulted, validated PlaceholderPreemption args.
+func DecodePlaceholderPreemptionArgs(obj runtime.Object, path *field.Path) (*PlaceholderPreemptionArgs, error) {
+	args := &PlaceholderPreemptionArgs{}
+	if err := decodeStrict(obj, args); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", path, err)
+	}
+	SetDefaultsPlaceholderPreemptionArgs(args)
+	if errs := ValidatePlaceholderPreemptionArgs(args, path); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	return args, nil
+}

@@ -2,6 +2,8 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
 // Default tier names.
@@ -114,5 +116,16 @@ func SetDefaultsSpotScoreArgs(args *SpotScoreArgs) {
 	if args.SpreadWeight == nil {
 		w := DefaultSpreadWeight
 		args.SpreadWeight = &w
+	}
+}
+
+// SetDefaultsPlaceholderPreemptionArgs fills every unset field of the args.
+func SetDefaultsPlaceholderPreemptionArgs(args *PlaceholderPreemptionArgs) {
+	if args.PlaceholderSelector == nil {
+		args.PlaceholderSelector = &metav1.LabelSelector{MatchLabels: map[string]string{wellknown.PlaceholderLabel: "true"}}
+	}
+	if args.PlaceholderPriorityBelow == nil {
+		var zero int32
+		args.PlaceholderPriorityBelow = &zero
 	}
 }

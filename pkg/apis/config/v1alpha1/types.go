@@ -59,3 +59,15 @@ type Tier struct {
 type TaintMatch struct {
 	Key string `json:"key"`
 }
+
+// PlaceholderPreemptionArgs are the args of the PlaceholderPreemption plugin.
+type PlaceholderPreemptionArgs struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// PlaceholderSelector: pods whose labels match are placeholders (headroom pods real pods
+	// may displace). Default: spot-scheduler.io/placeholder=true.
+	PlaceholderSelector *metav1.LabelSelector `json:"placeholderSelector,omitempty"`
+	// PlaceholderPriorityBelow: pods with a priority below this value are placeholders too.
+	// Default 0: every negative-priority pod, as overprovisioner charts create them.
+	PlaceholderPriorityBelow *int32 `json:"placeholderPriorityBelow,omitempty"`
+}

@@ -136,3 +136,19 @@ func validateTypeMeta(tm metav1.TypeMeta, kind string, path *field.Path) field.E
 	}
 	return errs
 }
+
+// HighestUserDefinablePriority is the highest priority a PriorityClass outside the system range may have.
+const HighestUserDefinablePriority int32 = 1_000_000_000
+
+// ValidatePlaceholderPreemptionArgs checks defaulted PlaceholderPreemption args.
+func ValidatePlaceholderPreemptionArgs(args *PlaceholderPreemptionArgs, path *field.Path) field.ErrorList {
+	errs := validateTypeMeta(args.TypeMeta, "PlaceholderPreemptionArgs", path)
+	if args.PlaceholderSelector != nil {
+		errs = append(errs, validateSelector(args.PlaceholderSelector, path.Child("placeholderSelector"))...)
+	}
+	if p := args.PlaceholderPriorityBelow; p != nil && *p > HighestUserDefinablePriority {
+		errs = append(errs, field.Invalid(path.Child("placeholderPriorityBelow"), *p,
+			fmt.Sprintf("must be at most %d: real workloads' priorities would count as placeholders", HighestUserDefinablePriority)))
+	}
+	return errs
+}

@@ -1,0 +1,240 @@
+// Package preempt is the PlaceholderPreemption PostFilter plugin: when a pod fits nowhere, it
+// preempts only placeholder (headroom) pods, on the node chosen deterministically by capacity
+// tier, risk, fewest victims, least victim requests, then name. It is the upstream preemption
+// Evaluator with spot-scheduler's choices plugged into its Interface, and upstream
+// DefaultPreemption's victim search restricted to placeholders through its IsEligiblePod and
+// MoreImportantPod hooks.
+package preempt
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	policy "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	resourcehelper "k8s.io/component-helpers/resource"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/klog/v2"
+	extenderv1 "k8s.io/kube-scheduler/extender/v1"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/defaultpreemption"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/feature"
+	"k8s.io/kubernetes/pkg/scheduler/framework/preemption"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
+)
+
+// Name is the name of the plugin used in the plugin registry and configurations.
+const Name = "PlaceholderPreemption"
+
+// PlaceholderPreemption is a PostFilter plugin preempting only placeholder pods.
+type PlaceholderPreemption struct {
+	handle    framework.Handle
+	evaluator *preemption.Evaluator
+	// victimSearch is upstream DefaultPreemption with its hooks set to placeholders only; its
+	// SelectVictimsOnNode and PodEligibleToPreemptOthers do the per-node work.
+	victimSearch *defaultpreemption.DefaultPreemption
+
+	placeholderSelector      labels.Selector
+	placeholderPriorityBelow int32
+}
+
+var _ framework.PostFilterPlugin = &PlaceholderPreemption{}
+var _ preemption.Interface = &PlaceholderPreemption{}
+
+// New validates the args and builds the plugin.
+func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework.Plugin, error) {
+	args, err := v1alpha1.DecodePlaceholderPreemptionArgs(obj, field.NewPath("pluginConfig").Key(Name).Child("args"))
+	if err != nil {
+		return nil, err
+	}
+	selector, err := metav1.LabelSelectorAsSelector(args.PlaceholderSelector)
+	if err != nil {
+		return nil, fmt.Errorf("pluginConfig[%s].args.placeholderSelector: %w", Name, err)
+	}
+	fts := feature.NewSchedulerFeaturesFromGates(utilfeature.DefaultFeatureGate)
+	// Every node is a candidate: 100% and no absolute cap below the node count.
+	search, err := defaultpreemption.New(ctx, &config.DefaultPreemptionArgs{MinCandidateNodesPercentage: 100, MinCandidateNodesAbsolute: 100}, h, fts)
+	if err != nil {
+		return nil, err
+	}
+	pl := &PlaceholderPreemption{
+		handle:                   h,
+		victimSearch:             search,
+		placeholderSelector:      selector,
+		placeholderPriorityBelow: *args.PlaceholderPriorityBelow,
+	}
+	search.IsEligiblePod = func(_ fwk.NodeInfo, victim fwk.PodInfo, _ *v1.Pod) bool {
+		return pl.IsPlaceholder(victim.GetPod())
+	}
+	search.MoreImportantPod = moreImportantPlaceholder
+	// Synchronous preemption: the victims are gone (or the attempt failed) before the cycle
+	// ends, so the outcome never depends on goroutine timing.
+	pl.evaluator = preemption.NewEvaluator(Name, h, pl, false)
+	// Count victims as the Evaluator removes them (it sets DisruptionTarget, deletes the pod
+	// and records a Preempted event related to the preemptor).
+	preemptPod := pl.evaluator.PreemptPod
+	pl.evaluator.PreemptPod = func(ctx context.Context, c preemption.Candidate, preemptor, victim *v1.Pod, pluginName string) error {
+		err := preemptPod(ctx, c, preemptor, victim, pluginName)
+		if err == nil {
+			victims.Inc()
+		}
+		return err
+	}
+	return pl, nil
+}
+
+// Name returns name of the plugin.
+func (pl *PlaceholderPreemption) Name() string { return Name }
+
+// IsPlaceholder reports whether a pod is a placeholder: its labels match the placeholder
+// selector, or its priority is below the threshold.
+func (pl *PlaceholderPreemption) IsPlaceholder(pod *v1.Pod) bool {
+	return pl.placeholderSelector.Matches(labels.Set(pod.Labels)) || corev1helpers.PodPriority(pod) < pl.placeholderPriorityBelow
+}
+
+type preemptorKey struct{}
+
+// PostFilter preempts placeholders to make room for pod. It returns Unschedulable, so that a
+// later PostFilter plugin (DefaultPreemption) may try, when placeholders alone cannot help.
+func (pl *PlaceholderPreemption) PostFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, m framework.NodeToStatusReader) (*framework.PostFilterResult, *fwk.Status) {
+	// The node order depends on the preemptor (avoid-spot); the Evaluator hands ctx to
+	// OrderedScoreFuncs but not the pod.
+	ctx = context.WithValue(ctx, preemptorKey{}, pod)
+	result, status := pl.evaluator.Preempt(ctx, state, pod, m)
+	outcome := "preempted"
+	switch {
+	case status.IsSuccess():
+	case status.Code() == fwk.Error:
+		outcome = "error"
+	default:
+		outcome = "no_candidate"
+	}
+	attempts.WithLabelValues(outcome).Inc()
+	if msg := status.Message(); msg != "" {
+		return result, fwk.NewStatus(status.Code(), "placeholder preemption: "+msg)
+	}
+	return result, status
+}
+
+// GetOffsetAndNumCandidates makes every node a candidate, from the first: no random offset.
+func (pl *PlaceholderPreemption) GetOffsetAndNumCandidates(nodes int32) (int32, int32) {
+	return 0, nodes
+}
+
+// CandidatesToVictimsMap maps candidate node names to their victims.
+func (pl *PlaceholderPreemption) CandidatesToVictimsMap(candidates []preemption.Candidate) map[string]*extenderv1.Victims {
+	return pl.victimSearch.CandidatesToVictimsMap(candidates)
+}
+
+// PodEligibleToPreemptOthers: placeholders never preempt; otherwise upstream's rules
+// (preemptionPolicy Never, victims still terminating on the nominated node).
+func (pl *PlaceholderPreemption) PodEligibleToPreemptOthers(ctx context.Context, pod *v1.Pod, nominatedNodeStatus *fwk.Status) (bool, string) {
+	if pl.IsPlaceholder(pod) {
+		return false, "not eligible: the pod is a placeholder"
+	}
+	return pl.victimSearch.PodEligibleToPreemptOthers(ctx, pod, nominatedNodeStatus)
+}
+
+// SelectVictimsOnNode finds the fewest placeholders on the node whose removal lets pod fit,
+// taking the least important first (see moreImportantPlaceholder).
+func (pl *PlaceholderPreemption) SelectVictimsOnNode(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo, pdbs []*policy.PodDisruptionBudget) ([]*v1.Pod, int, *fwk.Status) {
+	return pl.victimSearch.SelectVictimsOnNode(ctx, state, pod, nodeInfo, pdbs)
+}
+
+// moreImportantPlaceholder orders victims: the victim taken first has the lowest priority,
+// then is the youngest, then comes first by namespace/name. Total, so the choice never
+// depends on list order.
+func moreImportantPlaceholder(a, b *v1.Pod) bool {
+	if pa, pb := corev1helpers.PodPriority(a), corev1helpers.PodPriority(b); pa != pb {
+		return pa > pb
+	}
+	if ta, tb := podAge(a), podAge(b); !ta.Equal(tb) {
+		return ta.Before(tb) // older is more important: the youngest goes first
+	}
+	return a.Namespace+"/"+a.Name > b.Namespace+"/"+b.Name
+}
+
+// podAge is when the pod started, or was created if it has not started.
+func podAge(p *v1.Pod) time.Time {
+	if p.Status.StartTime != nil {
+		return p.Status.StartTime.Time
+	}
+	return p.CreationTimestamp.Time
+}
+
+// OrderedScoreFuncs ranks candidate nodes: best tier for the preemptor, not at risk, fewest
+// PDB violations, fewest victims, least victim CPU then memory requests, then node name. The
+// last key is total, so the same cluster state always gives the same node.
+func (pl *PlaceholderPreemption) OrderedScoreFuncs(ctx context.Context, nodesToVictims map[string]*extenderv1.Victims) []func(node string) int64 {
+	logger := klog.FromContext(ctx)
+	model, ok := spotscore.ModelFor(pl.handle)
+	if !ok {
+		logger.Error(nil, "profile has no SpotScore plugin; ranking preemption candidates without capacity tiers", "plugin", Name)
+	}
+	avoidSpot := false
+	if pod, ok := ctx.Value(preemptorKey{}).(*v1.Pod); ok {
+		avoidSpot = capacity.AvoidsSpot(pod)
+	}
+	classes := make(map[string]capacity.Class, len(nodesToVictims))
+	names := make([]string, 0, len(nodesToVictims))
+	for name := range nodesToVictims {
+		names = append(names, name)
+		if model == nil {
+			continue
+		}
+		if ni, err := pl.handle.SnapshotSharedLister().NodeInfos().Get(name); err == nil && ni.Node() != nil {
+			classes[name] = model.Classify(ni.Node())
+		}
+	}
+	sort.Strings(names)
+	nameRank := make(map[string]int64, len(names))
+	for i, n := range names {
+		nameRank[n] = int64(i)
+	}
+	return []func(string) int64{
+		func(n string) int64 { // better tier for this pod first
+			if model == nil {
+				return 0
+			}
+			return -int64(model.Rank(classes[n].Tier, avoidSpot))
+		},
+		func(n string) int64 { // healthy before at risk
+			if classes[n].AtRisk {
+				return -1
+			}
+			return 0
+		},
+		func(n string) int64 { return -nodesToVictims[n].NumPDBViolations },
+		func(n string) int64 { return -int64(len(nodesToVictims[n].Pods)) },
+		func(n string) int64 { return -requests(nodesToVictims[n].Pods, v1.ResourceCPU) },
+		func(n string) int64 { return -requests(nodesToVictims[n].Pods, v1.ResourceMemory) },
+		func(n string) int64 { return math.MaxInt32 - nameRank[n] }, // alphabetical
+	}
+}
+
+// requests sums the victims' requests of one resource (CPU in millicores, memory in bytes).
+func requests(pods []*v1.Pod, name v1.ResourceName) int64 {
+	var sum int64
+	for _, p := range pods {
+		q := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})[name]
+		if name == v1.ResourceCPU {
+			sum += q.MilliValue()
+		} else {
+			sum += q.Value()
+		}
+	}
+	return sum
+}
