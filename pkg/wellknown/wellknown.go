@@ -16,6 +16,23 @@ const (
 
 	// RebalanceAnnotation set to "false" keeps the rebalancer away from a pod.
 	RebalanceAnnotation = "spot-scheduler.io/rebalance"
+
+	// PodDeletionCostAnnotation is the ReplicaSet controller's scale-in hint: pods with a lower
+	// cost are deleted first.
+	PodDeletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
+
+	// ManagedDeletionCostAnnotation records the pod-deletion-cost value the deletion-cost
+	// controller wrote. The controller owns a pod's deletion cost only while the two annotations
+	// carry the same value (or the cost is absent); any other value was set by someone else and
+	// is never touched.
+	ManagedDeletionCostAnnotation = "spot-scheduler.io/managed-deletion-cost"
+
+	// DeletionCostFieldManager is the field manager of the deletion-cost controller's writes.
+	DeletionCostFieldManager = "spot-scheduler-deletion-cost"
+
+	// ControllerLeaseName is the Lease of the rebalancer binary (deletion-cost controller and
+	// rebalancer), distinct from the scheduler's.
+	ControllerLeaseName = "spot-scheduler-controller"
 )
 
 // IsTrue reports whether an annotation or label value means true.
