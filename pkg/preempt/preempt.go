@@ -1,6 +1,6 @@
 // Package preempt is the PlaceholderPreemption PostFilter plugin: when a pod fits nowhere, it
 // preempts only placeholder (headroom) pods, on the node chosen deterministically by capacity
-// tier, risk, fewest victims, least victim requests, then name. It is the upstream preemption
+// tier (at-risk nodes last), fewest victims, least victim requests, then name. It is the upstream preemption
 // Evaluator with spot-scheduler's choices plugged into its Interface, and upstream
 // DefaultPreemption's victim search restricted to placeholders through its IsEligiblePod and
 // MoreImportantPod hooks.
@@ -175,9 +175,11 @@ func podAge(p *v1.Pod) time.Time {
 	return p.CreationTimestamp.Time
 }
 
-// OrderedScoreFuncs ranks candidate nodes: best tier for the preemptor, not at risk, fewest
-// PDB violations, fewest victims, least victim CPU then memory requests, then node name. The
-// last key is total, so the same cluster state always gives the same node.
+// OrderedScoreFuncs ranks candidate nodes: best band for the preemptor (its tier order, with
+// at-risk nodes after every healthy node, as SpotScore ranks them: headroom on a node about to
+// be reclaimed is no place to land), fewest PDB violations, fewest victims, least victim CPU
+// then memory requests, then node name. The last key is total, so the same cluster state always
+// gives the same node.
 func (pl *PlaceholderPreemption) OrderedScoreFuncs(ctx context.Context, nodesToVictims map[string]*extenderv1.Victims) []func(node string) int64 {
 	logger := klog.FromContext(ctx)
 	model, ok := spotscore.ModelFor(pl.handle)
@@ -205,17 +207,11 @@ func (pl *PlaceholderPreemption) OrderedScoreFuncs(ctx context.Context, nodesToV
 		nameRank[n] = int64(i)
 	}
 	return []func(string) int64{
-		func(n string) int64 { // better tier for this pod first
+		func(n string) int64 { // best band: tier for this pod, at-risk nodes after every healthy one
 			if model == nil {
 				return 0
 			}
-			return -int64(model.Rank(classes[n].Tier, avoidSpot))
-		},
-		func(n string) int64 { // healthy before at risk
-			if classes[n].AtRisk {
-				return -1
-			}
-			return 0
+			return -int64(model.Band(classes[n], avoidSpot))
 		},
 		func(n string) int64 { return -nodesToVictims[n].NumPDBViolations },
 		func(n string) int64 { return -int64(len(nodesToVictims[n].Pods)) },

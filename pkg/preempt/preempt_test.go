@@ -1,0 +1,397 @@
+package preempt
+
+import (
+	"context"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	clientsetfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/klog/v2/ktesting"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config"
+	internalcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
+	internalqueue "k8s.io/kubernetes/pkg/scheduler/backend/queue"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/defaultbinder"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/feature"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/noderesources"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/queuesort"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+	schedulermetrics "k8s.io/kubernetes/pkg/scheduler/metrics"
+	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	tf "k8s.io/kubernetes/pkg/scheduler/testing/framework"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
+)
+
+func TestMain(m *testing.M) {
+	schedulermetrics.Register()
+	os.Exit(m.Run())
+}
+
+const (
+	lowPriority  = int32(-10)
+	highPriority = int32(1000)
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func spot(name string) *st.NodeWrapper {
+	return st.MakeNode().Name(name).Label("karpenter.sh/capacity-type", "spot").Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "4", v1.ResourcePods: "20"})
+}
+
+func onDemand(name string) *st.NodeWrapper {
+	return st.MakeNode().Name(name).Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "4", v1.ResourcePods: "20"})
+}
+
+func noticed(n *st.NodeWrapper) *st.NodeWrapper {
+	return n.Taints([]v1.Taint{{Key: "aws-node-termination-handler/spot-itn", Effect: v1.TaintEffectPreferNoSchedule}})
+}
+
+// placeholder is a negative-priority pod on node requesting cpu, started age minutes after t0.
+func placeholder(name, node, cpu string, startMinute int) *v1.Pod {
+	p := st.MakePod().Name(name).Namespace("headroom").UID(name).Node(node).Priority(lowPriority).
+		Req(map[v1.ResourceName]string{v1.ResourceCPU: cpu}).StartTime(metav1.NewTime(t0.Add(time.Duration(startMinute) * time.Minute))).Obj()
+	return p
+}
+
+// labelledPlaceholder is a placeholder by label, with priority 0.
+func labelledPlaceholder(name, node, cpu string) *v1.Pod {
+	return st.MakePod().Name(name).Namespace("headroom").UID(name).Node(node).Priority(0).Label("spot-scheduler.io/placeholder", "true").
+		Req(map[v1.ResourceName]string{v1.ResourceCPU: cpu}).StartTime(metav1.NewTime(t0)).Obj()
+}
+
+func realPod(name, node, cpu string, priority int32) *v1.Pod {
+	return st.MakePod().Name(name).Namespace("apps").UID(name).Node(node).Priority(priority).
+		Req(map[v1.ResourceName]string{v1.ResourceCPU: cpu}).StartTime(metav1.NewTime(t0)).Obj()
+}
+
+func preemptor(cpu string) *v1.Pod {
+	return st.MakePod().Name("preemptor").Namespace("apps").UID("preemptor").Priority(highPriority).
+		Req(map[v1.ResourceName]string{v1.ResourceCPU: cpu}).Obj()
+}
+
+func fitPlugin(ctx context.Context, _ runtime.Object, h framework.Handle) (framework.Plugin, error) {
+	return noderesources.NewFit(ctx, &config.NodeResourcesFitArgs{ScoringStrategy: &config.ScoringStrategy{
+		Type: config.LeastAllocated, Resources: []config.ResourceSpec{{Name: "cpu", Weight: 1}},
+	}}, h, feature.Features{})
+}
+
+// env is a framework with NodeResourcesFit, SpotScore (default tiers) and the plugin under test.
+type env struct {
+	ctx context.Context
+	fwk framework.Framework
+	pl  *PlaceholderPreemption
+	cs  *clientsetfake.Clientset
+}
+
+func newEnv(t *testing.T, args runtime.Object, nodes []*v1.Node, pods []*v1.Pod, pending *v1.Pod) *env {
+	t.Helper()
+	logger, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	objs := []runtime.Object{pending}
+	for _, p := range pods {
+		objs = append(objs, p)
+	}
+	for _, n := range nodes {
+		objs = append(objs, n)
+	}
+	cs := clientsetfake.NewClientset(objs...)
+	informerFactory := informers.NewSharedInformerFactory(cs, 0)
+	podInformer := informerFactory.Core().V1().Pods().Informer()
+	for _, p := range append(pods, pending) {
+		if err := podInformer.GetStore().Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := tf.NewFramework(ctx,
+		[]tf.RegisterPluginFunc{
+			tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),
+			tf.RegisterBindPlugin(defaultbinder.Name, defaultbinder.New),
+			tf.RegisterPluginAsExtensions(noderesources.Name, fitPlugin, "Filter", "PreFilter"),
+			tf.RegisterPluginAsExtensions(spotscore.Name, spotscore.New, "PreFilter", "Score"),
+		},
+		"spot-scheduler",
+		frameworkruntime.WithClientSet(cs),
+		frameworkruntime.WithWaitingPods(frameworkruntime.NewWaitingPodsMap()),
+		frameworkruntime.WithEventRecorder(&fakeRecorder{}),
+		frameworkruntime.WithPodNominator(internalqueue.NewSchedulingQueue(nil, informerFactory)),
+		frameworkruntime.WithSnapshotSharedLister(internalcache.NewSnapshot(pods, nodes)),
+		frameworkruntime.WithInformerFactory(informerFactory),
+		frameworkruntime.WithLogger(logger),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, args, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{ctx: ctx, fwk: f, pl: p.(*PlaceholderPreemption), cs: cs}
+}
+
+type fakeRecorder struct{}
+
+func (fakeRecorder) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...interface{}) {
+}
+
+// decide runs the dry run and candidate selection exactly as PostFilter does, without acting.
+func (e *env) decide(t *testing.T, pod *v1.Pod) (node string, victims []string) {
+	t.Helper()
+	state := framework.NewCycleState()
+	if _, status, _ := e.fwk.RunPreFilterPlugins(e.ctx, state, pod); !status.IsSuccess() {
+		t.Fatalf("PreFilter: %v", status)
+	}
+	nodeInfos, err := e.fwk.SnapshotSharedLister().NodeInfos().List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset, n := e.pl.GetOffsetAndNumCandidates(int32(len(nodeInfos)))
+	ctx := context.WithValue(e.ctx, preemptorKey{}, pod)
+	candidates, _, err := e.pl.evaluator.DryRunPreemption(ctx, state, pod, nodeInfos, nil, offset, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.pl.evaluator.SelectCandidate(ctx, candidates)
+	if c == nil {
+		return "", nil
+	}
+	for _, v := range c.Victims().Pods {
+		victims = append(victims, v.Name)
+	}
+	// Victims come most important first; the set is what matters here.
+	sort.Strings(victims)
+	return c.Name(), victims
+}
+
+func TestNodeAndVictimOrder(t *testing.T) {
+	tests := []struct {
+		name        string
+		nodes       []*v1.Node
+		pods        []*v1.Pod
+		preemptor   *v1.Pod
+		wantNode    string
+		wantVictims []string
+	}{
+		{
+			name:  "spot beats on-demand even with more victims",
+			nodes: []*v1.Node{onDemand("od").Obj(), spot("spot").Obj()},
+			pods: []*v1.Pod{
+				placeholder("od-p1", "od", "4", 0),
+				placeholder("spot-p1", "spot", "2", 0), placeholder("spot-p2", "spot", "2", 0),
+			},
+			preemptor: preemptor("3"), wantNode: "spot", wantVictims: []string{"spot-p1", "spot-p2"},
+		},
+		{
+			name:      "at-risk spot node after healthy on-demand",
+			nodes:     []*v1.Node{noticed(spot("spot-noticed")).Obj(), onDemand("od").Obj()},
+			pods:      []*v1.Pod{placeholder("a", "spot-noticed", "4", 0), placeholder("b", "od", "4", 0)},
+			preemptor: preemptor("1"), wantNode: "od", wantVictims: []string{"b"},
+		},
+		{
+			name:      "fewest victims within a tier",
+			nodes:     []*v1.Node{spot("spot-a").Obj(), spot("spot-b").Obj()},
+			pods:      []*v1.Pod{placeholder("a1", "spot-a", "2", 0), placeholder("a2", "spot-a", "2", 0), placeholder("b1", "spot-b", "4", 0)},
+			preemptor: preemptor("3"), wantNode: "spot-b", wantVictims: []string{"b1"},
+		},
+		{
+			name:      "least victim requests when counts tie",
+			nodes:     []*v1.Node{spot("spot-a").Obj(), spot("spot-b").Obj()},
+			pods:      []*v1.Pod{placeholder("a1", "spot-a", "4", 0), placeholder("b1", "spot-b", "3", 0)},
+			preemptor: preemptor("2"), wantNode: "spot-b", wantVictims: []string{"b1"},
+		},
+		{
+			name:      "node name breaks a full tie",
+			nodes:     []*v1.Node{spot("spot-z").Obj(), spot("spot-a").Obj(), spot("spot-m").Obj()},
+			pods:      []*v1.Pod{placeholder("z1", "spot-z", "4", 0), placeholder("a1", "spot-a", "4", 0), placeholder("m1", "spot-m", "4", 0)},
+			preemptor: preemptor("1"), wantNode: "spot-a", wantVictims: []string{"a1"},
+		},
+		{
+			name:  "victims: lowest priority first",
+			nodes: []*v1.Node{spot("spot").Obj()},
+			pods: []*v1.Pod{
+				placeholder("old-low", "spot", "2", 0),
+				func() *v1.Pod {
+					p := placeholder("young-higher", "spot", "2", 9)
+					p.Spec.Priority = ptrTo(int32(-1))
+					return p
+				}(),
+			},
+			preemptor: preemptor("2"), wantNode: "spot", wantVictims: []string{"old-low"},
+		},
+		{
+			name:      "victims: youngest first at equal priority",
+			nodes:     []*v1.Node{spot("spot").Obj()},
+			pods:      []*v1.Pod{placeholder("old", "spot", "2", 0), placeholder("young", "spot", "2", 5)},
+			preemptor: preemptor("2"), wantNode: "spot", wantVictims: []string{"young"},
+		},
+		{
+			name:      "victims: name breaks a tie of priority and age",
+			nodes:     []*v1.Node{spot("spot").Obj()},
+			pods:      []*v1.Pod{placeholder("b", "spot", "2", 0), placeholder("a", "spot", "2", 0)},
+			preemptor: preemptor("2"), wantNode: "spot", wantVictims: []string{"a"},
+		},
+		{
+			name:      "labelled placeholder of priority 0 is a victim",
+			nodes:     []*v1.Node{spot("spot").Obj()},
+			pods:      []*v1.Pod{labelledPlaceholder("labelled", "spot", "4")},
+			preemptor: preemptor("2"), wantNode: "spot", wantVictims: []string{"labelled"},
+		},
+		{
+			name:  "real lower-priority pods are never victims",
+			nodes: []*v1.Node{spot("spot").Obj(), onDemand("od").Obj()},
+			pods: []*v1.Pod{
+				realPod("batch-spot", "spot", "4", 0),
+				realPod("batch-od", "od", "3", 0), placeholder("p", "od", "1", 0),
+			},
+			preemptor: preemptor("2"), wantNode: "", wantVictims: nil,
+		},
+		{
+			name:      "real pod stays, placeholder beside it goes",
+			nodes:     []*v1.Node{spot("spot").Obj()},
+			pods:      []*v1.Pod{realPod("batch", "spot", "2", 0), placeholder("p", "spot", "2", 0)},
+			preemptor: preemptor("2"), wantNode: "spot", wantVictims: []string{"p"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil, tc.nodes, tc.pods, tc.preemptor)
+			node, victims := e.decide(t, tc.preemptor)
+			if node != tc.wantNode {
+				t.Errorf("node = %q, want %q", node, tc.wantNode)
+			}
+			if diff := cmp.Diff(tc.wantVictims, victims); diff != "" {
+				t.Errorf("victims (-want +got): %s", diff)
+			}
+		})
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// TestDeterministic: the same cluster state, rebuilt 50 times (fresh maps, fresh goroutine
+// interleavings), gives the same node and victims every time.
+func TestDeterministic(t *testing.T) {
+	var nodes []*v1.Node
+	var pods []*v1.Pod
+	for _, name := range []string{"s1", "s2", "s3", "s4", "s5", "s6"} {
+		nodes = append(nodes, spot(name).Obj())
+		pods = append(pods, placeholder(name+"-a", name, "2", 0), placeholder(name+"-b", name, "2", 0))
+	}
+	nodes = append(nodes, onDemand("od").Obj())
+	pods = append(pods, placeholder("od-a", "od", "4", 0))
+	var firstNode string
+	var firstVictims []string
+	for i := 0; i < 50; i++ {
+		e := newEnv(t, nil, nodes, pods, preemptor("3"))
+		node, victims := e.decide(t, preemptor("3"))
+		if i == 0 {
+			firstNode, firstVictims = node, victims
+			if node != "s1" {
+				t.Fatalf("node = %q, want s1 (first by name among equal spot nodes)", node)
+			}
+			continue
+		}
+		if node != firstNode || !cmp.Equal(victims, firstVictims) {
+			t.Fatalf("run %d: %s %v, first run: %s %v", i, node, victims, firstNode, firstVictims)
+		}
+	}
+}
+
+// TestPostFilterActs: the victims get the DisruptionTarget condition and are deleted; the
+// preemptor is nominated to the node.
+func TestPostFilterActs(t *testing.T) {
+	nodes := []*v1.Node{spot("spot").Obj()}
+	pods := []*v1.Pod{placeholder("p1", "spot", "2", 0), placeholder("p2", "spot", "2", 1)}
+	pod := preemptor("2")
+	e := newEnv(t, nil, nodes, pods, pod)
+	state := framework.NewCycleState()
+	if _, status, _ := e.fwk.RunPreFilterPlugins(e.ctx, state, pod); !status.IsSuccess() {
+		t.Fatalf("PreFilter: %v", status)
+	}
+	statuses := framework.NewDefaultNodeToStatus()
+	statuses.Set("spot", fwk.NewStatus(fwk.Unschedulable, "Insufficient cpu"))
+	result, status := e.pl.PostFilter(e.ctx, state, pod, statuses)
+	if !status.IsSuccess() {
+		t.Fatalf("PostFilter: %v", status)
+	}
+	if result.NominatingInfo.NominatedNodeName != "spot" {
+		t.Fatalf("nominated %q, want spot", result.NominatingInfo.NominatedNodeName)
+	}
+	var deleted []string
+	var disruption []string
+	for _, a := range e.cs.Actions() {
+		switch {
+		case a.GetVerb() == "delete" && a.GetResource().Resource == "pods":
+			deleted = append(deleted, a.(interface{ GetName() string }).GetName())
+		case a.GetVerb() == "patch" && a.GetSubresource() == "status":
+			disruption = append(disruption, a.(interface{ GetName() string }).GetName())
+		}
+	}
+	if diff := cmp.Diff([]string{"p2"}, deleted); diff != "" {
+		t.Errorf("deleted (-want +got): %s", diff)
+	}
+	if diff := cmp.Diff([]string{"p2"}, disruption); diff != "" {
+		t.Errorf("DisruptionTarget patched (-want +got): %s", diff)
+	}
+}
+
+func TestPlaceholdersNeverPreempt(t *testing.T) {
+	e := newEnv(t, nil, []*v1.Node{spot("spot").Obj()}, nil, preemptor("1"))
+	ok, msg := e.pl.PodEligibleToPreemptOthers(e.ctx, placeholder("p", "", "1", 0), nil)
+	if ok {
+		t.Fatal("a placeholder was allowed to preempt")
+	}
+	if msg == "" {
+		t.Error("want a reason")
+	}
+}
+
+func TestArgs(t *testing.T) {
+	tests := []struct {
+		name, args  string
+		placeholder *v1.Pod
+		want        bool
+		wantErr     string
+	}{
+		{name: "negative priority by default", args: `{}`, placeholder: placeholder("p", "", "1", 0), want: true},
+		{name: "priority 0 is real by default", args: `{}`, placeholder: realPod("r", "", "1", 0), want: false},
+		{name: "threshold raised", args: `{"placeholderPriorityBelow": 100}`, placeholder: realPod("r", "", "1", 50), want: true},
+		{name: "custom selector", args: `{"placeholderSelector": {"matchLabels": {"role": "headroom"}}}`,
+			placeholder: func() *v1.Pod {
+				p := realPod("r", "", "1", 0)
+				p.Labels = map[string]string{"role": "headroom"}
+				return p
+			}(), want: true},
+		{name: "threshold above user range", args: `{"placeholderPriorityBelow": 1000000001}`,
+			wantErr: "pluginConfig[PlaceholderPreemption].args.placeholderPriorityBelow: Invalid value: 1000000001"},
+		{name: "bad selector operator", args: `{"placeholderSelector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}}`,
+			wantErr: `pluginConfig[PlaceholderPreemption].args.placeholderSelector.matchExpressions[0].operator: Unsupported value: "Near"`},
+		{name: "unknown field", args: `{"threshold": 1}`, wantErr: `unknown field "threshold"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := &runtime.Unknown{ContentType: runtime.ContentTypeJSON, Raw: []byte(tc.args)}
+			if tc.wantErr != "" {
+				_, err := New(context.Background(), raw, nil)
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("New error = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			e := newEnv(t, raw, []*v1.Node{spot("spot").Obj()}, nil, preemptor("1"))
+			if got := e.pl.IsPlaceholder(tc.placeholder); got != tc.want {
+				t.Errorf("IsPlaceholder = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
