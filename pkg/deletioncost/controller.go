@@ -1,0 +1,526 @@
+// Package deletioncost is the scale-down bias: a controller that keeps
+// controller.kubernetes.io/pod-deletion-cost on the pods of ReplicaSets scheduled by
+// spot-scheduler, from the shared capacity model, so that a ReplicaSet scaling in removes pods
+// on at-risk nodes first, then burst, on-demand, spot and reserved, and within a tier the pods
+// of the pool holding most replicas of the workload (see Cost).
+//
+// It never overwrites a deletion cost it did not write (ownership is recorded in
+// wellknown.ManagedDeletionCostAnnotation), removes its own when a pod leaves its scope, writes
+// nothing when the desired value is already there, and bounds its writes with a token bucket.
+package deletioncost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/flowcontrol"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
+)
+
+const (
+	byController = "controllerUID"
+	byNode       = "nodeName"
+	// DefaultQPS and DefaultBurst bound the controller's writes.
+	DefaultQPS   = 20
+	DefaultBurst = 40
+)
+
+// Options configure the controller.
+type Options struct {
+	// SchedulerName selects the pods in scope (spec.schedulerName). Required.
+	SchedulerName string
+	// Model classifies nodes. Required.
+	Model *capacity.Model
+	// QPS and Burst configure the token bucket every write waits on. QPS must be > 0.
+	QPS   float32
+	Burst int
+	// FieldManager names the controller's writes (default wellknown.DeletionCostFieldManager).
+	FieldManager string
+}
+
+// key is a work item: a workload (namespace and controller UID) or, for a pod outside every
+// workload that still carries the controller's value, the pod itself (namespace and name).
+type key struct {
+	namespace string
+	owner     types.UID
+	pod       string
+}
+
+// Controller keeps pod deletion costs. Create with New, start with Run.
+type Controller struct {
+	client        kubernetes.Interface
+	model         *capacity.Model
+	schedulerName string
+	fieldManager  string
+
+	factory   informers.SharedInformerFactory
+	pods      cache.Indexer
+	nodes     cache.Indexer
+	hasSynced []cache.InformerSynced
+
+	queue   workqueue.TypedRateLimitingInterface[key]
+	limiter flowcontrol.RateLimiter
+
+	// pending maps a pod we patched to the resourceVersion we patched from and the value we
+	// wrote: until the cache shows a newer version or that value, the pod is left alone (its
+	// new values are on their way).
+	mu      sync.Mutex
+	pending map[types.UID]pendingWrite
+}
+
+// New builds the controller with its own informers (pods and nodes, stripped to the fields it
+// reads, so its memory stays small in large clusters).
+func New(client kubernetes.Interface, opts Options) (*Controller, error) {
+	if opts.SchedulerName == "" {
+		return nil, errors.New("deletioncost: SchedulerName is required")
+	}
+	if opts.Model == nil {
+		return nil, errors.New("deletioncost: Model is required")
+	}
+	if opts.QPS <= 0 {
+		return nil, fmt.Errorf("deletioncost: QPS must be > 0, got %v", opts.QPS)
+	}
+	if opts.Burst < 1 {
+		opts.Burst = 1
+	}
+	if opts.FieldManager == "" {
+		opts.FieldManager = wellknown.DeletionCostFieldManager
+	}
+	c := &Controller{
+		client:        client,
+		model:         opts.Model,
+		schedulerName: opts.SchedulerName,
+		fieldManager:  opts.FieldManager,
+		factory:       informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(strip)),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
+			workqueue.TypedRateLimitingQueueConfig[key]{Name: "deletion_cost"}),
+		limiter: flowcontrol.NewTokenBucketRateLimiter(opts.QPS, opts.Burst),
+		pending: map[types.UID]pendingWrite{},
+	}
+	podInformer := c.factory.Core().V1().Pods().Informer()
+	if err := podInformer.AddIndexers(cache.Indexers{
+		byController: func(obj any) ([]string, error) {
+			if ref := metav1.GetControllerOfNoCopy(obj.(*v1.Pod)); ref != nil {
+				return []string{string(ref.UID)}, nil
+			}
+			return nil, nil
+		},
+		byNode: func(obj any) ([]string, error) {
+			if n := obj.(*v1.Pod).Spec.NodeName; n != "" {
+				return []string{n}, nil
+			}
+			return nil, nil
+		},
+	}); err != nil {
+		return nil, err
+	}
+	podReg, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.enqueuePod(obj.(*v1.Pod)) },
+		UpdateFunc: c.podUpdated,
+		DeleteFunc: c.podDeleted,
+	})
+	if err != nil {
+		return nil, err
+	}
+	nodeInformer := c.factory.Core().V1().Nodes().Informer()
+	nodeReg, err := nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueueNode,
+		UpdateFunc: c.nodeUpdated,
+		DeleteFunc: c.enqueueNode,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.pods, c.nodes = podInformer.GetIndexer(), nodeInformer.GetIndexer()
+	// The handlers have seen every initial object (not just the stores), so the first syncs
+	// cover the whole cluster.
+	c.hasSynced = []cache.InformerSynced{podReg.HasSynced, nodeReg.HasSynced}
+	return c, nil
+}
+
+// strip keeps only what the controller reads of pods and nodes.
+func strip(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *v1.Pod:
+		p := &v1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion,
+				CreationTimestamp: o.CreationTimestamp, DeletionTimestamp: o.DeletionTimestamp,
+				OwnerReferences: o.OwnerReferences,
+			},
+			Spec: v1.PodSpec{NodeName: o.Spec.NodeName, SchedulerName: o.Spec.SchedulerName},
+		}
+		for _, k := range []string{wellknown.PodDeletionCostAnnotation, wellknown.ManagedDeletionCostAnnotation, wellknown.AvoidSpotAnnotation} {
+			if v, ok := o.Annotations[k]; ok {
+				if p.Annotations == nil {
+					p.Annotations = map[string]string{}
+				}
+				p.Annotations[k] = v
+			}
+		}
+		return p, nil
+	case *v1.Node:
+		return &v1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion, Labels: o.Labels},
+			Spec:       v1.NodeSpec{Taints: o.Spec.Taints, Unschedulable: o.Spec.Unschedulable},
+		}, nil
+	}
+	return obj, nil
+}
+
+// Run starts the informers and workers and blocks until ctx ends; it returns once every
+// in-flight write has finished, so a caller holding a lease may release it safely.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	logger := klog.FromContext(ctx)
+	defer c.factory.Shutdown()
+	defer c.queue.ShutDown()
+	if err := c.startInformers(ctx); err != nil {
+		return err
+	}
+	logger.Info("Deletion-cost controller started", "schedulerName", c.schedulerName, "tiers", c.model.TierNames(), "workers", workers)
+	var wg sync.WaitGroup
+	for range max(workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wait.UntilWithContext(ctx, func(ctx context.Context) {
+				for c.processNext(ctx) {
+				}
+			}, time.Second)
+		}()
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	logger.Info("Deletion-cost controller stopped")
+	return nil
+}
+
+func (c *Controller) startInformers(ctx context.Context) error {
+	c.factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), c.hasSynced...) {
+		return fmt.Errorf("deletion-cost controller: caches not synced: %w", ctx.Err())
+	}
+	return nil
+}
+
+// inScope reports whether the controller keeps the pod's deletion cost: scheduled by its
+// scheduler and controlled by a ReplicaSet.
+func (c *Controller) inScope(pod *v1.Pod) bool {
+	if pod.Spec.SchedulerName != c.schedulerName {
+		return false
+	}
+	ref := metav1.GetControllerOfNoCopy(pod)
+	return ref != nil && ref.Kind == "ReplicaSet" && (ref.APIVersion == "apps/v1" || ref.APIVersion == "extensions/v1beta1")
+}
+
+func hasMark(pod *v1.Pod) bool {
+	_, ok := pod.Annotations[wellknown.ManagedDeletionCostAnnotation]
+	return ok
+}
+
+// keyFor is the work item of a pod, or false when the controller has nothing to do for it.
+func (c *Controller) keyFor(pod *v1.Pod) (key, bool) {
+	if c.inScope(pod) {
+		return key{namespace: pod.Namespace, owner: metav1.GetControllerOfNoCopy(pod).UID}, true
+	}
+	if hasMark(pod) {
+		return key{namespace: pod.Namespace, pod: pod.Name}, true
+	}
+	return key{}, false
+}
+
+func (c *Controller) enqueuePod(pod *v1.Pod) {
+	if k, ok := c.keyFor(pod); ok {
+		c.queue.Add(k)
+	}
+}
+
+func (c *Controller) podUpdated(oldObj, newObj any) {
+	old, cur := oldObj.(*v1.Pod), newObj.(*v1.Pod)
+	if !relevantChange(old, cur) {
+		return
+	}
+	if k, ok := c.keyFor(old); ok {
+		if k2, ok2 := c.keyFor(cur); !ok2 || k2 != k {
+			c.queue.Add(k) // it left the workload: the others re-rank
+		}
+	}
+	c.enqueuePod(cur)
+}
+
+// relevantChange: only what the cost or the ownership depends on (status updates are not).
+func relevantChange(old, cur *v1.Pod) bool {
+	if old.Spec.NodeName != cur.Spec.NodeName || (old.DeletionTimestamp == nil) != (cur.DeletionTimestamp == nil) {
+		return true
+	}
+	oldRef, curRef := metav1.GetControllerOfNoCopy(old), metav1.GetControllerOfNoCopy(cur)
+	if (oldRef == nil) != (curRef == nil) || (oldRef != nil && oldRef.UID != curRef.UID) {
+		return true
+	}
+	for _, k := range []string{wellknown.PodDeletionCostAnnotation, wellknown.ManagedDeletionCostAnnotation, wellknown.AvoidSpotAnnotation} {
+		if old.Annotations[k] != cur.Annotations[k] {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Controller) podDeleted(obj any) {
+	pod, ok := obj.(*v1.Pod)
+	if !ok {
+		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
+		if !ok {
+			return
+		}
+		if pod, ok = tomb.Obj.(*v1.Pod); !ok {
+			return
+		}
+	}
+	c.mu.Lock()
+	delete(c.pending, pod.UID)
+	c.mu.Unlock()
+	if c.inScope(pod) {
+		c.queue.Add(key{namespace: pod.Namespace, owner: metav1.GetControllerOfNoCopy(pod).UID})
+	}
+}
+
+func (c *Controller) nodeUpdated(oldObj, newObj any) {
+	old, cur := oldObj.(*v1.Node), newObj.(*v1.Node)
+	if c.model.Classify(old) == c.model.Classify(cur) {
+		return
+	}
+	c.enqueueNode(cur)
+}
+
+// enqueueNode queues every workload with a pod on the node: its tier, risk or pool changed.
+func (c *Controller) enqueueNode(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	node, ok := obj.(*v1.Node)
+	if !ok {
+		return
+	}
+	objs, err := c.pods.ByIndex(byNode, node.Name)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	for _, o := range objs {
+		if pod := o.(*v1.Pod); c.inScope(pod) {
+			c.queue.Add(key{namespace: pod.Namespace, owner: metav1.GetControllerOfNoCopy(pod).UID})
+		}
+	}
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	k, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(k)
+	if err := c.sync(ctx, k); err != nil {
+		syncsTotal.WithLabelValues("error").Inc()
+		if ctx.Err() == nil {
+			klog.FromContext(ctx).V(2).Info("Retrying deletion costs", "namespace", k.namespace, "owner", k.owner, "pod", k.pod, "err", err)
+		}
+		c.queue.AddRateLimited(k)
+		return true
+	}
+	syncsTotal.WithLabelValues("success").Inc()
+	c.queue.Forget(k)
+	return true
+}
+
+// change is one pod's planned write.
+type change struct {
+	pod   *v1.Pod
+	act   action
+	value string
+	// for logs
+	class capacity.Class
+}
+
+func (c *Controller) sync(ctx context.Context, k key) error {
+	var changes []change
+	if k.pod != "" {
+		obj, exists, err := c.pods.GetByKey(k.namespace + "/" + k.pod)
+		if err != nil || !exists {
+			return err
+		}
+		pod := obj.(*v1.Pod)
+		if c.inScope(pod) {
+			c.enqueuePod(pod)
+			return nil
+		}
+		changes = c.plan([]*v1.Pod{pod})
+	} else {
+		objs, err := c.pods.ByIndex(byController, string(k.owner))
+		if err != nil {
+			return err
+		}
+		pods := make([]*v1.Pod, 0, len(objs))
+		for _, o := range objs {
+			if p := o.(*v1.Pod); p.Namespace == k.namespace {
+				pods = append(pods, p)
+			}
+		}
+		changes = c.plan(pods)
+	}
+	var errs []error
+	for _, ch := range changes {
+		if err := c.write(ctx, ch); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// plan decides the writes for the pods of one workload (or one out-of-scope pod), from the
+// cache only. Pods already patched whose new version the cache has not shown yet are left out.
+func (c *Controller) plan(pods []*v1.Pod) []change {
+	type member struct {
+		pod   *v1.Pod
+		class capacity.Class
+		band  int
+	}
+	groups := map[string][]member{}
+	var out []change
+	for _, pod := range pods {
+		if c.isPending(pod) {
+			continue
+		}
+		switch {
+		case pod.DeletionTimestamp != nil:
+			// Going away: neither written nor counted.
+		case !c.inScope(pod):
+			if act, _, skip := decide(pod.Annotations, nil); act != actionNone {
+				out = append(out, change{pod: pod, act: act})
+			} else if skip != "" && hasMark(pod) {
+				skipsTotal.WithLabelValues(skip).Inc()
+			}
+		case pod.Spec.NodeName == "":
+			// Not bound yet: the ReplicaSet deletes unbound pods first anyway.
+		default:
+			obj, exists, err := c.nodes.GetByKey(pod.Spec.NodeName)
+			if err != nil || !exists {
+				skipsTotal.WithLabelValues(SkipNodeUnknown).Inc()
+				continue
+			}
+			class := c.model.Classify(obj.(*v1.Node))
+			band := c.model.Band(class, capacity.AvoidsSpot(pod))
+			g := fmt.Sprintf("%d/%s", band, class.Pool)
+			groups[g] = append(groups[g], member{pod: pod, class: class, band: band})
+		}
+	}
+	for _, members := range groups {
+		// Oldest first: the oldest pod of a pool is kept longest (crowding 1).
+		sort.Slice(members, func(i, j int) bool {
+			a, b := members[i].pod, members[j].pod
+			if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+				return a.CreationTimestamp.Before(&b.CreationTimestamp)
+			}
+			return a.Name < b.Name
+		})
+		for i, m := range members {
+			cost := Cost(m.band, c.model.NumBands(), i+1)
+			act, value, skip := decide(m.pod.Annotations, &cost)
+			if skip != "" {
+				skipsTotal.WithLabelValues(skip).Inc()
+			}
+			if act != actionNone {
+				out = append(out, change{pod: m.pod, act: act, value: value, class: m.class})
+			}
+		}
+	}
+	// Deterministic write order (tests, logs).
+	sort.Slice(out, func(i, j int) bool { return out[i].pod.Name < out[j].pod.Name })
+	return out
+}
+
+type pendingWrite struct {
+	resourceVersion string
+	value           string // "" for a removal
+}
+
+func (c *Controller) isPending(pod *v1.Pod) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.pending[pod.UID]
+	if !ok {
+		return false
+	}
+	if w.resourceVersion == pod.ResourceVersion && pod.Annotations[wellknown.ManagedDeletionCostAnnotation] != w.value {
+		return true
+	}
+	delete(c.pending, pod.UID)
+	return false
+}
+
+// write patches one pod's annotations, conditioned on the resourceVersion the plan read (a pod
+// changed since is retried, never overwritten blindly), after waiting for the token bucket.
+func (c *Controller) write(ctx context.Context, ch change) error {
+	logger := klog.FromContext(ctx)
+	if err := c.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	var annotations map[string]any
+	op := "set"
+	if ch.act == actionSet {
+		annotations = map[string]any{wellknown.PodDeletionCostAnnotation: ch.value, wellknown.ManagedDeletionCostAnnotation: ch.value}
+	} else {
+		op = "remove"
+		annotations = map[string]any{wellknown.PodDeletionCostAnnotation: nil, wellknown.ManagedDeletionCostAnnotation: nil}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"resourceVersion": ch.pod.ResourceVersion,
+		"annotations":     annotations,
+	}})
+	if err != nil {
+		return err
+	}
+	_, err = c.client.CoreV1().Pods(ch.pod.Namespace).Patch(ctx, ch.pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: c.fieldManager})
+	switch {
+	case err == nil:
+		writesTotal.WithLabelValues(op, "success").Inc()
+		c.mu.Lock()
+		c.pending[ch.pod.UID] = pendingWrite{resourceVersion: ch.pod.ResourceVersion, value: ch.value}
+		c.mu.Unlock()
+		if op == "set" {
+			logger.V(2).Info("Set pod deletion cost", "pod", klog.KObj(ch.pod), "cost", ch.value, "node", ch.pod.Spec.NodeName,
+				"tier", ch.class.TierName, "atRisk", ch.class.AtRisk, "pool", ch.class.Pool)
+		} else {
+			logger.V(2).Info("Removed pod deletion cost: pod left the controller's scope", "pod", klog.KObj(ch.pod))
+		}
+		return nil
+	case apierrors.IsNotFound(err):
+		writesTotal.WithLabelValues(op, "not_found").Inc()
+		return nil // deleted meanwhile: its workload is re-ranked by the delete event
+	case apierrors.IsConflict(err):
+		writesTotal.WithLabelValues(op, "conflict").Inc()
+		skipsTotal.WithLabelValues(SkipConflict).Inc()
+		return fmt.Errorf("pod %s/%s changed since it was read: %w", ch.pod.Namespace, ch.pod.Name, err)
+	default:
+		writesTotal.WithLabelValues(op, "error").Inc()
+		return fmt.Errorf("patching pod %s/%s: %w", ch.pod.Namespace, ch.pod.Name, err)
+	}
+}

@@ -1,0 +1,41 @@
+package deletioncost
+
+import (
+	"sync"
+
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+)
+
+// Metric label values are bounded: operation is set|remove, result is
+// success|conflict|not_found|error, result of a sync is
+// success|error, reason is one of the Skip* constants.
+var (
+	writesTotal = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace:      "spot_scheduler",
+		Name:           "deletion_cost_writes_total",
+		Help:           "Pod deletion-cost writes (patches) made by the deletion-cost controller, by operation (set, remove) and result.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"operation", "result"})
+	skipsTotal = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace:      "spot_scheduler",
+		Name:           "deletion_cost_skips_total",
+		Help:           "Pods the deletion-cost controller left alone when it evaluated them, by reason.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"reason"})
+	syncsTotal = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace:      "spot_scheduler",
+		Name:           "deletion_cost_syncs_total",
+		Help:           "Work items (workloads or single pods) the deletion-cost controller reconciled, by result (success, error).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
+	registerOnce sync.Once
+)
+
+// RegisterMetrics registers the controller's metrics with the component-base legacy registry
+// (served by legacyregistry.Handler). Safe to call more than once.
+func RegisterMetrics() {
+	registerOnce.Do(func() {
+		legacyregistry.MustRegister(writesTotal, skipsTotal, syncsTotal)
+	})
+}
