@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -80,6 +81,9 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 		return pl.IsPlaceholder(victim.GetPod())
 	}
 	search.MoreImportantPod = moreImportantPlaceholder
+	if h != nil {
+		profileMatchers.Store(h, pl.IsPlaceholder)
+	}
 	// Synchronous preemption: the victims are gone (or the attempt failed) before the cycle
 	// ends, so the outcome never depends on goroutine timing.
 	pl.evaluator = preemption.NewEvaluator(Name, h, pl, false)
@@ -94,6 +98,21 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 		return err
 	}
 	return pl, nil
+}
+
+// profileMatchers maps each profile's framework handle to its placeholder rule, so that
+// components simulating the profile (the rebalancer) count as free room exactly the pods this
+// plugin would preempt.
+var profileMatchers sync.Map
+
+// PlaceholderMatcherFor returns the placeholder rule of the PlaceholderPreemption plugin in the
+// profile behind h. ok is false when the profile does not enable the plugin.
+func PlaceholderMatcherFor(h framework.Handle) (isPlaceholder func(*v1.Pod) bool, ok bool) {
+	m, ok := profileMatchers.Load(h)
+	if !ok {
+		return nil, false
+	}
+	return m.(func(*v1.Pod) bool), true
 }
 
 // Name returns name of the plugin.

@@ -1,0 +1,350 @@
+package rebalance
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+)
+
+// ControllerOptions configure the rebalancer's loop.
+type ControllerOptions struct {
+	Options
+	// Interval between periodic passes.
+	Interval time.Duration
+	// Debounce: an early pass runs this long after room appears on a better tier.
+	Debounce time.Duration
+	// ValidationDelay: the plan is computed again after this long, on fresh state, and only
+	// moves found both times are made.
+	ValidationDelay time.Duration
+	// DryRun prints the plan and makes no mutating call.
+	DryRun bool
+	// PlanOutput receives the dry-run plan (os.Stdout in the binary).
+	PlanOutput io.Writer
+}
+
+// DefaultControllerOptions are the defaults of the rebalancer binary.
+func DefaultControllerOptions() ControllerOptions {
+	return ControllerOptions{Options: DefaultOptions(), Interval: 60 * time.Second, Debounce: 5 * time.Second, ValidationDelay: 2 * time.Second}
+}
+
+const passKey = "pass"
+
+// Controller runs rebalancing passes: periodically and shortly after better-tier room appears.
+type Controller struct {
+	profile  *Profile
+	client   kubernetes.Interface
+	opts     ControllerOptions
+	clock    clock.Clock
+	pods     corelisters.PodLister
+	nodes    corelisters.NodeLister
+	synced   []cache.InformerSynced
+	queue    workqueue.TypedDelayingInterface[string]
+	recorder events.EventRecorder
+}
+
+// NewController wires the controller to informers of factory (start the factory afterwards).
+func NewController(profile *Profile, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder, opts ControllerOptions, clk clock.WithTicker) (*Controller, error) {
+	c := &Controller{
+		profile:  profile,
+		client:   client,
+		opts:     opts,
+		clock:    clk,
+		pods:     factory.Core().V1().Pods().Lister(),
+		nodes:    factory.Core().V1().Nodes().Lister(),
+		queue:    workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "rebalance", Clock: clk}),
+		recorder: recorder,
+	}
+	nodeInformer := factory.Core().V1().Nodes().Informer()
+	podInformer := factory.Core().V1().Pods().Informer()
+	c.synced = []cache.InformerSynced{nodeInformer.HasSynced, podInformer.HasSynced}
+	if _, err := nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { c.nodeChanged(nil, obj) },
+		UpdateFunc: c.nodeChanged,
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(oldObj, newObj interface{}) {
+			// A pod that finished or started terminating frees its room.
+			if p, ok := newObj.(*v1.Pod); ok && p.Spec.NodeName != "" && (p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed) {
+				c.roomMayHaveAppeared(p.Spec.NodeName)
+			}
+		},
+		DeleteFunc: func(obj interface{}) {
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if p, ok := obj.(*v1.Pod); ok && p.Spec.NodeName != "" {
+				c.roomMayHaveAppeared(p.Spec.NodeName)
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// nodeChanged triggers an early pass when a healthy node joins, becomes Ready, loses its
+// interruption signal or changes tier.
+func (c *Controller) nodeChanged(oldObj, newObj interface{}) {
+	node, ok := newObj.(*v1.Node)
+	if !ok {
+		return
+	}
+	class := c.profile.Model.Classify(node)
+	if class.AtRisk || class.Tier == c.profile.Model.NumTiers()-1 {
+		return
+	}
+	old, _ := oldObj.(*v1.Node)
+	if old == nil || (!nodeReady(old) && nodeReady(node)) || c.profile.Model.Classify(old) != class {
+		c.queue.AddAfter(passKey, c.opts.Debounce)
+	}
+}
+
+func (c *Controller) roomMayHaveAppeared(nodeName string) {
+	node, err := c.nodes.Get(nodeName)
+	if err != nil {
+		return
+	}
+	class := c.profile.Model.Classify(node)
+	if !class.AtRisk && class.Tier < c.profile.Model.NumTiers()-1 {
+		c.queue.AddAfter(passKey, c.opts.Debounce)
+	}
+}
+
+func nodeReady(n *v1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// Run passes until ctx ends: one at start, then every Interval and after each trigger.
+func (c *Controller) Run(ctx context.Context) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	logger := klog.FromContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return
+	}
+	go func() {
+		<-ctx.Done()
+		c.queue.ShutDown()
+	}()
+	c.queue.Add(passKey)
+	for {
+		key, shutdown := c.queue.Get()
+		if shutdown {
+			return
+		}
+		if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
+			logger.Error(err, "rebalance pass failed")
+		}
+		c.queue.Done(key)
+		c.queue.AddAfter(passKey, c.opts.Interval)
+	}
+}
+
+// PassResult tells what a pass did.
+type PassResult struct {
+	Plan    *Plan
+	Evicted []Move
+	// Dropped are planned moves not made, with the reason (plan changed, PDB, eviction error).
+	Dropped []Skip
+}
+
+// Pass plans on the informers' state, validates the plan again after ValidationDelay, and
+// evicts (or, in dry run, prints) the moves that held both times.
+func (c *Controller) Pass(ctx context.Context) (*PassResult, error) {
+	logger := klog.FromContext(ctx)
+	result := "error"
+	defer func() { passesTotal.WithLabelValues(result).Inc() }()
+
+	plan, err := c.plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.recordPlan(plan)
+	res := &PassResult{Plan: plan}
+	if len(plan.Moves) == 0 {
+		result = "ok"
+		logger.V(2).Info("rebalance pass: nothing to move", "skipped", plan.SkipCounts())
+		return res, nil
+	}
+	if c.opts.DryRun {
+		result = "ok"
+		c.printPlan(plan)
+		logger.Info("rebalance pass (dry run): no pod evicted", "moves", len(plan.Moves), "emptiedNodes", plan.EmptiedNodes)
+		return res, nil
+	}
+	// Re-validate: plan again on fresh state and keep only the moves found both times.
+	if c.opts.ValidationDelay > 0 {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.clock.After(c.opts.ValidationDelay):
+		}
+	}
+	again, err := c.plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	confirmed := map[string]Move{}
+	for _, m := range again.Moves {
+		confirmed[string(m.Pod.UID)] = m
+	}
+	for _, m := range plan.Moves {
+		fresh, ok := confirmed[string(m.Pod.UID)]
+		if !ok {
+			res.Dropped = append(res.Dropped, Skip{Pod: m.Pod, Node: m.From, Reason: SkipChanged})
+			continue
+		}
+		if reason := c.evict(ctx, fresh); reason != "" {
+			res.Dropped = append(res.Dropped, Skip{Pod: fresh.Pod, Node: fresh.From, Reason: reason})
+			continue
+		}
+		res.Evicted = append(res.Evicted, fresh)
+	}
+	for _, d := range res.Dropped {
+		skipsTotal.WithLabelValues(d.Reason).Inc()
+	}
+	result = "ok"
+	logger.Info("rebalance pass", "planned", len(plan.Moves), "evicted", len(res.Evicted), "dropped", len(res.Dropped), "emptiedNodes", plan.EmptiedNodes)
+	return res, nil
+}
+
+func (c *Controller) plan(ctx context.Context) (*Plan, error) {
+	nodes, err := c.nodes.List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	pods, err := c.pods.List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	start := c.clock.Now()
+	plan, err := c.profile.Plan(ctx, nodes, pods, c.clock.Now(), c.opts.Options)
+	planDuration.Observe(c.clock.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	c.recordPodsPerTier(nodes, pods)
+	return plan, nil
+}
+
+func (c *Controller) recordPlan(plan *Plan) {
+	plannedMoves.Set(float64(len(plan.Moves)))
+	for reason, n := range plan.SkipCounts() {
+		skipsTotal.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+func (c *Controller) recordPodsPerTier(nodes []*v1.Node, pods []*v1.Pod) {
+	classes := make(map[string]capacity.Class, len(nodes))
+	for _, n := range nodes {
+		classes[n.Name] = c.profile.Model.Classify(n)
+	}
+	counts := map[capacity.Class]int{}
+	for _, p := range pods {
+		if p.Spec.SchedulerName != c.profile.SchedulerName || p.Status.Phase != v1.PodRunning {
+			continue
+		}
+		if cl, ok := classes[p.Spec.NodeName]; ok {
+			counts[capacity.Class{TierName: cl.TierName, AtRisk: cl.AtRisk}]++
+		}
+	}
+	for _, tier := range c.profile.Model.TierNames() {
+		for _, risk := range []bool{false, true} {
+			podsPerTier.WithLabelValues(tier, strconv.FormatBool(risk)).Set(float64(counts[capacity.Class{TierName: tier, AtRisk: risk}]))
+		}
+	}
+}
+
+// evict re-checks the pod and the target against the API server, then evicts through the
+// Eviction API with the pod's UID and resourceVersion as preconditions. It returns the reason
+// when the pod is left alone.
+func (c *Controller) evict(ctx context.Context, m Move) string {
+	logger := klog.FromContext(ctx)
+	pod, err := c.client.CoreV1().Pods(m.Pod.Namespace).Get(ctx, m.Pod.Name, metav1.GetOptions{})
+	if err != nil || pod.UID != m.Pod.UID || pod.Spec.NodeName != m.From || protection(pod, c.clock.Now(), c.opts.Options) != "" {
+		return SkipChanged
+	}
+	target, err := c.client.CoreV1().Nodes().Get(ctx, m.To, metav1.GetOptions{})
+	if err != nil {
+		return SkipChanged
+	}
+	class := c.profile.Model.Classify(target)
+	avoid := capacity.AvoidsSpot(pod)
+	source, err := c.nodes.Get(m.From)
+	if err != nil || class.AtRisk || c.profile.Model.Rank(class.Tier, avoid) >= c.profile.Model.Rank(c.profile.Model.Classify(source).Tier, avoid) {
+		return SkipChanged
+	}
+	uid, rv := pod.UID, pod.ResourceVersion
+	eviction := &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}},
+	}
+	if err := c.client.PolicyV1().Evictions(pod.Namespace).Evict(ctx, eviction); err != nil {
+		switch {
+		case apierrors.IsTooManyRequests(err):
+			logger.V(2).Info("eviction refused by a PodDisruptionBudget; retrying on a later pass", "pod", klog.KObj(pod))
+			return SkipPDB
+		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+			return SkipChanged
+		default:
+			logger.Error(err, "evicting pod", "pod", klog.KObj(pod))
+			return SkipEvictionFailure
+		}
+	}
+	evictionsTotal.WithLabelValues(m.FromTier, m.ToTier).Inc()
+	c.recorder.Eventf(pod, nil, v1.EventTypeNormal, "Rebalanced", "Evict",
+		"Moving from %s node %s to %s: node %s has room", m.FromTier, m.From, m.ToTier, m.To)
+	logger.Info("evicted pod to move it to a better tier", "pod", klog.KObj(pod), "fromTier", m.FromTier, "fromNode", m.From, "toTier", m.ToTier, "toNode", m.To)
+	return ""
+}
+
+// printPlan writes the plan as a table.
+func (c *Controller) printPlan(plan *Plan) {
+	if c.opts.PlanOutput == nil {
+		return
+	}
+	PrintPlan(c.opts.PlanOutput, plan)
+}
+
+// PrintPlan writes a plan as a table: moves, then skipped pods.
+func PrintPlan(out io.Writer, plan *Plan) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "POD\tFROM NODE\tFROM TIER\tTO NODE\tTO TIER")
+	for _, m := range plan.Moves {
+		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\n", m.Pod.Namespace, m.Pod.Name, m.From, m.FromTier, m.To, m.ToTier)
+	}
+	if len(plan.Skips) > 0 {
+		fmt.Fprintln(w, "\nSTAYS\tNODE\tREASON")
+		for _, s := range plan.Skips {
+			fmt.Fprintf(w, "%s/%s\t%s\t%s\n", s.Pod.Namespace, s.Pod.Name, s.Node, s.Reason)
+		}
+	}
+	_ = w.Flush()
+}

@@ -1,0 +1,39 @@
+package rebalance
+
+import (
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+)
+
+// Metrics. Every label is bounded: tiers by configuration (at most 10), reasons by the Skip*
+// constants, results by two values.
+var (
+	passesTotal = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "passes_total",
+		Help: "Rebalancer passes by result (ok, error).", StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
+	evictionsTotal = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "evictions_total",
+		Help: "Pods evicted to move them to a better capacity tier, by source and target tier.", StabilityLevel: metrics.ALPHA,
+	}, []string{"from_tier", "to_tier"})
+	skipsTotal = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "skips_total",
+		Help: "Pods on a worse tier left in place, by reason.", StabilityLevel: metrics.ALPHA,
+	}, []string{"reason"})
+	plannedMoves = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "planned_moves",
+		Help: "Moves planned by the last pass (also in dry-run mode).", StabilityLevel: metrics.ALPHA,
+	})
+	planDuration = metrics.NewHistogram(&metrics.HistogramOpts{
+		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "plan_duration_seconds",
+		Help: "Time to plan one pass.", Buckets: metrics.ExponentialBuckets(0.001, 4, 10), StabilityLevel: metrics.ALPHA,
+	})
+	podsPerTier = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: "spot_scheduler", Name: "pods",
+		Help: "Running pods of spot-scheduler's profile per capacity tier and risk, as of the last pass.", StabilityLevel: metrics.ALPHA,
+	}, []string{"tier", "at_risk"})
+)
+
+func init() {
+	legacyregistry.MustRegister(passesTotal, evictionsTotal, skipsTotal, plannedMoves, planDuration, podsPerTier)
+}

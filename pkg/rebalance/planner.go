@@ -1,0 +1,432 @@
+package rebalance
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+	internalcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+)
+
+// Move is one planned eviction: the pod leaves From for a node of a strictly better tier.
+// To is where the scheduler, with the same profile, is expected to put it.
+type Move struct {
+	Pod      *v1.Pod
+	From     string
+	FromTier string
+	To       string
+	ToTier   string
+}
+
+// Skip records why a pod on a worse tier stays.
+type Skip struct {
+	Pod    *v1.Pod
+	Node   string
+	Reason string
+}
+
+// Plan is the outcome of one planning pass.
+type Plan struct {
+	Moves []Move
+	Skips []Skip
+	// EmptiedNodes are worse-tier nodes the plan empties entirely (DaemonSet and mirror pods
+	// aside), so that the autoscaler can remove them.
+	EmptiedNodes []string
+}
+
+// SkipCounts counts skips by reason.
+func (p *Plan) SkipCounts() map[string]int {
+	counts := map[string]int{}
+	for _, s := range p.Skips {
+		counts[s.Reason]++
+	}
+	return counts
+}
+
+// planner holds one pass's working state over a snapshot.
+type planner struct {
+	profile  *Profile
+	opts     Options
+	now      time.Time
+	snapshot *internalcache.Snapshot
+	classes  map[string]capacity.Class
+	// healthy nodes by name, sorted by name, for target search.
+	targets []*v1.Node
+
+	// evictions counts planned moves, including tentative ones of a node being emptied.
+	evictions            int
+	evictionsPerNode     map[string]int
+	evictionsPerWorkload map[string]int
+	plan                 Plan
+}
+
+// Plan decides which pods to move, on a snapshot of nodes and pods, with the profile's Filter
+// plugins and SpotScore. It makes no API call. A pod is moved only when a healthy node of a
+// strictly better tier (for that pod) can host it in the snapshot; placeholders on target
+// nodes count as free room; each planned move reserves its room.
+func (p *Profile) Plan(ctx context.Context, nodes []*v1.Node, pods []*v1.Pod, now time.Time, opts Options) (*Plan, error) {
+	var snapshotPods []*v1.Pod
+	for _, pod := range pods {
+		if pod.Spec.NodeName == "" || pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
+			continue
+		}
+		if p.IsPlaceholder != nil && p.IsPlaceholder(pod) {
+			continue // the scheduler preempts placeholders: their room is free
+		}
+		snapshotPods = append(snapshotPods, pod)
+	}
+	pl := &planner{
+		profile:              p,
+		opts:                 opts,
+		now:                  now,
+		snapshot:             internalcache.NewSnapshot(snapshotPods, nodes),
+		classes:              make(map[string]capacity.Class, len(nodes)),
+		evictionsPerNode:     map[string]int{},
+		evictionsPerWorkload: map[string]int{},
+	}
+	p.snapshots.current.Store(pl.snapshot)
+	for _, n := range nodes {
+		c := p.Model.Classify(n)
+		pl.classes[n.Name] = c
+		if !c.AtRisk {
+			pl.targets = append(pl.targets, n)
+		}
+	}
+	sort.Slice(pl.targets, func(i, j int) bool { return pl.targets[i].Name < pl.targets[j].Name })
+	if err := pl.run(ctx, snapshotPods); err != nil {
+		return nil, err
+	}
+	return &pl.plan, nil
+}
+
+// sourceNode is a worse-tier node holding pods that may move.
+type sourceNode struct {
+	name      string
+	rank      int   // tier rank (for pods that do not avoid spot)
+	requested int64 // milli-CPU requested, for least-requested-first
+	movable   []*v1.Pod
+	// blocking counts pods that keep the node from being emptied (not DaemonSet or mirror).
+	blocking int
+}
+
+func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
+	bestHealthyRank := map[bool]int{false: pl.profile.Model.NumTiers(), true: pl.profile.Model.NumTiers()}
+	for _, n := range pl.targets {
+		for _, avoid := range []bool{false, true} {
+			bestHealthyRank[avoid] = min(bestHealthyRank[avoid], pl.profile.Model.Rank(pl.classes[n.Name].Tier, avoid))
+		}
+	}
+	sources := map[string]*sourceNode{}
+	for _, pod := range pods {
+		class, ok := pl.classes[pod.Spec.NodeName]
+		if !ok {
+			continue
+		}
+		src := sources[pod.Spec.NodeName]
+		if src == nil {
+			ni, err := pl.snapshot.Get(pod.Spec.NodeName)
+			if err != nil {
+				return err
+			}
+			src = &sourceNode{name: pod.Spec.NodeName, rank: class.Tier, requested: ni.GetRequested().GetMilliCPU()}
+			sources[pod.Spec.NodeName] = src
+		}
+		ours := pod.Spec.SchedulerName == pl.profile.SchedulerName
+		avoid := capacity.AvoidsSpot(pod)
+		if ours && pl.profile.Model.Rank(class.Tier, avoid) > bestHealthyRank[avoid] {
+			if reason := protection(pod, pl.now, pl.opts); reason != "" {
+				pl.skip(pod, reason)
+			} else {
+				src.movable = append(src.movable, pod)
+				continue
+			}
+		}
+		if !isDaemonOrMirror(pod) {
+			src.blocking++
+		}
+	}
+	var order []*sourceNode
+	for _, s := range sources {
+		if len(s.movable) > 0 {
+			order = append(order, s)
+		}
+	}
+	// Worst tier first (burst costs most per pod), then least requested: emptying those nodes
+	// is what lets the autoscaler remove them.
+	sort.Slice(order, func(i, j int) bool {
+		a, b := order[i], order[j]
+		if a.rank != b.rank {
+			return a.rank > b.rank
+		}
+		if a.requested != b.requested {
+			return a.requested < b.requested
+		}
+		return a.name < b.name
+	})
+	for _, s := range order {
+		sort.Slice(s.movable, func(i, j int) bool { return biggerFirst(s.movable[i], s.movable[j]) })
+	}
+	// Phase 1: nodes that can be emptied entirely, all or nothing.
+	done := map[string]bool{}
+	for _, s := range order {
+		if s.blocking > 0 {
+			continue
+		}
+		moves, err := pl.tryAll(ctx, s)
+		if err != nil {
+			return err
+		}
+		if moves != nil {
+			pl.plan.Moves = append(pl.plan.Moves, moves...)
+			pl.plan.EmptiedNodes = append(pl.plan.EmptiedNodes, s.name)
+			done[s.name] = true
+		}
+	}
+	// Phase 2: whatever else fits, pod by pod (per-pod savings, e.g. burst capacity).
+	for _, s := range order {
+		if done[s.name] {
+			continue
+		}
+		for _, pod := range s.movable {
+			move, reason, err := pl.tryMove(ctx, pod, s.name)
+			if err != nil {
+				return err
+			}
+			if move == nil {
+				pl.skip(pod, reason)
+				continue
+			}
+			pl.plan.Moves = append(pl.plan.Moves, *move)
+		}
+	}
+	return nil
+}
+
+// tryAll plans a move for every movable pod of the node, or none (undoing reservations).
+func (pl *planner) tryAll(ctx context.Context, s *sourceNode) ([]Move, error) {
+	var moves []Move
+	for _, pod := range s.movable {
+		move, _, err := pl.tryMove(ctx, pod, s.name)
+		if err != nil {
+			return nil, err
+		}
+		if move == nil {
+			for i := len(moves) - 1; i >= 0; i-- {
+				if err := pl.undo(moves[i]); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		}
+		moves = append(moves, *move)
+	}
+	return moves, nil
+}
+
+func (pl *planner) skip(pod *v1.Pod, reason string) {
+	pl.plan.Skips = append(pl.plan.Skips, Skip{Pod: pod, Node: pod.Spec.NodeName, Reason: reason})
+}
+
+// tryMove finds the node the scheduler would give pod among healthy nodes of a strictly better
+// tier, with the pod taken off its node, and reserves the room there. It returns the skip
+// reason when the pod stays.
+func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move, string, error) {
+	workload, _ := capacity.WorkloadKey(pod)
+	switch {
+	case pl.evictions >= pl.opts.MaxEvictionsPerPass:
+		return nil, SkipCapPass, nil
+	case pl.evictionsPerNode[from] >= pl.opts.MaxEvictionsPerNode:
+		return nil, SkipCapNode, nil
+	case pl.evictionsPerWorkload[workload] >= pl.opts.MaxEvictionsPerWorkload:
+		return nil, SkipCapWorkload, nil
+	}
+	logger := klog.FromContext(ctx)
+	source, err := pl.snapshot.Get(from)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := source.RemovePod(logger, pod); err != nil {
+		return nil, "", fmt.Errorf("simulating %s leaving %s: %w", klog.KObj(pod), from, err)
+	}
+	restore := func() { source.AddPodInfo(mustPodInfo(pod)) }
+	// The scheduler sees the replacement pod unbound (the NodeName filter would pin it).
+	pending := pod.DeepCopy()
+	pending.Spec.NodeName = ""
+	to, err := pl.bestTarget(ctx, pending, from)
+	if err != nil {
+		restore()
+		return nil, "", err
+	}
+	if to == "" {
+		restore()
+		return nil, SkipNoBetterRoom, nil
+	}
+	target, err := pl.snapshot.Get(to)
+	if err != nil {
+		restore()
+		return nil, "", err
+	}
+	placed := pod.DeepCopy()
+	placed.Spec.NodeName = to
+	target.AddPodInfo(mustPodInfo(placed))
+	pl.evictions++
+	pl.evictionsPerNode[from]++
+	pl.evictionsPerWorkload[workload]++
+	return &Move{Pod: pod, From: from, FromTier: pl.classes[from].TierName, To: to, ToTier: pl.classes[to].TierName}, "", nil
+}
+
+// undo releases a planned move's reservation and puts the pod back on its node.
+func (pl *planner) undo(m Move) error {
+	logger := klog.Background()
+	target, err := pl.snapshot.Get(m.To)
+	if err != nil {
+		return err
+	}
+	placed := m.Pod.DeepCopy()
+	placed.Spec.NodeName = m.To
+	if err := target.RemovePod(logger, placed); err != nil {
+		return err
+	}
+	source, err := pl.snapshot.Get(m.From)
+	if err != nil {
+		return err
+	}
+	source.AddPodInfo(mustPodInfo(m.Pod))
+	pl.evictions--
+	pl.evictionsPerNode[m.From]--
+	workload, _ := capacity.WorkloadKey(m.Pod)
+	pl.evictionsPerWorkload[workload]--
+	return nil
+}
+
+// bestTarget runs the profile's PreFilter and Filter plugins over healthy nodes of strictly
+// better tiers, best band first, and scores the feasible nodes of the first band that has any,
+// as the scheduler would (SpotScore makes that band win). "" when none fits.
+func (pl *planner) bestTarget(ctx context.Context, pod *v1.Pod, from string) (string, error) {
+	f := pl.profile.Framework
+	model := pl.profile.Model
+	avoid := capacity.AvoidsSpot(pod)
+	fromRank := model.Rank(pl.classes[from].Tier, avoid)
+	byRank := map[int][]*v1.Node{}
+	for _, n := range pl.targets {
+		if r := model.Rank(pl.classes[n.Name].Tier, avoid); r < fromRank {
+			byRank[r] = append(byRank[r], n)
+		}
+	}
+	if len(byRank) == 0 {
+		return "", nil
+	}
+	state := framework.NewCycleState()
+	preResult, status, _ := f.RunPreFilterPlugins(ctx, state, pod)
+	if !status.IsSuccess() {
+		if status.IsRejected() {
+			return "", nil
+		}
+		return "", status.AsError()
+	}
+	for rank := 0; rank < fromRank; rank++ {
+		candidates := byRank[rank]
+		if len(candidates) == 0 {
+			continue
+		}
+		feasible := make([]fwk.NodeInfo, len(candidates))
+		var firstErr error
+		var mu sync.Mutex
+		f.Parallelizer().Until(ctx, len(candidates), func(i int) {
+			name := candidates[i].Name
+			if !preResult.AllNodes() && !preResult.NodeNames.Has(name) {
+				return
+			}
+			ni, err := pl.snapshot.Get(name)
+			if err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+				return
+			}
+			if f.RunFilterPlugins(ctx, state, pod, ni).IsSuccess() {
+				feasible[i] = ni
+			}
+		}, "rebalance")
+		if firstErr != nil {
+			return "", firstErr
+		}
+		var fits []fwk.NodeInfo
+		for _, ni := range feasible {
+			if ni != nil {
+				fits = append(fits, ni)
+			}
+		}
+		if len(fits) == 0 {
+			continue
+		}
+		if len(fits) == 1 {
+			return fits[0].Node().Name, nil
+		}
+		if status := f.RunPreScorePlugins(ctx, state, pod, fits); !status.IsSuccess() && !status.IsSkip() {
+			return "", status.AsError()
+		}
+		scores, status := f.RunScorePlugins(ctx, state, pod, fits)
+		if !status.IsSuccess() {
+			return "", status.AsError()
+		}
+		best := scores[0]
+		for _, s := range scores[1:] {
+			if s.TotalScore > best.TotalScore || (s.TotalScore == best.TotalScore && s.Name < best.Name) {
+				best = s
+			}
+		}
+		return best.Name, nil
+	}
+	return "", nil
+}
+
+func mustPodInfo(pod *v1.Pod) *framework.PodInfo {
+	pi, err := framework.NewPodInfo(pod)
+	if err != nil {
+		// NewPodInfo fails only on unparsable affinity terms, which the API server rejects.
+		klog.Background().Error(err, "building pod info", "pod", klog.KObj(pod))
+		pi = &framework.PodInfo{Pod: pod}
+	}
+	return pi
+}
+
+func isDaemonOrMirror(pod *v1.Pod) bool {
+	if _, ok := pod.Annotations[mirrorPodAnnotation]; ok {
+		return true
+	}
+	for _, ref := range pod.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller && (ref.Kind == "DaemonSet" || ref.Kind == "Node") {
+			return true
+		}
+	}
+	return false
+}
+
+// biggerFirst orders pods by CPU then memory requests, largest first, then by name: big pods
+// are placed while room is widest.
+func biggerFirst(a, b *v1.Pod) bool {
+	ra, rb := podRequests(a), podRequests(b)
+	if ra.MilliCPU != rb.MilliCPU {
+		return ra.MilliCPU > rb.MilliCPU
+	}
+	if ra.Memory != rb.Memory {
+		return ra.Memory > rb.Memory
+	}
+	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
+
+func podRequests(pod *v1.Pod) framework.Resource {
+	var r framework.Resource
+	r.Add(resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}))
+	return r
+}

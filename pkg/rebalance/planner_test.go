@@ -1,0 +1,383 @@
+package rebalance
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/klog/v2/ktesting"
+	"k8s.io/utils/ptr"
+)
+
+var now = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// testProfile builds the shipped profile (manifests/scheduler-config.yaml) for simulation.
+func testProfile(t testing.TB, configFile string) *Profile {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	cs := fake.NewClientset()
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	if configFile == "" {
+		configFile = "../../manifests/scheduler-config.yaml"
+	}
+	p, err := LoadProfile(ctx, configFile, "spot-scheduler", cs, factory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	return p
+}
+
+func node(name, cpu string, labels map[string]string, taints ...v1.Taint) *v1.Node {
+	res := v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu), v1.ResourceMemory: resource.MustParse("64Gi"), v1.ResourcePods: resource.MustParse("110")}
+	l := map[string]string{"kubernetes.io/hostname": name}
+	for k, v := range labels {
+		l[k] = v
+	}
+	return &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}, Spec: v1.NodeSpec{Taints: taints}, Status: v1.NodeStatus{Capacity: res, Allocatable: res}}
+}
+
+var (
+	spotLabels = map[string]string{"karpenter.sh/capacity-type": "spot"}
+	odLabels   = map[string]string{"karpenter.sh/capacity-type": "on-demand"}
+	burstLabel = map[string]string{"type": "virtual-kubelet"}
+)
+
+func spotNode(name, cpu string) *v1.Node  { return node(name, cpu, spotLabels) }
+func odNode(name, cpu string) *v1.Node    { return node(name, cpu, odLabels) }
+func burstNode(name, cpu string) *v1.Node { return node(name, cpu, burstLabel) }
+
+// pod is a running, opted-in pod of ReplicaSet owner on node, started an hour ago.
+func pod(name, owner, nodeName, cpu string) *v1.Pod {
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: "apps", UID: types.UID(name),
+			Labels:          map[string]string{"app": owner},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: owner, UID: types.UID("rs-" + owner), Controller: ptr.To(true)}},
+		},
+		Spec: v1.PodSpec{
+			SchedulerName: "spot-scheduler",
+			NodeName:      nodeName,
+			Containers: []v1.Container{{Name: "c", Resources: v1.ResourceRequirements{Requests: v1.ResourceList{
+				v1.ResourceCPU: resource.MustParse(cpu), v1.ResourceMemory: resource.MustParse("64Mi"),
+			}}}},
+		},
+		Status: v1.PodStatus{Phase: v1.PodRunning, StartTime: &metav1.Time{Time: now.Add(-time.Hour)}},
+	}
+}
+
+func placeholder(name, nodeName, cpu string) *v1.Pod {
+	p := pod(name, "headroom", nodeName, cpu)
+	p.Labels["spot-scheduler.io/placeholder"] = "true"
+	return p
+}
+
+func with(p *v1.Pod, mutate func(*v1.Pod)) *v1.Pod { mutate(p); return p }
+
+type moveKey struct{ Pod, From, To string }
+
+func moves(plan *Plan) []moveKey {
+	var out []moveKey
+	for _, m := range plan.Moves {
+		out = append(out, moveKey{m.Pod.Name, m.From, m.To})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pod < out[j].Pod })
+	return out
+}
+
+func skips(plan *Plan) map[string]string {
+	out := map[string]string{}
+	for _, s := range plan.Skips {
+		out[s.Pod.Name] = s.Reason
+	}
+	return out
+}
+
+func runPlan(t *testing.T, p *Profile, nodes []*v1.Node, pods []*v1.Pod, opts Options) *Plan {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	plan, err := p.Plan(ctx, nodes, pods, now, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+func TestPlanStrictlyBetterTier(t *testing.T) {
+	p := testProfile(t, "")
+	tests := []struct {
+		name      string
+		nodes     []*v1.Node
+		pods      []*v1.Pod
+		wantMoves []moveKey
+		wantSkips map[string]string
+	}{
+		{
+			name:      "on-demand to spot",
+			nodes:     []*v1.Node{spotNode("spot-1", "4"), odNode("od-1", "4")},
+			pods:      []*v1.Pod{pod("a", "web", "od-1", "1")},
+			wantMoves: []moveKey{{"a", "od-1", "spot-1"}},
+			wantSkips: map[string]string{},
+		},
+		{
+			name:      "burst to on-demand when spot is full",
+			nodes:     []*v1.Node{spotNode("spot-1", "1"), odNode("od-1", "4"), burstNode("vk", "100")},
+			pods:      []*v1.Pod{pod("s", "web", "spot-1", "1"), pod("b", "web", "vk", "1")},
+			wantMoves: []moveKey{{"b", "vk", "od-1"}},
+			wantSkips: map[string]string{},
+		},
+		{
+			name:      "no better-tier room: stays, however much same-tier room there is",
+			nodes:     []*v1.Node{spotNode("spot-1", "1"), odNode("od-1", "4"), odNode("od-2", "64")},
+			pods:      []*v1.Pod{pod("s", "web", "spot-1", "1"), pod("a", "web", "od-1", "1")},
+			wantMoves: nil,
+			wantSkips: map[string]string{"a": SkipNoBetterRoom},
+		},
+		{
+			name:      "pods already on the best tier are not candidates",
+			nodes:     []*v1.Node{spotNode("spot-1", "4"), spotNode("spot-2", "4")},
+			pods:      []*v1.Pod{pod("a", "web", "spot-1", "1")},
+			wantMoves: nil,
+			wantSkips: map[string]string{},
+		},
+		{
+			name: "an at-risk spot node is never a target",
+			nodes: []*v1.Node{
+				node("spot-noticed", "64", spotLabels, v1.Taint{Key: "aws-node-termination-handler/spot-itn", Effect: v1.TaintEffectNoSchedule}),
+				odNode("od-1", "4"),
+			},
+			pods:      []*v1.Pod{pod("a", "web", "od-1", "1")},
+			wantMoves: nil,
+			wantSkips: map[string]string{},
+		},
+		{
+			name:      "the scheduler's filters decide: an untolerated taint on spot keeps the pod",
+			nodes:     []*v1.Node{node("spot-tainted", "4", spotLabels, v1.Taint{Key: "dedicated", Value: "gpu", Effect: v1.TaintEffectNoSchedule}), odNode("od-1", "4")},
+			pods:      []*v1.Pod{pod("a", "web", "od-1", "1")},
+			wantMoves: nil,
+			wantSkips: map[string]string{"a": SkipNoBetterRoom},
+		},
+		{
+			name:      "avoid-spot pod stays on on-demand",
+			nodes:     []*v1.Node{spotNode("spot-1", "4"), odNode("od-1", "4")},
+			pods:      []*v1.Pod{with(pod("db", "db", "od-1", "1"), func(p *v1.Pod) { p.Annotations = map[string]string{"spot-scheduler.io/avoid-spot": "true"} })},
+			wantMoves: nil,
+			wantSkips: map[string]string{},
+		},
+		{
+			name:      "avoid-spot pod on spot moves to on-demand",
+			nodes:     []*v1.Node{spotNode("spot-1", "4"), odNode("od-1", "4")},
+			pods:      []*v1.Pod{with(pod("db", "db", "spot-1", "1"), func(p *v1.Pod) { p.Annotations = map[string]string{"spot-scheduler.io/avoid-spot": "true"} })},
+			wantMoves: []moveKey{{"db", "spot-1", "od-1"}},
+			wantSkips: map[string]string{},
+		},
+		{
+			name:      "pods of other schedulers are not touched",
+			nodes:     []*v1.Node{spotNode("spot-1", "4"), odNode("od-1", "4")},
+			pods:      []*v1.Pod{with(pod("a", "web", "od-1", "1"), func(p *v1.Pod) { p.Spec.SchedulerName = "default-scheduler" })},
+			wantMoves: nil,
+			wantSkips: map[string]string{},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := runPlan(t, p, tc.nodes, tc.pods, DefaultOptions())
+			if diff := cmp.Diff(tc.wantMoves, moves(plan)); diff != "" {
+				t.Errorf("moves (-want +got): %s", diff)
+			}
+			if diff := cmp.Diff(tc.wantSkips, skips(plan)); diff != "" {
+				t.Errorf("skips (-want +got): %s", diff)
+			}
+		})
+	}
+}
+
+func TestPlanReservesRoom(t *testing.T) {
+	p := testProfile(t, "")
+	nodes := []*v1.Node{spotNode("spot-1", "2"), odNode("od-1", "8")}
+	pods := []*v1.Pod{pod("a", "web", "od-1", "1"), pod("b", "web", "od-1", "1"), pod("c", "web", "od-1", "1")}
+	plan := runPlan(t, p, nodes, pods, DefaultOptions())
+	if len(plan.Moves) != 2 {
+		t.Fatalf("moves %v, want 2 (spot-1 has room for two)", moves(plan))
+	}
+	if len(plan.Skips) != 1 || plan.Skips[0].Reason != SkipNoBetterRoom {
+		t.Fatalf("skips %v, want one no_better_room", skips(plan))
+	}
+}
+
+func TestPlanPlaceholderRoom(t *testing.T) {
+	p := testProfile(t, "")
+	nodes := []*v1.Node{spotNode("spot-1", "2"), odNode("od-1", "8")}
+	app := []*v1.Pod{pod("a", "web", "od-1", "1"), pod("b", "web", "od-1", "1")}
+	t.Run("placeholders are free room", func(t *testing.T) {
+		plan := runPlan(t, p, nodes, append(app, placeholder("h1", "spot-1", "1"), placeholder("h2", "spot-1", "1")), DefaultOptions())
+		if diff := cmp.Diff([]moveKey{{"a", "od-1", "spot-1"}, {"b", "od-1", "spot-1"}}, moves(plan)); diff != "" {
+			t.Errorf("moves (-want +got): %s", diff)
+		}
+	})
+	t.Run("real pods are not", func(t *testing.T) {
+		plan := runPlan(t, p, nodes, append(app, pod("r1", "other", "spot-1", "1"), pod("r2", "other", "spot-1", "1")), DefaultOptions())
+		if len(plan.Moves) != 0 {
+			t.Errorf("moves %v, want none", moves(plan))
+		}
+	})
+	t.Run("without PlaceholderPreemption in the profile, placeholders hold their room", func(t *testing.T) {
+		noPlaceholders := testProfile(t, "testdata/no-placeholder-preemption.yaml")
+		plan := runPlan(t, noPlaceholders, nodes, append(app, placeholder("h1", "spot-1", "1"), placeholder("h2", "spot-1", "1")), DefaultOptions())
+		if len(plan.Moves) != 0 {
+			t.Errorf("moves %v, want none", moves(plan))
+		}
+	})
+}
+
+func TestPlanPrefersWholeNodes(t *testing.T) {
+	p := testProfile(t, "")
+	t.Run("an emptiable node before a less requested one that cannot be emptied", func(t *testing.T) {
+		nodes := []*v1.Node{spotNode("spot-1", "2"), odNode("od-a", "8"), odNode("od-b", "8")}
+		pods := []*v1.Pod{
+			pod("a1", "web", "od-a", "1"), pod("a2", "web", "od-a", "1"),
+			pod("b1", "api", "od-b", "1"),
+			with(pod("bare", "", "od-b", "500m"), func(p *v1.Pod) { p.OwnerReferences = nil }), // keeps od-b from being emptied
+		}
+		plan := runPlan(t, p, nodes, pods, DefaultOptions())
+		if diff := cmp.Diff([]moveKey{{"a1", "od-a", "spot-1"}, {"a2", "od-a", "spot-1"}}, moves(plan)); diff != "" {
+			t.Errorf("moves (-want +got): %s", diff)
+		}
+		if diff := cmp.Diff([]string{"od-a"}, plan.EmptiedNodes); diff != "" {
+			t.Errorf("emptied (-want +got): %s", diff)
+		}
+	})
+	t.Run("least requested first, then pod by pod", func(t *testing.T) {
+		nodes := []*v1.Node{spotNode("spot-1", "2"), odNode("od-x", "8"), odNode("od-y", "8")}
+		pods := []*v1.Pod{pod("x1", "web", "od-x", "1"), pod("x2", "web", "od-x", "1"), pod("y1", "api", "od-y", "1")}
+		plan := runPlan(t, p, nodes, pods, DefaultOptions())
+		if diff := cmp.Diff([]string{"od-y"}, plan.EmptiedNodes); diff != "" {
+			t.Errorf("emptied (-want +got): %s", diff)
+		}
+		got := moves(plan)
+		if len(got) != 2 || got[len(got)-1] != (moveKey{"y1", "od-y", "spot-1"}) {
+			t.Errorf("moves %v, want y1 and one of x1/x2", got)
+		}
+	})
+	t.Run("DaemonSet pods do not keep a node from being emptied", func(t *testing.T) {
+		nodes := []*v1.Node{spotNode("spot-1", "2"), odNode("od-a", "8")}
+		ds := with(pod("ds", "agent", "od-a", "100m"), func(p *v1.Pod) { p.OwnerReferences[0].Kind = "DaemonSet" })
+		plan := runPlan(t, p, nodes, []*v1.Pod{pod("a1", "web", "od-a", "1"), ds}, DefaultOptions())
+		if diff := cmp.Diff([]string{"od-a"}, plan.EmptiedNodes); diff != "" {
+			t.Errorf("emptied (-want +got): %s", diff)
+		}
+	})
+}
+
+func TestPlanProtections(t *testing.T) {
+	p := testProfile(t, "")
+	nodes := []*v1.Node{spotNode("spot-1", "64"), odNode("od-1", "64")}
+	annotated := func(k, v string) func(*v1.Pod) {
+		return func(p *v1.Pod) { p.Annotations = map[string]string{k: v} }
+	}
+	tests := []struct {
+		name   string
+		mutate func(*v1.Pod)
+		want   string
+	}{
+		{"bare pod", func(p *v1.Pod) { p.OwnerReferences = nil }, SkipBarePod},
+		{"DaemonSet pod", func(p *v1.Pod) { p.OwnerReferences[0].Kind = "DaemonSet" }, SkipDaemonSet},
+		{"mirror pod", annotated("kubernetes.io/config.mirror", "x"), SkipMirrorPod},
+		{"static pod owned by its node", func(p *v1.Pod) { p.OwnerReferences[0].Kind = "Node" }, SkipMirrorPod},
+		{"system-cluster-critical", func(p *v1.Pod) { p.Spec.PriorityClassName = "system-cluster-critical" }, SkipSystemCritical},
+		{"system priority", func(p *v1.Pod) { p.Spec.Priority = ptr.To[int32](2_000_001_000) }, SkipSystemCritical},
+		{"terminating", func(p *v1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: now} }, SkipTerminating},
+		{"not running", func(p *v1.Pod) { p.Status.Phase = v1.PodPending }, SkipNotRunning},
+		{"emptyDir on disk", func(p *v1.Pod) {
+			p.Spec.Volumes = []v1.Volume{{Name: "d", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}}}
+		}, SkipLocalStorage},
+		{"hostPath", func(p *v1.Pod) {
+			p.Spec.Volumes = []v1.Volume{{Name: "d", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: "/x"}}}}
+		}, SkipLocalStorage},
+		{"resource claims", func(p *v1.Pod) { p.Spec.ResourceClaims = []v1.PodResourceClaim{{Name: "gpu"}} }, SkipResourceClaims},
+		{"rebalance=false", annotated("spot-scheduler.io/rebalance", "false"), SkipOptedOut},
+		{"karpenter do-not-disrupt", annotated("karpenter.sh/do-not-disrupt", "true"), SkipDoNotDisrupt},
+		{"autoscaler safe-to-evict=false", annotated("cluster-autoscaler.kubernetes.io/safe-to-evict", "false"), SkipNotSafeToEvict},
+		{"too young", func(p *v1.Pod) { p.Status.StartTime = &metav1.Time{Time: now.Add(-time.Minute)} }, SkipTooYoung},
+		{"memory emptyDir is fine", func(p *v1.Pod) {
+			p.Spec.Volumes = []v1.Volume{{Name: "d", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{Medium: v1.StorageMediumMemory}}}}
+		}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := runPlan(t, p, nodes, []*v1.Pod{with(pod("a", "web", "od-1", "1"), tc.mutate)}, DefaultOptions())
+			if tc.want == "" {
+				if len(plan.Moves) != 1 {
+					t.Fatalf("moves %v skips %v, want one move", moves(plan), skips(plan))
+				}
+				return
+			}
+			if len(plan.Moves) != 0 || skips(plan)["a"] != tc.want {
+				t.Fatalf("moves %v skips %v, want skip %s", moves(plan), skips(plan), tc.want)
+			}
+		})
+	}
+	t.Run("local storage allowed by option", func(t *testing.T) {
+		opts := DefaultOptions()
+		opts.AllowLocalStorage = true
+		withDisk := with(pod("a", "web", "od-1", "1"), func(p *v1.Pod) {
+			p.Spec.Volumes = []v1.Volume{{Name: "d", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}}}
+		})
+		if plan := runPlan(t, p, nodes, []*v1.Pod{withDisk}, opts); len(plan.Moves) != 1 {
+			t.Fatalf("moves %v, want one", moves(plan))
+		}
+	})
+}
+
+func TestPlanCaps(t *testing.T) {
+	p := testProfile(t, "")
+	nodes := []*v1.Node{spotNode("spot-1", "64"), odNode("od-1", "64"), odNode("od-2", "64")}
+	var pods []*v1.Pod
+	for i := 0; i < 4; i++ {
+		pods = append(pods, pod(fmt.Sprintf("web-%d", i), "web", "od-1", "1"), pod(fmt.Sprintf("api-%d", i), "api", "od-2", "1"))
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Options)
+		want   int
+		reason string
+	}{
+		{"no cap reached", func(*Options) {}, 8, ""},
+		{"per pass", func(o *Options) { o.MaxEvictionsPerPass = 3 }, 3, SkipCapPass},
+		{"per node", func(o *Options) { o.MaxEvictionsPerNode = 2 }, 4, SkipCapNode},
+		{"per workload", func(o *Options) { o.MaxEvictionsPerWorkload = 1; o.MaxEvictionsPerNode = 100 }, 2, SkipCapWorkload},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := DefaultOptions()
+			tc.mutate(&opts)
+			plan := runPlan(t, p, nodes, pods, opts)
+			if len(plan.Moves) != tc.want {
+				t.Fatalf("%d moves, want %d", len(plan.Moves), tc.want)
+			}
+			for _, s := range plan.Skips {
+				if s.Reason != tc.reason {
+					t.Fatalf("skip %s: %s, want %s", s.Pod.Name, s.Reason, tc.reason)
+				}
+			}
+			if len(plan.Skips) != 8-tc.want {
+				t.Fatalf("%d skips, want %d", len(plan.Skips), 8-tc.want)
+			}
+		})
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(m.Run()) }
