@@ -158,4 +158,3 @@ func TestPassRevalidatesTarget(t *testing.T) {
 		t.Fatalf("mutating calls %v after the target vanished", m)
 	}
 }
-

@@ -44,7 +44,9 @@ type Profile struct {
 
 // swappableSnapshot lets one framework run against a new snapshot on every pass: plugins keep
 // the lister they got at construction, and it reads whichever snapshot is current.
-type swappableSnapshot struct{ current atomic.Pointer[internalcache.Snapshot] }
+type swappableSnapshot struct {
+	current atomic.Pointer[internalcache.Snapshot]
+}
 
 func (s *swappableSnapshot) NodeInfos() framework.NodeInfoLister {
 	return s.current.Load().NodeInfos()
