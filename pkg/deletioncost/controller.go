@@ -222,15 +222,7 @@ func (c *Controller) startInformers(ctx context.Context) error {
 	return nil
 }
 
-// inScope reports whether the controller keeps the pod's deletion cost: scheduled by its
-// scheduler and controlled by a ReplicaSet.
-func (c *Controller) inScope(pod *v1.Pod) bool {
-	if pod.Spec.SchedulerName != c.schedulerName {
-		return false
-	}
-	ref := metav1.GetControllerOfNoCopy(pod)
-	return ref != nil && ref.Kind == "ReplicaSet" && (ref.APIVersion == "apps/v1" || ref.APIVersion == "extensions/v1beta1")
-}
+func (c *Controller) inScope(pod *v1.Pod) bool { return InScope(pod, c.schedulerName) }
 
 func hasMark(pod *v1.Pod) bool {
 	_, ok := pod.Annotations[wellknown.ManagedDeletionCostAnnotation]
@@ -396,44 +388,91 @@ func (c *Controller) sync(ctx context.Context, k key) error {
 }
 
 // plan decides the writes for the pods of one workload (or one out-of-scope pod), from the
-// cache only. Pods already patched whose new version the cache has not shown yet are left out.
+// cache only. Pods already patched whose new version the cache has not shown yet still count
+// for their pool but are not written again.
 func (c *Controller) plan(pods []*v1.Pod) []change {
+	desired := Desired(c.model, c.schedulerName, pods, func(name string) (*v1.Node, bool) {
+		obj, exists, err := c.nodes.GetByKey(name)
+		if err != nil || !exists {
+			return nil, false
+		}
+		return obj.(*v1.Node), true
+	})
+	var out []change
+	for _, pod := range pods {
+		if pod.DeletionTimestamp != nil || c.isPending(pod) {
+			continue // going away, or our write is on its way
+		}
+		if !c.inScope(pod) {
+			if act, _, skip := decide(pod.Annotations, nil); act != actionNone {
+				out = append(out, change{pod: pod, act: act})
+			} else if skip != "" && hasMark(pod) {
+				skipsTotal.WithLabelValues(skip).Inc()
+			}
+			continue
+		}
+		if pod.Spec.NodeName == "" {
+			continue // not bound yet: the ReplicaSet deletes unbound pods first anyway
+		}
+		p, ok := desired[pod.UID]
+		if !ok {
+			skipsTotal.WithLabelValues(SkipNodeUnknown).Inc()
+			continue
+		}
+		act, value, skip := decide(pod.Annotations, &p.Cost)
+		if skip != "" {
+			skipsTotal.WithLabelValues(skip).Inc()
+		}
+		if act != actionNone {
+			out = append(out, change{pod: pod, act: act, value: value, class: p.Class})
+		}
+	}
+	// Deterministic write order (tests, logs).
+	sort.Slice(out, func(i, j int) bool { return out[i].pod.Name < out[j].pod.Name })
+	return out
+}
+
+// Placement is where a pod runs and the deletion cost that follows from it.
+type Placement struct {
+	Cost  int32
+	Class capacity.Class
+}
+
+// InScope reports whether the controller for schedulerName keeps the pod's deletion cost:
+// scheduled by that scheduler and controlled by a ReplicaSet.
+func InScope(pod *v1.Pod, schedulerName string) bool {
+	if pod.Spec.SchedulerName != schedulerName {
+		return false
+	}
+	ref := metav1.GetControllerOfNoCopy(pod)
+	return ref != nil && ref.Kind == "ReplicaSet" && (ref.APIVersion == "apps/v1" || ref.APIVersion == "extensions/v1beta1")
+}
+
+// Desired computes the deletion cost of every pod of one workload that is in scope, bound to a
+// node nodeOf knows, and not terminating, keyed by pod UID. Pods are grouped by band and pool;
+// within a group the oldest (then the first by name) has crowding 1 (see Cost).
+func Desired(m *capacity.Model, schedulerName string, pods []*v1.Pod, nodeOf func(string) (*v1.Node, bool)) map[types.UID]Placement {
 	type member struct {
 		pod   *v1.Pod
 		class capacity.Class
 		band  int
 	}
 	groups := map[string][]member{}
-	var out []change
 	for _, pod := range pods {
-		if c.isPending(pod) {
+		if pod.DeletionTimestamp != nil || pod.Spec.NodeName == "" || !InScope(pod, schedulerName) {
 			continue
 		}
-		switch {
-		case pod.DeletionTimestamp != nil:
-			// Going away: neither written nor counted.
-		case !c.inScope(pod):
-			if act, _, skip := decide(pod.Annotations, nil); act != actionNone {
-				out = append(out, change{pod: pod, act: act})
-			} else if skip != "" && hasMark(pod) {
-				skipsTotal.WithLabelValues(skip).Inc()
-			}
-		case pod.Spec.NodeName == "":
-			// Not bound yet: the ReplicaSet deletes unbound pods first anyway.
-		default:
-			obj, exists, err := c.nodes.GetByKey(pod.Spec.NodeName)
-			if err != nil || !exists {
-				skipsTotal.WithLabelValues(SkipNodeUnknown).Inc()
-				continue
-			}
-			class := c.model.Classify(obj.(*v1.Node))
-			band := c.model.Band(class, capacity.AvoidsSpot(pod))
-			g := fmt.Sprintf("%d/%s", band, class.Pool)
-			groups[g] = append(groups[g], member{pod: pod, class: class, band: band})
+		node, ok := nodeOf(pod.Spec.NodeName)
+		if !ok {
+			continue
 		}
+		class := m.Classify(node)
+		band := m.Band(class, capacity.AvoidsSpot(pod))
+		g := fmt.Sprintf("%d/%s", band, class.Pool)
+		groups[g] = append(groups[g], member{pod: pod, class: class, band: band})
 	}
+	out := make(map[types.UID]Placement, len(pods))
 	for _, members := range groups {
-		// Oldest first: the oldest pod of a pool is kept longest (crowding 1).
 		sort.Slice(members, func(i, j int) bool {
 			a, b := members[i].pod, members[j].pod
 			if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
@@ -441,19 +480,10 @@ func (c *Controller) plan(pods []*v1.Pod) []change {
 			}
 			return a.Name < b.Name
 		})
-		for i, m := range members {
-			cost := Cost(m.band, c.model.NumBands(), i+1)
-			act, value, skip := decide(m.pod.Annotations, &cost)
-			if skip != "" {
-				skipsTotal.WithLabelValues(skip).Inc()
-			}
-			if act != actionNone {
-				out = append(out, change{pod: m.pod, act: act, value: value, class: m.class})
-			}
+		for i, mb := range members {
+			out[mb.pod.UID] = Placement{Cost: Cost(mb.band, m.NumBands(), i+1), Class: mb.class}
 		}
 	}
-	// Deterministic write order (tests, logs).
-	sort.Slice(out, func(i, j int) bool { return out[i].pod.Name < out[j].pod.Name })
 	return out
 }
 
