@@ -12,12 +12,16 @@ LDFLAGS := -s -w \
 IMAGE ?= ghcr.io/spot-scheduler/spot-scheduler:$(VERSION)
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build control-plane test test-unit test-integration lint image clean update-k8s
+.PHONY: all build build-rebalancer control-plane test test-unit test-integration lint image clean update-k8s helm manifests
 
 all: build
 
-build: ## Build the spot-scheduler binary into bin/.
+build: build-rebalancer ## Build the spot-scheduler (and spot-rebalancer) binaries into bin/.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/spot-scheduler ./cmd/scheduler
+	ln -sf spot-scheduler bin/kubectl-spot
+
+build-rebalancer: ## Build bin/spot-rebalancer (the controllers: deletion cost, rebalancer).
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/spot-rebalancer ./cmd/rebalancer
 
 control-plane: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
 	hack/build-control-plane.sh
@@ -39,6 +43,12 @@ lint: ## gofmt and go vet.
 
 image: ## Build the container image (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+helm: ## Build (or reuse) the Helm CLI from Go modules and print its path.
+	@hack/helm.sh
+
+manifests: ## Render the Helm chart into plain manifests (manifests/rendered/).
+	hack/render-manifests.sh
 
 update-k8s: ## Move every Kubernetes pin: make update-k8s K8S=v1.34.10
 	hack/update-k8s.sh $(K8S)

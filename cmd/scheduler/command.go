@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/explain"
 	"github.com/spot-scheduler/spot-scheduler/pkg/plugins"
 	"github.com/spot-scheduler/spot-scheduler/pkg/version"
 )
@@ -31,6 +32,15 @@ func NewCommand() *cobra.Command {
 	cmd.Use = "spot-scheduler"
 	cmd.Short = "spot-scheduler: a kube-scheduler that keeps pods on the cheapest safe capacity"
 	cmd.Long = cmd.Short + " (version " + version.Version + "). It accepts every kube-scheduler flag; " +
-		"give it a KubeSchedulerConfiguration with a profile enabling SpotScore."
+		"give it a KubeSchedulerConfiguration with a profile enabling SpotScore. " +
+		"`spot-scheduler explain` evaluates pods against a live cluster with the same profile."
+	cmd.AddCommand(explain.NewCommand())
+	return cmd
+}
+
+// NewKubectlPlugin is the command run as `kubectl spot` (the binary installed as kubectl-spot).
+func NewKubectlPlugin() *cobra.Command {
+	cmd := &cobra.Command{Use: "kubectl spot", Short: "spot-scheduler's kubectl plugin", SilenceUsage: true}
+	cmd.AddCommand(explain.NewCommand())
 	return cmd
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"k8s.io/component-base/cli"
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go metrics
@@ -12,5 +13,8 @@ import (
 )
 
 func main() {
+	if filepath.Base(os.Args[0]) == "kubectl-spot" {
+		os.Exit(cli.Run(NewKubectlPlugin()))
+	}
 	os.Exit(cli.Run(NewCommand()))
 }

@@ -1,0 +1,363 @@
+// Package explain is the `explain` command: against a live cluster, for a pod, every node's
+// tier, risk, pool, feasibility (with the filter that failed) and score, and where the
+// scheduler would put it; for a namespace or the whole cluster, pods per tier and the
+// rebalancer's dry-run plan. It builds the same profile the cluster's scheduler runs, from the
+// same KubeSchedulerConfiguration (a file, or the ConfigMap the Helm chart installs).
+package explain
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
+)
+
+type options struct {
+	kubeconfig      string
+	schedulerConfig string
+	configMap       string
+	profile         string
+	output          string
+	minPodAge       time.Duration
+	out             io.Writer
+}
+
+// NewCommand returns the explain command (also run as the kubectl plugin `kubectl spot explain`).
+func NewCommand() *cobra.Command {
+	o := &options{out: os.Stdout}
+	cmd := &cobra.Command{
+		Use:   "explain (pod NAMESPACE/NAME | namespace NAME | cluster)",
+		Short: "Show each node's tier, risk, pool, feasibility and score for a pod, and what the rebalancer would do now",
+		Long: "explain evaluates a pod, a namespace or the whole cluster with the scheduler's own profile " +
+			"(built from --scheduler-config or --config-map) against the live cluster. It changes nothing.",
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context(), args)
+		},
+		SilenceUsage: true,
+	}
+	// Keep cobra's own help: a parent (kube-scheduler's command) may print its flag sections.
+	plain := &cobra.Command{}
+	cmd.SetHelpFunc(plain.HelpFunc())
+	cmd.SetUsageFunc(plain.UsageFunc())
+	fs := cmd.Flags()
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path of a kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster).")
+	fs.StringVar(&o.schedulerConfig, "scheduler-config", "", "Path of the scheduler's KubeSchedulerConfiguration.")
+	fs.StringVar(&o.configMap, "config-map", "", "NAMESPACE/NAME[:KEY] of a ConfigMap holding the scheduler's configuration (key default config.yaml), instead of --scheduler-config.")
+	fs.StringVar(&o.profile, "profile", wellknown.SchedulerName, "Profile (schedulerName) to evaluate with.")
+	fs.StringVarP(&o.output, "output", "o", "table", "Output format: table or json.")
+	fs.DurationVar(&o.minPodAge, "min-pod-age", rebalance.DefaultOptions().MinPodAge, "The rebalancer's minimum pod age, for the dry-run plan.")
+	return cmd
+}
+
+func (o *options) run(ctx context.Context, args []string) error {
+	if o.output != "table" && o.output != "json" {
+		return fmt.Errorf("--output %q: supported values: table, json", o.output)
+	}
+	if (o.schedulerConfig == "") == (o.configMap == "") {
+		return fmt.Errorf("give exactly one of --scheduler-config or --config-map")
+	}
+	kind := args[0]
+	target := ""
+	if len(args) == 2 {
+		target = args[1]
+	}
+	switch {
+	case kind == "pod" && strings.Count(target, "/") == 1:
+	case kind == "namespace" && target != "":
+	case kind == "cluster" && target == "":
+	default:
+		return fmt.Errorf("usage: explain pod NAMESPACE/NAME | explain namespace NAME | explain cluster")
+	}
+	loading := clientcmd.NewDefaultClientConfigLoadingRules()
+	loading.ExplicitPath = o.kubeconfig
+	restConfig, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, nil).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return err
+	}
+	configFile, cleanup, err := o.configFile(ctx, client)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	factory := informers.NewSharedInformerFactory(client, 0)
+	profile, err := rebalance.LoadProfile(ctx, configFile, o.profile, client, factory)
+	if err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	nodePtrs := make([]*v1.Node, len(nodes.Items))
+	for i := range nodes.Items {
+		nodePtrs[i] = &nodes.Items[i]
+	}
+	podPtrs := make([]*v1.Pod, len(pods.Items))
+	for i := range pods.Items {
+		podPtrs[i] = &pods.Items[i]
+	}
+	opts := rebalance.DefaultOptions()
+	opts.MinPodAge = o.minPodAge
+	if kind == "pod" {
+		ns, name, _ := strings.Cut(target, "/")
+		return o.explainPod(ctx, profile, nodePtrs, podPtrs, ns, name, opts)
+	}
+	return o.explainScope(ctx, profile, nodePtrs, podPtrs, target, opts)
+}
+
+// configFile returns the configuration file, fetching it from the ConfigMap when asked.
+func (o *options) configFile(ctx context.Context, client kubernetes.Interface) (string, func(), error) {
+	if o.schedulerConfig != "" {
+		return o.schedulerConfig, func() {}, nil
+	}
+	ref, key, found := strings.Cut(o.configMap, ":")
+	if !found {
+		key = "config.yaml"
+	}
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" {
+		return "", nil, fmt.Errorf("--config-map %q: want NAMESPACE/NAME[:KEY]", o.configMap)
+	}
+	cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", nil, fmt.Errorf("--config-map %s: %w", o.configMap, err)
+	}
+	data, ok := cm.Data[key]
+	if !ok {
+		return "", nil, fmt.Errorf("--config-map %s: no key %q", o.configMap, key)
+	}
+	dir, err := os.MkdirTemp("", "spot-explain-")
+	if err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		return "", nil, err
+	}
+	return path, func() { _ = os.RemoveAll(dir) }, nil
+}
+
+// PodReport is the JSON form of a pod's explanation.
+type PodReport struct {
+	Pod        string                   `json:"pod"`
+	Node       string                   `json:"node,omitempty"`
+	Tier       string                   `json:"tier,omitempty"`
+	Evaluation *rebalance.PodEvaluation `json:"evaluation"`
+	Rebalance  RebalanceVerdict         `json:"rebalance"`
+}
+
+// RebalanceVerdict says what the rebalancer would do with a pod now.
+type RebalanceVerdict struct {
+	Action string `json:"action"` // move, stay, not-considered
+	ToNode string `json:"toNode,omitempty"`
+	ToTier string `json:"toTier,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (o *options) explainPod(ctx context.Context, profile *rebalance.Profile, nodes []*v1.Node, pods []*v1.Pod, ns, name string, opts rebalance.Options) error {
+	var pod *v1.Pod
+	for _, p := range pods {
+		if p.Namespace == ns && p.Name == name {
+			pod = p
+		}
+	}
+	if pod == nil {
+		return fmt.Errorf("pod %s/%s not found", ns, name)
+	}
+	eval, err := profile.Evaluate(ctx, nodes, pods, pod)
+	if err != nil {
+		return err
+	}
+	plan, err := profile.Plan(ctx, nodes, pods, time.Now(), opts)
+	if err != nil {
+		return err
+	}
+	report := PodReport{Pod: ns + "/" + name, Node: pod.Spec.NodeName, Evaluation: eval, Rebalance: verdict(plan, pod)}
+	for _, n := range eval.Nodes {
+		if n.Node == pod.Spec.NodeName {
+			report.Tier = n.Tier
+		}
+	}
+	if o.output == "json" {
+		return writeJSON(o.out, report)
+	}
+	where := "not bound"
+	if pod.Spec.NodeName != "" {
+		where = fmt.Sprintf("on node %s (%s)", pod.Spec.NodeName, report.Tier)
+	}
+	fmt.Fprintf(o.out, "Pod %s/%s (schedulerName %s), %s\n\n", ns, name, pod.Spec.SchedulerName, where)
+	w := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NODE\tTIER\tAT RISK\tPOOL\tFEASIBLE\tSCORE\tSPOTSCORE\tREJECTED BY")
+	for _, n := range eval.Nodes {
+		risk := "-"
+		if n.AtRisk {
+			risk = n.RiskReason
+		}
+		rejected := "-"
+		if !n.Feasible {
+			rejected = n.FailedPlugin + ": " + n.Reason
+		}
+		score, spot := "-", "-"
+		if n.Feasible {
+			score, spot = fmt.Sprint(n.Score), fmt.Sprint(n.SpotScore)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", n.Node, n.Tier, risk, n.Pool, n.Feasible, score, spot, rejected)
+	}
+	_ = w.Flush()
+	fmt.Fprintln(o.out)
+	if eval.Chosen == "" {
+		fmt.Fprintln(o.out, "The scheduler would find no node for it now (preemption aside).")
+	} else {
+		fmt.Fprintf(o.out, "The scheduler would put it on %s.\n", eval.Chosen)
+	}
+	switch v := report.Rebalance; v.Action {
+	case "move":
+		fmt.Fprintf(o.out, "Rebalancer (dry run): would evict it to move it to %s (%s).\n", v.ToNode, v.ToTier)
+	case "stay":
+		fmt.Fprintf(o.out, "Rebalancer (dry run): stays (%s).\n", v.Reason)
+	default:
+		fmt.Fprintln(o.out, "Rebalancer (dry run): not a candidate (already on the best tier it can use, or not scheduled by this profile).")
+	}
+	return nil
+}
+
+func verdict(plan *rebalance.Plan, pod *v1.Pod) RebalanceVerdict {
+	for _, m := range plan.Moves {
+		if m.Pod.UID == pod.UID {
+			return RebalanceVerdict{Action: "move", ToNode: m.To, ToTier: m.ToTier}
+		}
+	}
+	for _, s := range plan.Skips {
+		if s.Pod.UID == pod.UID {
+			return RebalanceVerdict{Action: "stay", Reason: s.Reason}
+		}
+	}
+	return RebalanceVerdict{Action: "not-considered"}
+}
+
+// ScopeReport is the JSON form of a namespace's or the cluster's explanation.
+type ScopeReport struct {
+	Scope       string         `json:"scope"`
+	PodsPerTier map[string]int `json:"podsPerTier"`
+	Moves       []MoveReport   `json:"moves"`
+	Stays       []StayReport   `json:"stays"`
+	Emptied     []string       `json:"emptiedNodes,omitempty"`
+}
+
+// MoveReport is one planned move.
+type MoveReport struct {
+	Pod      string `json:"pod"`
+	From     string `json:"from"`
+	FromTier string `json:"fromTier"`
+	To       string `json:"to"`
+	ToTier   string `json:"toTier"`
+}
+
+// StayReport is a pod on a worse tier the rebalancer leaves, with the reason.
+type StayReport struct {
+	Pod    string `json:"pod"`
+	Node   string `json:"node"`
+	Reason string `json:"reason"`
+}
+
+func (o *options) explainScope(ctx context.Context, profile *rebalance.Profile, nodes []*v1.Node, pods []*v1.Pod, namespace string, opts rebalance.Options) error {
+	plan, err := profile.Plan(ctx, nodes, pods, time.Now(), opts)
+	if err != nil {
+		return err
+	}
+	in := func(p *v1.Pod) bool { return namespace == "" || p.Namespace == namespace }
+	report := ScopeReport{Scope: "cluster", PodsPerTier: map[string]int{}}
+	if namespace != "" {
+		report.Scope = "namespace " + namespace
+	}
+	tierOf := map[string]string{}
+	for _, n := range nodes {
+		c := profile.Model.Classify(n)
+		tierOf[n.Name] = c.TierName
+		if c.AtRisk {
+			tierOf[n.Name] += " (at risk)"
+		}
+	}
+	for _, p := range pods {
+		if in(p) && p.Spec.SchedulerName == profile.SchedulerName && p.Spec.NodeName != "" && p.Status.Phase == v1.PodRunning {
+			report.PodsPerTier[tierOf[p.Spec.NodeName]]++
+		}
+	}
+	for _, m := range plan.Moves {
+		if in(m.Pod) {
+			report.Moves = append(report.Moves, MoveReport{Pod: m.Pod.Namespace + "/" + m.Pod.Name, From: m.From, FromTier: m.FromTier, To: m.To, ToTier: m.ToTier})
+		}
+	}
+	for _, s := range plan.Skips {
+		if in(s.Pod) {
+			report.Stays = append(report.Stays, StayReport{Pod: s.Pod.Namespace + "/" + s.Pod.Name, Node: s.Node, Reason: s.Reason})
+		}
+	}
+	report.Emptied = plan.EmptiedNodes
+	if o.output == "json" {
+		return writeJSON(o.out, report)
+	}
+	fmt.Fprintf(o.out, "Pods of profile %s in %s, per tier:\n", profile.SchedulerName, report.Scope)
+	w := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TIER\tPODS")
+	var tiers []string
+	for t := range report.PodsPerTier {
+		tiers = append(tiers, t)
+	}
+	sort.Strings(tiers)
+	for _, t := range tiers {
+		fmt.Fprintf(w, "%s\t%d\n", t, report.PodsPerTier[t])
+	}
+	_ = w.Flush()
+	fmt.Fprintf(o.out, "\nRebalancer plan now (dry run): %d move(s)\n", len(report.Moves))
+	w = tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
+	if len(report.Moves) > 0 {
+		fmt.Fprintln(w, "POD\tFROM\tFROM TIER\tTO\tTO TIER")
+		for _, m := range report.Moves {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.Pod, m.From, m.FromTier, m.To, m.ToTier)
+		}
+	}
+	if len(report.Stays) > 0 {
+		fmt.Fprintln(w, "\nSTAYS\tNODE\tREASON")
+		for _, s := range report.Stays {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", s.Pod, s.Node, s.Reason)
+		}
+	}
+	return w.Flush()
+}
+
+func writeJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
