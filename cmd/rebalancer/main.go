@@ -59,6 +59,8 @@ type options struct {
 
 	bindAddress string
 	showVersion bool
+
+	rebalance rebalanceFlags
 }
 
 func (o *options) addFlags(fs *pflag.FlagSet) {
@@ -76,6 +78,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.deletionCostWorkers, "deletion-cost-workers", 2, "Workloads reconciled in parallel by the deletion-cost controller.")
 	fs.StringVar(&o.bindAddress, "bind-address", ":8081", `Address serving /healthz, /readyz and /metrics; "0" turns it off.`)
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	o.rebalance.addFlags(fs)
 }
 
 // validate checks the flags on their own; every error names its flag.
@@ -116,6 +119,7 @@ func (o *options) validate() error {
 				o.leaseDuration, o.renewDeadline, o.retryPeriod))
 		}
 	}
+	errs = append(errs, o.rebalance.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -208,7 +212,20 @@ func run(args []string, stderr io.Writer) int {
 	}
 
 	runControllers := func(ctx context.Context) error {
-		return ctrl.Run(klog.NewContext(ctx, logger.WithName("deletion-cost")), o.deletionCostWorkers)
+		// Both controllers run while this process leads; the first to fail stops the other.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errs := make(chan error, 2)
+		go func() {
+			errs <- o.rebalance.run(klog.NewContext(ctx, logger.WithName("rebalancer")), o.schedulerConfig, o.profile, client)
+		}()
+		go func() {
+			errs <- ctrl.Run(klog.NewContext(ctx, logger.WithName("deletion-cost")), o.deletionCostWorkers)
+		}()
+		first := <-errs
+		cancel()
+		second := <-errs
+		return errors.Join(first, second)
 	}
 	if !o.leaderElect {
 		if err := runControllers(signalCtx); err != nil && signalCtx.Err() == nil {
