@@ -9,5 +9,7 @@ RUN make build VERSION=${VERSION}
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /src/bin/spot-scheduler /usr/local/bin/spot-scheduler
+# The controllers (deletion cost, rebalancer): same image, the chart runs it as its command.
+COPY --from=build /src/bin/spot-rebalancer /usr/local/bin/spot-rebalancer
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/spot-scheduler"]
