@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestStartupRejectsBadInput: every bad flag or configuration fails at start-up, before any
+// API call, with a message naming the flag or field.
+func TestStartupRejectsBadInput(t *testing.T) {
+	shipped := filepath.Join("..", "..", "manifests", "scheduler-config.yaml")
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	writeFile(t, bad, `apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: spot-scheduler
+  plugins:
+    multiPoint:
+      enabled: [{name: SpotScore, weight: 1000}]
+  pluginConfig:
+  - name: SpotScore
+    args: {defaultTier: nowhere}
+`)
+	cases := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"no scheduler config", nil, 1, []string{"--scheduler-config: required"}},
+		{"zero qps", []string{"--scheduler-config=" + shipped, "--deletion-cost-qps=0"}, 1, []string{"--deletion-cost-qps: must be > 0"}},
+		{"zero burst", []string{"--scheduler-config=" + shipped, "--deletion-cost-burst=0"}, 1, []string{"--deletion-cost-burst"}},
+		{"bad workers", []string{"--scheduler-config=" + shipped, "--deletion-cost-workers=0"}, 1, []string{"--deletion-cost-workers"}},
+		{"bad bind address", []string{"--scheduler-config=" + shipped, "--bind-address=8081"}, 1, []string{"--bind-address"}},
+		{"bad lease timings", []string{"--scheduler-config=" + shipped, "--leader-elect-renew-deadline=20s"}, 1, []string{"--leader-elect-renew-deadline"}},
+		{"kube-scheduler lease", []string{"--scheduler-config=" + shipped, "--leader-elect-lease-name=kube-scheduler"}, 1, []string{"--leader-elect-lease-name"}},
+		{"the scheduler's lease", []string{"--scheduler-config=" + shipped, "--leader-elect-lease-name=spot-scheduler"}, 1, []string{"--leader-elect-lease-name", "scheduler's Lease"}},
+		{"missing config file", []string{"--scheduler-config=/nonexistent/config.yaml"}, 1, []string{"--scheduler-config", "/nonexistent/config.yaml"}},
+		{"missing profile", []string{"--scheduler-config=" + shipped, "--profile=other"}, 1, []string{"--scheduler-config", `profile "other"`}},
+		{"bad args", []string{"--scheduler-config=" + bad}, 1, []string{bad, `profile "spot-scheduler"`, "profiles[0].pluginConfig[0].args.defaultTier"}},
+		{"bad kubeconfig", []string{"--scheduler-config=" + shipped, "--kubeconfig=/nonexistent/kubeconfig"}, 1, []string{"--kubeconfig"}},
+		{"unknown flag", []string{"--qps=3"}, 2, []string{"unknown flag: --qps"}},
+		{"bad flag value", []string{"--leader-elect=maybe"}, 2, []string{"--leader-elect"}},
+		{"stray argument", []string{"--scheduler-config=" + shipped, "extra"}, 2, []string{"unexpected arguments"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := run(tc.args, &stderr)
+			if code != tc.wantCode {
+				t.Errorf("exit code %d, want %d (stderr: %s)", code, tc.wantCode, stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr %q does not contain %q", stderr.String(), w)
+				}
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
