@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
+	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/schedconfig"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
@@ -33,6 +35,7 @@ const RebalancerBinaryEnv = "SPOT_SCHEDULER_REBALANCER_BINARY"
 // against a test cluster.
 type deletionCostController struct {
 	env        *framework.Env
+	proc       *localcluster.Process
 	metricsURL string
 	model      *capacity.Model
 }
@@ -71,7 +74,25 @@ func startDeletionCostController(env *framework.Env) *deletionCostController {
 		}
 		return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "", err
 	})
-	return &deletionCostController{env: env, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), model: model}
+	return &deletionCostController{env: env, proc: p, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), model: model}
+}
+
+// terminate sends SIGTERM and checks that the process exits 0 having released its Lease.
+func (c *deletionCostController) terminate() {
+	c.env.T.Helper()
+	if err := c.proc.Signal(syscall.SIGTERM); err != nil {
+		c.env.T.Fatal(err)
+	}
+	if err := c.proc.Wait(20 * time.Second); err != nil {
+		c.env.T.Fatalf("rebalancer after SIGTERM: %v, want exit 0", err)
+	}
+	lease, err := c.env.Client.CoordinationV1().Leases("kube-system").Get(c.env.Ctx, wellknown.ControllerLeaseName, metav1.GetOptions{})
+	if err != nil {
+		c.env.T.Fatal(err)
+	}
+	if lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" {
+		c.env.T.Fatalf("lease still held by %s after SIGTERM", *lease.Spec.HolderIdentity)
+	}
 }
 
 // writes reads the controller's own count of pod writes from its /metrics.
@@ -297,6 +318,7 @@ func TestDeletionCostAtRiskGoesFirst(t *testing.T) {
 	if byNode["spot-a"] != 0 || byNode["spot-b"] != 3 || byNode["ondemand-1"] != 3 {
 		t.Fatalf("after scaling to 6: %v, want the 3 pods of the at-risk node gone", byNode)
 	}
+	ctrl.terminate()
 }
 
 // TestDeletionCostUserValueUntouched: deletion costs the controller did not write are never
