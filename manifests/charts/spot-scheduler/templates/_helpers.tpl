@@ -89,6 +89,10 @@ plugin args merge into it, then rendered with toYaml.
 {{- $multi = concat $multi (.enabled | default list) -}}
 {{- $multiDisabled = .disabled | default list -}}
 {{- end -}}
+{{- if $s.placeholderPreemption.enabled -}}
+{{- /* Every extension point of PlaceholderPreemption (its Filter keeps pods off worse tiers while placeholders hold room for them on a better one); postFilter below orders it first. */ -}}
+{{- $multi = append $multi (dict "name" "PlaceholderPreemption") -}}
+{{- end -}}
 {{- $multiPoint := dict "enabled" $multi -}}
 {{- if $multiDisabled }}{{ $_ := set $multiPoint "disabled" $multiDisabled }}{{ end -}}
 {{- $plugins := dict "multiPoint" $multiPoint -}}
@@ -146,10 +150,7 @@ subjects:
   namespace: {{ $ctx.Release.Namespace }}
 {{- end -}}
 
-{{/*
-Flags of the spot-rebalancer binary (cmd/rebalancer), only those it has: controller.rebalancer
-values are not passed until the binary takes them.
-*/}}
+{{/* Flags of the spot-rebalancer binary (cmd/rebalancer). */}}
 {{- define "spot-scheduler.controllerArgs" -}}
 {{- $c := .Values.controller -}}
 - --scheduler-config={{ include "spot-scheduler.configPath" . }}
@@ -163,6 +164,16 @@ values are not passed until the binary takes them.
 - --deletion-cost-qps={{ $c.deletionCost.qps }}
 - --deletion-cost-burst={{ $c.deletionCost.burst }}
 - --deletion-cost-workers={{ $c.deletionCost.workers }}
+- --rebalance={{ $c.rebalancer.enabled }}
+- --dry-run={{ $c.rebalancer.dryRun }}
+- --rebalance-interval={{ $c.rebalancer.interval }}
+- --rebalance-debounce={{ $c.rebalancer.debounce }}
+- --rebalance-validation-delay={{ $c.rebalancer.validationDelay }}
+- --min-pod-age={{ $c.rebalancer.minPodAge }}
+- --max-evictions-per-pass={{ $c.rebalancer.maxEvictionsPerPass }}
+- --max-evictions-per-node={{ $c.rebalancer.maxEvictionsPerNode }}
+- --max-evictions-per-workload={{ $c.rebalancer.maxEvictionsPerWorkload }}
+- --allow-local-storage={{ $c.rebalancer.allowLocalStorage }}
 - --bind-address=:{{ $c.port }}
 - --v={{ $c.logLevel }}
 {{- with $c.extraArgs }}
