@@ -116,6 +116,9 @@ func TestExampleConfigs(t *testing.T) {
 				t.Errorf("SpotScore missing from PreScore: %v", pluginNames(plugins.PreScore.Enabled))
 			}
 			filters := pluginNames(plugins.Filter.Enabled)
+			if !contains(filters, preempt.Name) {
+				t.Errorf("%s missing from Filter (its tier gate): %v", preempt.Name, filters)
+			}
 			for _, want := range wantFilters {
 				if !contains(filters, want) {
 					t.Errorf("filter %s missing: %v", want, filters)

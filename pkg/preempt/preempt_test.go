@@ -395,3 +395,81 @@ func TestArgs(t *testing.T) {
 		})
 	}
 }
+
+func TestTierGate(t *testing.T) {
+	never := v1.PreemptNever
+	tests := []struct {
+		name      string
+		nodes     []*v1.Node
+		pods      []*v1.Pod
+		preemptor *v1.Pod
+		// wantRejected: nodes the gate rejects.
+		wantRejected []string
+	}{
+		{
+			name:         "placeholder room on spot keeps the pod off free on-demand",
+			nodes:        []*v1.Node{spot("spot").Obj(), onDemand("od").Obj()},
+			pods:         []*v1.Pod{placeholder("p1", "spot", "2", 0), placeholder("p2", "spot", "2", 0)},
+			preemptor:    preemptor("1"),
+			wantRejected: []string{"od"},
+		},
+		{
+			name:      "placeholders too small to make room: no gate",
+			nodes:     []*v1.Node{spot("spot").Obj(), onDemand("od").Obj()},
+			pods:      []*v1.Pod{realPod("r", "spot", "3", 0), placeholder("p", "spot", "1", 0)},
+			preemptor: preemptor("2"),
+		},
+		{
+			name:      "placeholders on a worse tier: no gate",
+			nodes:     []*v1.Node{spot("spot").Obj(), onDemand("od").Obj()},
+			pods:      []*v1.Pod{placeholder("p", "od", "4", 0)},
+			preemptor: preemptor("1"),
+		},
+		{
+			name:      "placeholders on an at-risk node: no gate",
+			nodes:     []*v1.Node{noticed(spot("spot")).Obj(), onDemand("od").Obj()},
+			pods:      []*v1.Pod{placeholder("p", "spot", "4", 0)},
+			preemptor: preemptor("1"),
+		},
+		{
+			name:      "a pod that may not preempt is never gated",
+			nodes:     []*v1.Node{spot("spot").Obj(), onDemand("od").Obj()},
+			pods:      []*v1.Pod{placeholder("p", "spot", "4", 0)},
+			preemptor: func() *v1.Pod { p := preemptor("1"); p.Spec.PreemptionPolicy = &never; return p }(),
+		},
+		{
+			name:      "placeholders never gate each other",
+			nodes:     []*v1.Node{spot("spot").Obj(), onDemand("od").Obj()},
+			pods:      []*v1.Pod{placeholder("p", "spot", "4", 0)},
+			preemptor: placeholder("new", "", "1", 0),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil, tc.nodes, tc.pods, tc.preemptor)
+			state := framework.NewCycleState()
+			if _, status, _ := e.fwk.RunPreFilterPlugins(e.ctx, state, tc.preemptor); !status.IsSuccess() {
+				t.Fatalf("PreFilter: %v", status)
+			}
+			if _, status := e.pl.PreFilter(e.ctx, state, tc.preemptor, nil); !status.IsSuccess() {
+				t.Fatalf("gate PreFilter: %v", status)
+			}
+			var rejected []string
+			for _, n := range tc.nodes {
+				ni, err := e.fwk.SnapshotSharedLister().NodeInfos().Get(n.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st := e.pl.Filter(e.ctx, state, tc.preemptor, ni); !st.IsSuccess() {
+					if st.Code() != fwk.Unschedulable || st.Message() != ErrReasonPlaceholderRoom {
+						t.Fatalf("%s: status %v, want Unschedulable %q", n.Name, st, ErrReasonPlaceholderRoom)
+					}
+					rejected = append(rejected, n.Name)
+				}
+			}
+			if diff := cmp.Diff(tc.wantRejected, rejected); diff != "" {
+				t.Errorf("rejected nodes (-want +got): %s", diff)
+			}
+		})
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -76,41 +75,11 @@ func sanitize(name string) string {
 	return strings.NewReplacer("/", "_", " ", "_").Replace(name)
 }
 
-var (
-	buildOnce   sync.Once
-	builtBinary string
-	buildErr    error
-)
-
 // SchedulerBinary returns the spot-scheduler binary under test: $SPOT_SCHEDULER_BINARY, or
 // one built from this checkout once per test process.
 func SchedulerBinary(t testing.TB) string {
 	t.Helper()
-	if b := os.Getenv(BinaryEnv); b != "" {
-		return b
-	}
-	buildOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "spot-scheduler-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBinary = filepath.Join(dir, "spot-scheduler")
-		cmd := exec.Command("go", "build", "-o", builtBinary, "./cmd/scheduler")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/scheduler: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBinary
+	return GoBinary(t, "./cmd/scheduler", BinaryEnv)
 }
 
 func moduleRoot() (string, error) {

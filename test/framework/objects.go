@@ -92,3 +92,15 @@ func Deployment(ns, name string, replicas int32, cpu string) *appsv1.Deployment 
 		},
 	}
 }
+
+// DaemonSet returns an opted-in DaemonSet whose pods request cpu.
+func DaemonSet(ns, name, cpu string) *appsv1.DaemonSet {
+	labels := map[string]string{"app": name}
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: PodSpec(cpu)},
+		},
+	}
+}

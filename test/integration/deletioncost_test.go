@@ -1,14 +1,11 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -58,6 +55,8 @@ func startDeletionCostController(env *framework.Env) *deletionCostController {
 		"--kubeconfig="+env.Kubeconfig,
 		"--scheduler-config="+config,
 		fmt.Sprintf("--bind-address=127.0.0.1:%d", port),
+		// Only the deletion-cost controller: the rebalancer's moves would be writes too.
+		"--rebalance=false",
 		"--v=2",
 	)
 	if err != nil {
@@ -98,25 +97,7 @@ func (c *deletionCostController) terminate() {
 // writes reads the controller's own count of pod writes from its /metrics.
 func (c *deletionCostController) writes() float64 {
 	c.env.T.Helper()
-	resp, err := http.Get(c.metricsURL)
-	if err != nil {
-		c.env.T.Fatal(err)
-	}
-	defer resp.Body.Close()
-	total := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "spot_scheduler_deletion_cost_writes_total{") {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
-		if err != nil {
-			c.env.T.Fatalf("metrics line %q: %v", line, err)
-		}
-		total += v
-	}
-	return total
+	return metric(c.env.T, c.metricsURL, "spot_scheduler_deletion_cost_writes_total{")
 }
 
 func podReady(p *v1.Pod) bool {

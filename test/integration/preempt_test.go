@@ -284,3 +284,21 @@ func TestPreemptDeterministic(t *testing.T) {
 		t.Errorf("clusters disagree: %s %v vs %s %v", nodes[0], victims[0], nodes[1], victims[1])
 	}
 }
+
+// TestPreemptHeadroomBeforeWorseTier: a new pod displaces placeholders holding room on spot
+// rather than take free room on on-demand: that is what spot headroom is for.
+func TestPreemptHeadroomBeforeWorseTier(t *testing.T) {
+	env := startWithScheduler(t, true)
+	createPriorityClasses(env)
+	env.CreateNodes(framework.Node("spot-1", "2", framework.SpotLabels), framework.Node("ondemand-1", "8", framework.OnDemandLabels))
+	if _, err := env.Client.AppsV1().Deployments(ns).Create(env.Ctx, placeholderDeployment("headroom", 2, framework.SpotLabels), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitAllBound(env, "headroom", 2)
+	if got := createPod(env, framework.Pod(ns, "web", "1", nil)); got != "spot-1" {
+		t.Fatalf("web bound to %s, want spot-1 (placeholder room on spot beats free on-demand room)", got)
+	}
+	if victims := preemptedEvents(env); len(victims) != 1 {
+		t.Fatalf("victims %v, want exactly one placeholder", victims)
+	}
+}

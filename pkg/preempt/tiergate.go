@@ -1,0 +1,158 @@
+package preempt
+
+import (
+	"context"
+	"math"
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/util"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
+)
+
+// The tier gate makes headroom work across tiers. Preemption runs only when a pod fits
+// nowhere, so without the gate a pod would take free on-demand room rather than displace
+// placeholders holding room on spot, and the rebalancer, which counts placeholder room as
+// free, would evict it again and again. The gate's Filter rejects every node of a worse band
+// than the best band where the pod fits once placeholders are removed; when that best node is
+// full of placeholders, no node is feasible and PostFilter preempts them there.
+
+const (
+	// ErrReasonPlaceholderRoom is the Filter reason on nodes the gate rejects.
+	ErrReasonPlaceholderRoom = "a better capacity tier has room held by placeholders"
+	gateStateKey             = "Filter" + Name
+	simulatingKey            = "Simulating" + Name
+)
+
+// gateState is computed once per scheduling cycle, on the first Filter call.
+type gateState struct {
+	once sync.Once
+	// bestBand is the best band with a node on which the pod fits after removing its
+	// placeholders; math.MaxInt when there is none.
+	bestBand  int
+	avoidSpot bool
+}
+
+// Clone shares the state: it is written once and read afterwards.
+func (s *gateState) Clone() fwk.StateData { return s }
+
+// simulating marks a cloned cycle state used by the gate's own fit checks.
+type simulating struct{}
+
+func (simulating) Clone() fwk.StateData { return simulating{} }
+
+// Filter rejects nodes of a worse band than a node where placeholders hold room for the pod.
+func (pl *PlaceholderPreemption) Filter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo) *fwk.Status {
+	if _, err := state.Read(simulatingKey); err == nil {
+		return nil // our own fit check running the filters: stay out of it
+	}
+	model, ok := spotscore.ModelFor(pl.handle)
+	if !ok || !pl.canPreempt(pod) {
+		return nil
+	}
+	gs := pl.gate(ctx, state, pod, model)
+	if gs == nil || gs.bestBand == math.MaxInt {
+		return nil
+	}
+	if model.Band(model.Classify(nodeInfo.Node()), gs.avoidSpot) > gs.bestBand {
+		return fwk.NewStatus(fwk.Unschedulable, ErrReasonPlaceholderRoom)
+	}
+	return nil
+}
+
+// PreFilter prepares the cycle's gate state. The gate's fit check needs every plugin's
+// PreFilter state, so it runs lazily, once, on the first Filter call.
+func (pl *PlaceholderPreemption) PreFilter(_ context.Context, state fwk.CycleState, pod *v1.Pod, _ []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
+	state.Write(gateStateKey, &gateState{bestBand: math.MaxInt, avoidSpot: capacity.AvoidsSpot(pod)})
+	return nil, nil
+}
+
+// PreFilterExtensions of the PreFilter plugin: none.
+func (pl *PlaceholderPreemption) PreFilterExtensions() framework.PreFilterExtensions { return nil }
+
+// gate returns the cycle's gate state, computing it on first use; nil if PreFilter did not run.
+func (pl *PlaceholderPreemption) gate(ctx context.Context, state fwk.CycleState, pod *v1.Pod, model *capacity.Model) *gateState {
+	c, err := state.Read(gateStateKey)
+	if err != nil {
+		return nil
+	}
+	gs, ok := c.(*gateState)
+	if !ok {
+		return nil
+	}
+	gs.once.Do(func() { gs.bestBand = pl.bestPlaceholderBand(ctx, state, pod, model, gs.avoidSpot) })
+	return gs
+}
+
+// bestPlaceholderBand simulates removing the placeholders of each healthy node that hosts
+// some, with upstream's victim search (which runs every Filter plugin), and returns the best
+// band where the pod then fits.
+func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state fwk.CycleState, pod *v1.Pod, model *capacity.Model, avoidSpot bool) int {
+	logger := klog.FromContext(ctx)
+	best := math.MaxInt
+	nodeInfos, err := pl.handle.SnapshotSharedLister().NodeInfos().List()
+	if err != nil {
+		logger.Error(err, "listing nodes for the tier gate")
+		return best
+	}
+	for _, ni := range nodeInfos {
+		class := model.Classify(ni.Node())
+		band := model.Band(class, avoidSpot)
+		if class.AtRisk || band >= best || !pl.hostsPlaceholders(ni, pod) {
+			continue
+		}
+		sim := state.Clone()
+		sim.Write(simulatingKey, simulating{})
+		if _, _, status := pl.victimSearch.SelectVictimsOnNode(ctx, sim, pod, ni.Snapshot(), nil); status.IsSuccess() {
+			best = band
+		}
+	}
+	return best
+}
+
+// canPreempt: placeholders and pods with preemptionPolicy Never cannot displace anything, so
+// the gate must never keep them off worse tiers.
+func (pl *PlaceholderPreemption) canPreempt(pod *v1.Pod) bool {
+	never := pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == v1.PreemptNever
+	return !never && !pl.IsPlaceholder(pod)
+}
+
+func (pl *PlaceholderPreemption) hostsPlaceholders(ni fwk.NodeInfo, preemptor *v1.Pod) bool {
+	for _, p := range ni.GetPods() {
+		if pl.IsPlaceholder(p.GetPod()) && p.GetPod().DeletionTimestamp == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// EventsToRegister: a pod the gate rejected may fit after placeholders leave a node or a
+// node changes; the queue retries it then.
+func (pl *PlaceholderPreemption) EventsToRegister(_ context.Context) ([]fwk.ClusterEventWithHint, error) {
+	return []fwk.ClusterEventWithHint{
+		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.Delete}, QueueingHintFn: pl.isSchedulableAfterPodDelete},
+		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel | fwk.UpdateNodeTaint | fwk.UpdateNodeAllocatable}},
+	}, nil
+}
+
+// isSchedulableAfterPodDelete queues the pod when a bound pod is deleted (placeholders going
+// away free the room the gate pointed at).
+func (pl *PlaceholderPreemption) isSchedulableAfterPodDelete(logger klog.Logger, pod *v1.Pod, oldObj, _ interface{}) (fwk.QueueingHint, error) {
+	deleted, _, err := util.As[*v1.Pod](oldObj, nil)
+	if err != nil {
+		return fwk.Queue, err
+	}
+	if deleted.Spec.NodeName == "" {
+		return fwk.QueueSkip, nil
+	}
+	return fwk.Queue, nil
+}
+
+var _ framework.PreFilterPlugin = &PlaceholderPreemption{}
+var _ framework.FilterPlugin = &PlaceholderPreemption{}
+var _ framework.EnqueueExtensions = &PlaceholderPreemption{}
