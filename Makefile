@@ -23,11 +23,15 @@ build: build-rebalancer ## Build the spot-scheduler (and spot-rebalancer) binari
 build-rebalancer: ## Build bin/spot-rebalancer (the controllers: deletion cost, rebalancer).
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/spot-rebalancer ./cmd/rebalancer
 
+demo: build ## Play the failover/failback/scale-in story on a local control plane (KEEP=1 leaves it running).
+	go run ./cmd/demo --scheduler bin/spot-scheduler --rebalancer bin/spot-rebalancer
+
 control-plane: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
 	hack/build-control-plane.sh
 
 test: build ## Unit and integration tests against a real control plane.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) ./...
 
 test-unit: ## Unit tests only (no control plane).
@@ -35,6 +39,7 @@ test-unit: ## Unit tests only (no control plane).
 
 test-integration: build ## Integration tests only.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) -v ./test/integration/...
 
 lint: ## gofmt and go vet.

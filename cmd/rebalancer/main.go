@@ -60,6 +60,9 @@ type options struct {
 	bindAddress string
 	showVersion bool
 
+	kubeAPIQPS   float32
+	kubeAPIBurst int
+
 	rebalance rebalanceFlags
 }
 
@@ -78,6 +81,8 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.deletionCostWorkers, "deletion-cost-workers", 2, "Workloads reconciled in parallel by the deletion-cost controller.")
 	fs.StringVar(&o.bindAddress, "bind-address", ":8081", `Address serving /healthz, /readyz and /metrics; "0" turns it off.`)
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	fs.Float32Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Client-side limit of API requests per second (reads and writes of all controllers).")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of API requests above --kube-api-qps.")
 	o.rebalance.addFlags(fs)
 }
 
@@ -118,6 +123,9 @@ func (o *options) validate() error {
 			errs = append(errs, fmt.Errorf("--leader-elect-lease-duration, --leader-elect-renew-deadline, --leader-elect-retry-period: need lease duration (%s) > renew deadline (%s) > retry period (%s) > 0",
 				o.leaseDuration, o.renewDeadline, o.retryPeriod))
 		}
+	}
+	if !(o.kubeAPIQPS > 0) || o.kubeAPIBurst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps, --kube-api-burst: must be > 0 and >= 1, got %v and %d", o.kubeAPIQPS, o.kubeAPIBurst))
 	}
 	errs = append(errs, o.rebalance.validate()...)
 	return errors.Join(errs...)
@@ -171,6 +179,8 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	restConfig.UserAgent = "spot-scheduler-rebalancer/" + version.Version
+	// client-go's default of 5 requests/s would pace evictions at one every few hundred ms.
+	restConfig.QPS, restConfig.Burst = o.kubeAPIQPS, o.kubeAPIBurst
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "rebalancer: --kubeconfig: %v\n", err)

@@ -64,6 +64,7 @@ type Controller struct {
 
 // NewController wires the controller to informers of factory (start the factory afterwards).
 func NewController(profile *Profile, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder, opts ControllerOptions, clk clock.WithTicker) (*Controller, error) {
+	initMetrics(profile.Model.TierNames())
 	c := &Controller{
 		profile:  profile,
 		client:   client,
@@ -283,23 +284,34 @@ func (c *Controller) recordPodsPerTier(nodes []*v1.Node, pods []*v1.Pod) {
 }
 
 // evict re-checks the pod and the target against the API server, then evicts through the
-// Eviction API with the pod's UID and resourceVersion as preconditions. It returns the reason
-// when the pod is left alone.
+// Eviction API with the pod's UID and resourceVersion as preconditions. A conflict (the pod
+// changed since it was read, e.g. the deletion-cost controller re-ranked it) means check again
+// on the new version, a few times. It returns the reason when the pod is left alone.
 func (c *Controller) evict(ctx context.Context, m Move) string {
+	const attempts = 3
+	for i := 0; ; i++ {
+		reason, conflict := c.evictOnce(ctx, m)
+		if !conflict || i == attempts-1 {
+			return reason
+		}
+	}
+}
+
+func (c *Controller) evictOnce(ctx context.Context, m Move) (reason string, conflict bool) {
 	logger := klog.FromContext(ctx)
 	pod, err := c.client.CoreV1().Pods(m.Pod.Namespace).Get(ctx, m.Pod.Name, metav1.GetOptions{})
 	if err != nil || pod.UID != m.Pod.UID || pod.Spec.NodeName != m.From || protection(pod, c.clock.Now(), c.opts.Options) != "" {
-		return SkipChanged
+		return SkipChanged, false
 	}
 	target, err := c.client.CoreV1().Nodes().Get(ctx, m.To, metav1.GetOptions{})
 	if err != nil {
-		return SkipChanged
+		return SkipChanged, false
 	}
 	class := c.profile.Model.Classify(target)
 	avoid := capacity.AvoidsSpot(pod)
 	source, err := c.nodes.Get(m.From)
 	if err != nil || class.AtRisk || c.profile.Model.Rank(class.Tier, avoid) >= c.profile.Model.Rank(c.profile.Model.Classify(source).Tier, avoid) {
-		return SkipChanged
+		return SkipChanged, false
 	}
 	uid, rv := pod.UID, pod.ResourceVersion
 	eviction := &policyv1.Eviction{
@@ -310,19 +322,21 @@ func (c *Controller) evict(ctx context.Context, m Move) string {
 		switch {
 		case apierrors.IsTooManyRequests(err):
 			logger.V(2).Info("eviction refused by a PodDisruptionBudget; retrying on a later pass", "pod", klog.KObj(pod))
-			return SkipPDB
-		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-			return SkipChanged
+			return SkipPDB, false
+		case apierrors.IsConflict(err):
+			return SkipChanged, true
+		case apierrors.IsNotFound(err):
+			return SkipChanged, false
 		default:
 			logger.Error(err, "evicting pod", "pod", klog.KObj(pod))
-			return SkipEvictionFailure
+			return SkipEvictionFailure, false
 		}
 	}
 	evictionsTotal.WithLabelValues(m.FromTier, m.ToTier).Inc()
 	c.recorder.Eventf(pod, nil, v1.EventTypeNormal, "Rebalanced", "Evict",
 		"Moving from %s node %s to %s: node %s has room", m.FromTier, m.From, m.ToTier, m.To)
 	logger.Info("evicted pod to move it to a better tier", "pod", klog.KObj(pod), "fromTier", m.FromTier, "fromNode", m.From, "toTier", m.ToTier, "toNode", m.To)
-	return ""
+	return "", false
 }
 
 // printPlan writes the plan as a table.

@@ -37,3 +37,26 @@ var (
 func init() {
 	legacyregistry.MustRegister(passesTotal, evictionsTotal, skipsTotal, plannedMoves, planDuration, podsPerTier)
 }
+
+// allSkipReasons lists every skip reason, so that each series exists (at zero) from the start.
+var allSkipReasons = []string{
+	SkipNotRunning, SkipTerminating, SkipBarePod, SkipDaemonSet, SkipMirrorPod, SkipSystemCritical,
+	SkipLocalStorage, SkipResourceClaims, SkipOptedOut, SkipDoNotDisrupt, SkipNotSafeToEvict,
+	SkipTooYoung, SkipNoBetterRoom, SkipCapPass, SkipCapNode, SkipCapWorkload, SkipPDB, SkipChanged,
+	SkipEvictionFailure,
+}
+
+// initMetrics creates every bounded series at zero: dashboards and alerts see a 0, not nothing.
+func initMetrics(tiers []string) {
+	for _, r := range []string{"ok", "error"} {
+		passesTotal.WithLabelValues(r)
+	}
+	for _, r := range allSkipReasons {
+		skipsTotal.WithLabelValues(r)
+	}
+	for i, from := range tiers {
+		for _, to := range tiers[:i] {
+			evictionsTotal.WithLabelValues(from, to)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/demo"
+	"github.com/spot-scheduler/spot-scheduler/test/framework"
+)
+
+// TestDemo plays `make demo`'s story to the end and checks what its summary claims: failover
+// and failback happened, one eviction per needed move, nothing left on on-demand, and the
+// scale-in kept only spot pods.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	summary, err := demo.Run(ctx, demo.Options{
+		SchedulerBinary:  framework.SchedulerBinary(t),
+		RebalancerBinary: framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv),
+		SchedulerConfig:  framework.RepoFile(t, "manifests/scheduler-config.yaml"),
+		Out:              &out,
+	})
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if summary.FailoverSeconds <= 0 || summary.FailbackSeconds <= 0 {
+		t.Errorf("failover %.1fs, failback %.1fs: both must have happened", summary.FailoverSeconds, summary.FailbackSeconds)
+	}
+	if summary.MovesNeeded == 0 {
+		t.Errorf("no pod failed over to on-demand: the story did not exercise failback")
+	}
+	if summary.Evictions != summary.MovesNeeded {
+		t.Errorf("%d evictions for %d needed moves", summary.Evictions, summary.MovesNeeded)
+	}
+	if summary.OnDemandAfterFailback != 0 {
+		t.Errorf("%d app pods left on on-demand after failback", summary.OnDemandAfterFailback)
+	}
+	if summary.PlaceholderPreemptions == 0 {
+		t.Errorf("no placeholder was preempted during failover")
+	}
+	if s := summary.SurvivorsByTier; s["spot"] != 12 || s["on-demand"]+s["burst"] != 0 {
+		t.Errorf("scale-in survivors %v, want all 12 on spot", s)
+	}
+	if summary.PodSecondsByTier["burst"] == 0 || summary.Cost >= summary.AllOnDemandCost {
+		t.Errorf("pod-seconds %v, cost %.4f vs all on-demand %.4f: want burst used at the peak and a saving", summary.PodSecondsByTier, summary.Cost, summary.AllOnDemandCost)
+	}
+}
