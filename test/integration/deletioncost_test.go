@@ -12,14 +12,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
-	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/schedconfig"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
@@ -31,10 +29,8 @@ const RebalancerBinaryEnv = "SPOT_SCHEDULER_REBALANCER_BINARY"
 // deletionCostController is the rebalancer binary (hosting the deletion-cost controller) run
 // against a test cluster.
 type deletionCostController struct {
-	env        *framework.Env
-	proc       *localcluster.Process
-	metricsURL string
-	model      *capacity.Model
+	*rebalancer
+	model *capacity.Model
 }
 
 // startDeletionCostController runs the rebalancer binary with the shipped scheduler
@@ -50,30 +46,9 @@ func startDeletionCostController(env *framework.Env) *deletionCostController {
 	if err != nil {
 		env.T.Fatal(err)
 	}
-	port := framework.FreePort(env.T)
-	p, err := env.StartProcess(env.Ctx, "rebalancer", framework.GoBinary(env.T, "./cmd/rebalancer", RebalancerBinaryEnv),
-		"--kubeconfig="+env.Kubeconfig,
-		"--scheduler-config="+config,
-		fmt.Sprintf("--bind-address=127.0.0.1:%d", port),
-		// Only the deletion-cost controller: the rebalancer's moves would be writes too.
-		"--rebalance=false",
-		"--v=2",
-	)
-	if err != nil {
-		env.T.Fatal(err)
-	}
-	env.T.Cleanup(func() { p.Stop(10 * time.Second) })
-	env.WaitFor("rebalancer holds its lease", 60*time.Second, func(ctx context.Context) (bool, error) {
-		if p.Exited() {
-			return false, fmt.Errorf("rebalancer exited: %v (log %s)", p.Wait(0), p.Log)
-		}
-		lease, err := env.Client.CoordinationV1().Leases("kube-system").Get(ctx, wellknown.ControllerLeaseName, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "", err
-	})
-	return &deletionCostController{env: env, proc: p, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), model: model}
+	// Only the deletion-cost controller: the rebalancer's moves would be writes too.
+	rb := startRebalancer(env, "--rebalance=false")
+	return &deletionCostController{rebalancer: rb, model: model}
 }
 
 // terminate sends SIGTERM and checks that the process exits 0 having released its Lease.

@@ -26,6 +26,7 @@ import (
 // rebalancer is the rebalancer binary running against a test cluster.
 type rebalancer struct {
 	env        *framework.Env
+	proc       *localcluster.Process
 	metricsURL string
 	log        string
 }
@@ -59,7 +60,7 @@ func startRebalancer(env *framework.Env, args ...string) *rebalancer {
 		}
 		return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "", err
 	})
-	return &rebalancer{env: env, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), log: p.Log}
+	return &rebalancer{env: env, proc: p, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), log: p.Log}
 }
 
 // metric sums the samples of a metric whose line starts with prefix (name and labels).
