@@ -11,11 +11,13 @@ cd "$(dirname "$0")/.."
 
 cache_root=${SPOT_SCHEDULER_CACHE:-$HOME/.cache/spot-scheduler}
 kwok_version=${KWOK_VERSION:-v0.8.0}
+# Revision of our adjustments to kwok's stages (see below); part of the cache key.
+stages_revision=2
 k8s_version=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)
 go_version=$(go env GOVERSION)
 # The key covers what changes the binaries: the Kubernetes and etcd pins, Go and kwok. Other
 # modules the product adds do not touch these binaries, so they do not force a rebuild.
-key=$( (grep -E '^(replace )?[[:space:]]*(k8s\.io|go\.etcd\.io)/' go.mod | sort; echo "$go_version $kwok_version") | sha256sum | cut -c1-12)
+key=$( (grep -E '^(replace )?[[:space:]]*(k8s\.io|go\.etcd\.io)/' go.mod | sort; echo "$go_version $kwok_version $stages_revision") | sha256sum | cut -c1-12)
 bin="$cache_root/bin/${k8s_version}-${go_version}-${key}"
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
@@ -51,14 +53,22 @@ log "go install sigs.k8s.io/kwok/cmd/kwok@${kwok_version}"
 GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@${kwok_version}"
 
 # kwok needs stage definitions; its module ships them. Nodes get initialised and heartbeats,
-# bound pods become Running/Ready, deleted pods go away.
+# bound pods become Running/Ready, deleted pods go away. One adjustment: the pod-ready stage
+# assigns pod IPs only when the pod has none. As shipped, a stage applied a second time (the
+# pod was updated meanwhile) merges a second IPv4 into status.podIPs, the API server rejects
+# the patch, and the pod never turns Ready (seen as PDBs that never allow a disruption).
 kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@${kwok_version}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
 {
   for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
     echo "---"
     cat "$kwok_dir/kustomize/stage/$f"
   done
-} >"$tmp/kwok-stages.yaml"
+} | awk '
+  /^ *\{\{ with \$podIPs \}\}$/ { sub(/\{\{ with/, "{{ if not .status.podIP }}{{ with"); guarded = 1; ends = 0; print; next }
+  guarded && /^ *\{\{ end \}\}$/ { ends++; if (ends == 2) { sub(/\{\{ end \}\}/, "{{ end }}{{ end }}"); guarded = 0 } }
+  { print }
+' >"$tmp/kwok-stages.yaml"
+grep -q 'if not .status.podIP' "$tmp/kwok-stages.yaml" || { log "kwok stages changed shape: pod IP guard not applied"; exit 1; }
 
 rm -rf "$bin"
 mv "$tmp" "$bin"
