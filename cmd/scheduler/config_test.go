@@ -112,6 +112,9 @@ func TestExampleConfigs(t *testing.T) {
 			if w := weightOf(plugins.Score.Enabled, spotscore.Name); w != 1000 {
 				t.Errorf("SpotScore score weight = %d, want 1000; score plugins %v", w, plugins.Score.Enabled)
 			}
+			if !contains(pluginNames(plugins.PostBind.Enabled), spotscore.Name) {
+				t.Errorf("SpotScore missing from PostBind (pods scheduled per tier): %v", pluginNames(plugins.PostBind.Enabled))
+			}
 			if !contains(pluginNames(plugins.PreScore.Enabled), spotscore.Name) {
 				t.Errorf("SpotScore missing from PreScore: %v", pluginNames(plugins.PreScore.Enabled))
 			}

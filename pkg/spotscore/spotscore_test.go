@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/klog/v2/ktesting"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config"
@@ -410,5 +411,46 @@ func TestQueueingHintPodDeleted(t *testing.T) {
 				t.Errorf("hint = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestPostBindCountsPerTier(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	factory := informers.NewSharedInformerFactory(fake.NewClientset(), 0)
+	nodes := factory.Core().V1().Nodes().Informer().GetIndexer()
+	for _, n := range []*v1.Node{spotNode("spot-1", "a").Obj(), atRisk(spotNode("spot-noticed", "a")).Obj(), onDemandNode("od-1").Obj()} {
+		if err := nodes.Add(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithInformerFactory(factory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, nil, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.(*SpotScore)
+	value := func(tier, risk string) float64 {
+		v, err := testutil.GetCounterMetricValue(podsScheduled.WithLabelValues(tier, risk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	spotBefore, riskBefore, odBefore := value("spot", "false"), value("spot", "true"), value("on-demand", "false")
+	pod := st.MakePod().Name("p").Obj()
+	for _, n := range []string{"spot-1", "spot-1", "spot-noticed", "od-1", "gone"} {
+		pl.PostBind(ctx, nil, pod, n)
+	}
+	if got := value("spot", "false") - spotBefore; got != 2 {
+		t.Errorf("spot bindings %v, want 2", got)
+	}
+	if got := value("spot", "true") - riskBefore; got != 1 {
+		t.Errorf("at-risk spot bindings %v, want 1", got)
+	}
+	if got := value("on-demand", "false") - odBefore; got != 1 {
+		t.Errorf("on-demand bindings %v, want 1", got)
 	}
 }
