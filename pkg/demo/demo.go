@@ -84,6 +84,23 @@ type run struct {
 	mu        sync.Mutex
 	podSecs   map[string]float64
 	lastTally time.Time
+	// components are spot-scheduler and the rebalancer: the story stops if one exits.
+	components []*localcluster.Process
+}
+
+// componentsAlive fails when a component has exited, with the end of its log.
+func (r *run) componentsAlive() error {
+	for _, p := range r.components {
+		if p.Exited() {
+			log, _ := os.ReadFile(p.Log)
+			tail := string(log)
+			if len(tail) > 2000 {
+				tail = tail[len(tail)-2000:]
+			}
+			return fmt.Errorf("%s exited: %v\n%s", p.Name, p.Wait(0), tail)
+		}
+	}
+	return nil
 }
 
 func (r *run) say(format string, args ...any) {
@@ -136,15 +153,19 @@ func (r *run) startComponents(ctx context.Context) error {
 	if err := os.WriteFile(config, data, 0o600); err != nil {
 		return err
 	}
-	if _, err := r.cluster.StartProcess(ctx, "spot-scheduler", r.opts.SchedulerBinary,
-		"--config="+config, "--bind-address=127.0.0.1", "--secure-port=0", "--v=1"); err != nil {
+	scheduler, err := r.cluster.StartProcess(ctx, "spot-scheduler", r.opts.SchedulerBinary,
+		"--config="+config, "--bind-address=127.0.0.1", "--secure-port=0", "--v=1")
+	if err != nil {
 		return err
 	}
-	if _, err := r.cluster.StartProcess(ctx, "rebalancer", r.opts.RebalancerBinary,
-		"--scheduler-config="+config, "--bind-address=0", "--min-pod-age=0s", "--rebalance-debounce=1s",
-		"--rebalance-validation-delay=500ms", "--rebalance-interval=10s", "--v=1"); err != nil {
+	// Demo timings: pods just failed over may move at once; passes every 10s.
+	rebalancer, err := r.cluster.StartProcess(ctx, "rebalancer", r.opts.RebalancerBinary,
+		"--scheduler-config="+config, "--secure-port=0", "--min-pod-age=0s", "--rebalance-debounce=1s",
+		"--rebalance-validation-delay=500ms", "--rebalance-interval=10s", "--v=1")
+	if err != nil {
 		return err
 	}
+	r.components = []*localcluster.Process{scheduler, rebalancer}
 	r.say("spot-scheduler and the rebalancer (with the deletion-cost controller) are running; logs in %s", r.cluster.Dir)
 	return nil
 }
@@ -359,6 +380,9 @@ func (r *run) perTier(ctx context.Context) (map[string]int, error) {
 // all on nodes whose tier it accepts).
 func (r *run) waitRunning(ctx context.Context, name string, n int, onTier func(string) bool) error {
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := r.componentsAlive(); err != nil {
+			return false, err
+		}
 		pods, err := r.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
 		if err != nil {
 			return false, nil
