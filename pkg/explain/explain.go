@@ -313,13 +313,16 @@ func (o *options) explainScope(ctx context.Context, profile *rebalance.Profile, 
 			report.PodsPerTier[tierOf[p.Spec.NodeName]]++
 		}
 	}
+	scoped := &rebalance.Plan{EmptiedNodes: plan.EmptiedNodes}
 	for _, m := range plan.Moves {
 		if in(m.Pod) {
+			scoped.Moves = append(scoped.Moves, m)
 			report.Moves = append(report.Moves, MoveReport{Pod: m.Pod.Namespace + "/" + m.Pod.Name, From: m.From, FromTier: m.FromTier, To: m.To, ToTier: m.ToTier})
 		}
 	}
 	for _, s := range plan.Skips {
 		if in(s.Pod) {
+			scoped.Skips = append(scoped.Skips, s)
 			report.Stays = append(report.Stays, StayReport{Pod: s.Pod.Namespace + "/" + s.Pod.Name, Node: s.Node, Reason: s.Reason})
 		}
 	}
@@ -340,20 +343,8 @@ func (o *options) explainScope(ctx context.Context, profile *rebalance.Profile, 
 	}
 	_ = w.Flush()
 	fmt.Fprintf(o.out, "\nRebalancer plan now (dry run): %d move(s)\n", len(report.Moves))
-	w = tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
-	if len(report.Moves) > 0 {
-		fmt.Fprintln(w, "POD\tFROM\tFROM TIER\tTO\tTO TIER")
-		for _, m := range report.Moves {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.Pod, m.From, m.FromTier, m.To, m.ToTier)
-		}
-	}
-	if len(report.Stays) > 0 {
-		fmt.Fprintln(w, "\nSTAYS\tNODE\tREASON")
-		for _, s := range report.Stays {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", s.Pod, s.Node, s.Reason)
-		}
-	}
-	return w.Flush()
+	rebalance.PrintPlan(o.out, scoped)
+	return nil
 }
 
 func writeJSON(out io.Writer, v any) error {
