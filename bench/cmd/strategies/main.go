@@ -1,0 +1,97 @@
+// Command strategies is the strategy benchmark (`make bench`): it replays a capacity trace on a
+// fresh local control plane per strategy (the field's recipes with the real kube-scheduler and
+// descheduler, and spot-scheduler), computes the offline optimum, and writes a markdown table,
+// CSVs and a PNG chart of pods per tier over time.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/spot-scheduler/spot-scheduler/bench/strategy"
+	"github.com/spot-scheduler/spot-scheduler/bench/trace"
+)
+
+func main() {
+	var (
+		traceName   = flag.String("trace", "default", "Trace: a built-in name (default, smoke) or a YAML file.")
+		strategies  = flag.String("strategies", strings.Join(strategy.All, ","), "Comma-separated strategies to run.")
+		out         = flag.String("out", "bench/results", "Directory of the reports.")
+		logs        = flag.String("logs", "", "Keep every component's log under this directory (default: only on failure).")
+		binDir      = flag.String("bin-dir", "", "Control-plane binaries (default: $SPOT_SCHEDULER_BIN_DIR or hack/build-control-plane.sh).")
+		scheduler   = flag.String("scheduler", "bin/spot-scheduler", "spot-scheduler binary.")
+		rebalancer  = flag.String("rebalancer", "bin/spot-rebalancer", "spot-rebalancer binary.")
+		config      = flag.String("scheduler-config", "manifests/scheduler-config.yaml", "spot-scheduler's KubeSchedulerConfiguration.")
+		descheduler = flag.String("descheduler", "", "descheduler binary (default: built or reused by hack/build-descheduler.sh).")
+		interval    = flag.Duration("interval", 10*time.Second, "Loop interval of the descheduler and of the rebalancer.")
+	)
+	flag.Parse()
+	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(false)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *traceName, strings.Split(*strategies, ","), *out, *logs, *binDir, *scheduler, *rebalancer, *config, *descheduler, *interval); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, traceName string, names []string, out, logs, binDir, scheduler, rebalancer, config, descheduler string, interval time.Duration) error {
+	tr, err := trace.Load(traceName)
+	if err != nil {
+		return err
+	}
+	for _, s := range names {
+		if strategy.UsesDescheduler(s) && descheduler == "" {
+			cmd := exec.CommandContext(ctx, "bash", "hack/build-descheduler.sh")
+			cmd.Stderr = os.Stderr
+			b, err := cmd.Output()
+			if err != nil {
+				return fmt.Errorf("building the descheduler: %w", err)
+			}
+			descheduler = strings.TrimSpace(string(b))
+		}
+	}
+	abs := func(p string) string {
+		if p == "" {
+			return ""
+		}
+		a, _ := filepath.Abs(p)
+		return a
+	}
+	opts := strategy.Options{
+		Trace: tr, BinDir: binDir, SchedulerBinary: abs(scheduler), RebalancerBinary: abs(rebalancer), SchedulerConfig: abs(config),
+		DeschedulerBinary: abs(descheduler), LoopInterval: interval, LogDir: logs, Out: os.Stdout,
+	}
+	began := time.Now()
+	var runs []*strategy.Run
+	for _, s := range names {
+		r, err := strategy.Execute(ctx, s, opts)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("[%s] finished in %s\n", s, r.Wall.Round(time.Second))
+		runs = append(runs, r)
+	}
+	all, ms := strategy.Results(tr, runs, 1)
+	header := fmt.Sprintf("Trace `%s` (%.0f s of replay, 1 s = %.0f s modelled), loop interval %s, %s, %d CPUs, %s/%s, %s. Whole benchmark: %s.\n\n",
+		tr.Name, tr.Duration, tr.ModelSecondsPerSecond, interval, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
+		time.Since(began).Round(time.Second))
+	if err := strategy.WriteReports(out, tr, all, ms, header); err != nil {
+		return err
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "results.md"))
+	fmt.Printf("\n%s\nreports in %s (results.md, summary.csv, timeseries.csv, pods-per-tier.png)\n", b, out)
+	return nil
+}

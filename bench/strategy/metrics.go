@@ -1,0 +1,144 @@
+package strategy
+
+import (
+	"math"
+
+	"github.com/spot-scheduler/spot-scheduler/bench/trace"
+)
+
+// Metrics summarise one run (or the optimum).
+type Metrics struct {
+	Strategy string
+	// NodeCost: node-hours of non-empty nodes × CPU × tier price, plus the requests of pods on
+	// burst (virtual) nodes × burst price. PodCost: workload pod request-hours × tier price.
+	// Both charge a pending workload pod at the highest price. In $, over the modelled time.
+	NodeCost, PodCost float64
+	// OptimumCost is the optimum on this run's own sampling grid (a lower bound of both costs);
+	// the ratios divide by it.
+	OptimumCost             float64
+	NodeCostRatio, PodRatio float64
+	// PendingPodSeconds: desired workload pods not served, integrated over the replay (seconds
+	// of replay).
+	PendingPodSeconds float64
+	// Evictions of workload pods through the Eviction API.
+	Evictions int
+	// NeededMoves: at each failback event, the pods the run had on tiers worse than the
+	// optimum after the event puts them (the fewest moves that reach the optimum).
+	NeededMoves int
+	// EvictionsPerMove is Evictions / NeededMoves (NaN when no move was needed).
+	EvictionsPerMove float64
+	// FailbackSeconds: from each failback event to the first sample where every desired pod
+	// runs where the optimum puts it, the worst over the events; -1 when that never happened
+	// before the next event.
+	FailbackSeconds float64
+	// MisplacedAtEnd: pods on a worse tier than the optimum's at the end of the replay.
+	MisplacedAtEnd int
+	// PodSecondsPerTier: workload pods integrated per tier (seconds of replay).
+	PodSecondsPerTier map[string]float64
+}
+
+// durations returns each sample's weight: the time until the next sample (the last one runs
+// to the end of the replay).
+func durations(tr *trace.Trace, samples []Sample) []float64 {
+	d := make([]float64, len(samples))
+	for i := range samples {
+		end := tr.Duration
+		if i+1 < len(samples) {
+			end = samples[i+1].T
+		}
+		d[i] = max(0, end-samples[i].T)
+	}
+	return d
+}
+
+// Compute derives the metrics of a run from its samples and the trace.
+func Compute(tr *trace.Trace, run *Run) Metrics {
+	m := Metrics{Strategy: run.Strategy, Evictions: run.Evictions, PodSecondsPerTier: map[string]float64{}}
+	hours := tr.ModelSecondsPerSecond / 3600
+	podCPU := float64(tr.PodMilliCPU()) / 1000
+	maxPrice := tr.MaxPrice()
+	optimumOf := map[int]map[string]int{}
+	optimum := func(events int) map[string]int {
+		if o, ok := optimumOf[events]; ok {
+			return o
+		}
+		o, _ := tr.Optimum(tr.StateAfter(events))
+		optimumOf[events] = o
+		return o
+	}
+	for i, dt := range durations(tr, run.Samples) {
+		s := run.Samples[i]
+		pending := float64(s.Pending) * podCPU * maxPrice
+		node := pending + float64(s.BurstMilliCPU)/1000*tr.Prices[trace.Burst]
+		for tier, milli := range s.NodeMilliCPU {
+			node += float64(milli) / 1000 * tr.Prices[tier]
+		}
+		pod := pending
+		for tier, n := range s.PodsPerTier {
+			pod += float64(n) * podCPU * tr.Prices[tier]
+			m.PodSecondsPerTier[tier] += float64(n) * dt
+		}
+		m.NodeCost += node * dt * hours
+		m.PodCost += pod * dt * hours
+		m.OptimumCost += tr.OptimumCostPerHour(tr.StateAfter(s.Events)) * dt * hours
+		m.PendingPodSeconds += float64(s.Pending) * dt
+	}
+	m.NodeCostRatio = m.NodeCost / m.OptimumCost
+	m.PodRatio = m.PodCost / m.OptimumCost
+
+	for k, e := range tr.Events {
+		if !e.Failback {
+			continue
+		}
+		var before *Sample
+		for i := range run.Samples {
+			if run.Samples[i].Events <= k {
+				before = &run.Samples[i]
+			}
+		}
+		if before != nil {
+			m.NeededMoves += trace.Misplaced(before.PodsPerTier, optimum(k+1))
+		}
+		took := -1.0
+		for _, s := range run.Samples {
+			if s.Events == k+1 && s.Pending == 0 && trace.Misplaced(s.PodsPerTier, optimum(k+1)) == 0 {
+				took = max(0, s.T-e.At)
+				break
+			}
+		}
+		if took < 0 || m.FailbackSeconds < 0 {
+			m.FailbackSeconds = -1
+		} else {
+			m.FailbackSeconds = max(m.FailbackSeconds, took)
+		}
+	}
+	if n := len(run.Samples); n > 0 {
+		last := run.Samples[n-1]
+		m.MisplacedAtEnd = trace.Misplaced(last.PodsPerTier, optimum(last.Events))
+	}
+	m.EvictionsPerMove = math.NaN()
+	if m.NeededMoves > 0 {
+		m.EvictionsPerMove = float64(m.Evictions) / float64(m.NeededMoves)
+	}
+	return m
+}
+
+// OptimumRun is the optimum as a run: samples on a regular grid where every desired pod sits
+// on the cheapest tier with room, on perfectly packed nodes, moved there instantly.
+func OptimumRun(tr *trace.Trace, step float64) *Run {
+	run := &Run{Strategy: Optimum}
+	for t := 0.0; t < tr.Duration; t += step {
+		events := tr.EventsDue(t)
+		perTier, unplaced := tr.Optimum(tr.StateAfter(events))
+		s := Sample{T: t, Events: events, PodsPerTier: perTier, Pending: unplaced, NodeMilliCPU: map[string]int64{}}
+		for tier, n := range perTier {
+			if tier == trace.Burst {
+				s.BurstMilliCPU += int64(n) * tr.PodMilliCPU()
+			} else {
+				s.NodeMilliCPU[tier] += int64(n) * tr.PodMilliCPU()
+			}
+		}
+		run.Samples = append(run.Samples, s)
+	}
+	return run
+}

@@ -1,0 +1,578 @@
+// Package strategy replays a capacity trace (bench/trace) on a fresh local control plane
+// (pkg/localcluster: etcd, kube-apiserver, kube-controller-manager, kwok) under one placement
+// strategy at a time, with the real components of that strategy, and samples where the
+// workloads' pods run. Metrics, the optimum, and the reports (markdown, CSV, PNG) are computed
+// from those samples.
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+
+	"github.com/spot-scheduler/spot-scheduler/bench/trace"
+	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+)
+
+// The strategies. Optimum is not run: it is computed from the trace.
+const (
+	Affinity      = "affinity"
+	AKSRecipe     = "aks-recipe"
+	OKERecipe     = "oke-recipe"
+	SpotScheduler = "spot-scheduler"
+	Optimum       = "optimum"
+)
+
+// All lists the strategies that run, in report order.
+var All = []string{Affinity, AKSRecipe, OKERecipe, SpotScheduler}
+
+// UsesDescheduler says whether the strategy runs the descheduler.
+func UsesDescheduler(s string) bool { return s == AKSRecipe || s == OKERecipe }
+
+// UsesPlaceholders says whether the strategy keeps placeholder (headroom) pods on spot.
+func UsesPlaceholders(s string) bool { return s == AKSRecipe || s == SpotScheduler }
+
+// Options of a run.
+type Options struct {
+	Trace *trace.Trace
+	// BinDir holds the control-plane binaries, kube-scheduler included ("" finds or builds them).
+	BinDir string
+	// SchedulerBinary, RebalancerBinary and SchedulerConfig run the spot-scheduler strategy.
+	SchedulerBinary, RebalancerBinary, SchedulerConfig string
+	// DeschedulerBinary runs the recipes that use it (hack/build-descheduler.sh).
+	DeschedulerBinary string
+	// LoopInterval is the descheduler's --descheduling-interval and the rebalancer's
+	// --rebalance-interval (compressed like the trace; default 10s).
+	LoopInterval time.Duration
+	// SampleInterval is the time between samples (default 1s).
+	SampleInterval time.Duration
+	// LogDir, when set, keeps each run's component logs in LogDir/<strategy>.
+	LogDir string
+	Out    io.Writer
+}
+
+// Sample is the cluster at one moment of the replay.
+type Sample struct {
+	// T is seconds since the start of the replay; Events the number of trace events applied.
+	T      float64
+	Events int
+	// PodsPerTier counts the workloads' pods bound to a live node, by the node's tier.
+	PodsPerTier map[string]int
+	// Pending counts desired workload pods not served (pending, or not yet created again).
+	Pending int
+	// NodeMilliCPU is the CPU of the non-burst nodes holding at least one pod, by tier.
+	NodeMilliCPU map[string]int64
+	// BurstMilliCPU is the CPU requested by the pods on burst (virtual) nodes.
+	BurstMilliCPU int64
+	// Evictions so far (workload pods evicted through the Eviction API).
+	Evictions int
+}
+
+// Run is one strategy's replay.
+type Run struct {
+	Strategy string
+	Samples  []Sample
+	// Evictions of workload pods and of placeholders through the Eviction API (preemption
+	// by a scheduler is not an eviction).
+	Evictions, PlaceholderEvictions int
+	// Wall is how long the run took, control plane included.
+	Wall time.Duration
+}
+
+const (
+	namespace        = "bench"
+	placeholderClass = "placeholder"
+	spotLabel        = "kubernetes.azure.com/scalesetpriority"
+	poolLabel        = "kubernetes.azure.com/agentpool"
+	noticeTaint      = "aks-node-termination-handler/preempt"
+	virtualTaint     = "virtual-kubelet.io/provider"
+	placeholderLabel = "spot-scheduler.io/placeholder"
+	workloadLabel    = "bench.spot-scheduler.io/workload"
+)
+
+type runner struct {
+	opts     Options
+	strategy string
+	tr       *trace.Trace
+	cluster  *localcluster.Cluster
+	client   kubernetes.Interface
+	start    time.Time
+	tierOf   map[string]string // every node the trace ever has
+	workload map[string]bool
+	procs    []*localcluster.Process
+
+	mu                     sync.Mutex
+	evicted                map[string]bool
+	evictions, phEvictions int
+}
+
+func (r *runner) say(format string, args ...any) {
+	if r.opts.Out != nil {
+		fmt.Fprintf(r.opts.Out, "[%s] %s\n", r.strategy, fmt.Sprintf(format, args...))
+	}
+}
+
+// Execute replays the trace under one strategy and returns its samples.
+func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err error) {
+	if opts.LoopInterval <= 0 {
+		opts.LoopInterval = 10 * time.Second
+	}
+	if opts.SampleInterval <= 0 {
+		opts.SampleInterval = time.Second
+	}
+	began := time.Now()
+	r := &runner{opts: opts, strategy: strategy, tr: opts.Trace, tierOf: map[string]string{}, workload: map[string]bool{}, evicted: map[string]bool{}}
+	for _, n := range r.tr.Nodes {
+		r.tierOf[n.Name] = n.Tier
+	}
+	for _, e := range r.tr.Events {
+		for _, n := range e.AddNodes {
+			r.tierOf[n.Name] = n.Tier
+		}
+	}
+	for _, w := range r.tr.Workloads {
+		r.workload[w.Name] = true
+	}
+	dir := ""
+	if opts.LogDir != "" {
+		dir = filepath.Join(opts.LogDir, strategy)
+		_ = os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	r.say("starting a local control plane (etcd, kube-apiserver, kube-controller-manager, kwok)")
+	c, err := localcluster.Start(ctx, localcluster.Options{BinDir: opts.BinDir, Dir: dir, ControllerManager: true})
+	if err != nil {
+		return nil, err
+	}
+	r.cluster, r.client = c, c.Client
+	defer func() {
+		_ = c.Stop()
+		if err != nil {
+			err = fmt.Errorf("%s: %w (logs in %s)", strategy, err, c.Dir)
+		} else if opts.LogDir == "" {
+			_ = os.RemoveAll(c.Dir)
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := r.setup(ctx); err != nil {
+		return nil, err
+	}
+	samples, err := r.replay(ctx)
+	if err == nil {
+		err = r.checkComponents()
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &Run{Strategy: strategy, Samples: samples, Evictions: r.evictions, PlaceholderEvictions: r.phEvictions, Wall: time.Since(began)}, nil
+}
+
+func (r *runner) setup(ctx context.Context) error {
+	if _, err := r.client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	for _, n := range r.tr.Nodes {
+		if err := r.createNode(ctx, n); err != nil {
+			return err
+		}
+	}
+	if err := r.waitNodesReady(ctx, len(r.tr.Nodes)); err != nil {
+		return err
+	}
+	if err := r.startComponents(ctx); err != nil {
+		return err
+	}
+	if err := r.warmUp(ctx); err != nil {
+		return errors.Join(err, r.checkComponents())
+	}
+	if UsesPlaceholders(r.strategy) && r.tr.Placeholders.Replicas > 0 {
+		never := v1.PreemptNever
+		if _, err := r.client.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
+			ObjectMeta: metav1.ObjectMeta{Name: placeholderClass}, Value: -10, PreemptionPolicy: &never,
+			Description: "Overprovisioner placeholders: preempted by any real pod.",
+		}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		ph := r.tr.Placeholders
+		d := r.deployment(ph.Name, ph.Replicas, ph.MilliCPU, true)
+		if _, err := r.client.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		if err := r.waitPodsBound(ctx, ph.Name, ph.Replicas); err != nil {
+			return err
+		}
+	}
+	return r.watchEvictions(ctx)
+}
+
+func (r *runner) createNode(ctx context.Context, n trace.Node) error {
+	pods := n.Pods
+	if pods == 0 {
+		pods = 110
+	}
+	res := v1.ResourceList{
+		v1.ResourceCPU:    *resource.NewQuantity(n.CPU, resource.DecimalSI),
+		v1.ResourceMemory: *resource.NewQuantity(n.CPU*4<<30, resource.BinarySI),
+		v1.ResourcePods:   *resource.NewQuantity(pods, resource.DecimalSI),
+	}
+	labels := map[string]string{
+		"kubernetes.io/hostname":           n.Name,
+		"kubernetes.io/os":                 "linux",
+		poolLabel:                          n.Pool,
+		"node.kubernetes.io/instance-type": "Standard_D4s_v5",
+		"topology.kubernetes.io/zone":      n.Zone,
+	}
+	var taints []v1.Taint
+	switch n.Tier {
+	case trace.Spot:
+		labels[spotLabel] = "spot"
+	case trace.Burst:
+		labels["type"] = "virtual-kubelet"
+		labels["node.kubernetes.io/instance-type"] = "virtual-node"
+		taints = append(taints, v1.Taint{Key: virtualTaint, Value: "azure", Effect: v1.TaintEffectNoSchedule})
+	}
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: labels}, Spec: v1.NodeSpec{Taints: taints},
+		Status: v1.NodeStatus{Capacity: res, Allocatable: res}}
+	_, err := r.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	return err
+}
+
+func (r *runner) waitNodesReady(ctx context.Context, n int) error {
+	return localcluster.WaitForAPI(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		nodes, err := r.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		ready := 0
+		for _, node := range nodes.Items {
+			for _, c := range node.Status.Conditions {
+				if c.Type == v1.NodeReady && c.Status == v1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return ready >= n, nil
+	})
+}
+
+func (r *runner) schedulerName() string {
+	if r.strategy == SpotScheduler {
+		return "spot-scheduler"
+	}
+	return v1.DefaultSchedulerName
+}
+
+// podSpec is a workload's (or a placeholder's) pod: 1 container, terminationGracePeriod 0,
+// tolerating the virtual node. The recipes add the preferred node affinity of seeds 000, 002
+// and 003 (spot first, then real nodes before the virtual node); spot-scheduler needs none.
+func (r *runner) podSpec(milliCPU int64, placeholder bool) v1.PodSpec {
+	spec := v1.PodSpec{
+		SchedulerName:                 r.schedulerName(),
+		TerminationGracePeriodSeconds: ptr.To[int64](0),
+		Tolerations:                   []v1.Toleration{{Key: virtualTaint, Operator: v1.TolerationOpExists}},
+		Containers: []v1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10", Resources: v1.ResourceRequirements{
+			Requests: v1.ResourceList{
+				v1.ResourceCPU:    *resource.NewMilliQuantity(milliCPU, resource.DecimalSI),
+				v1.ResourceMemory: resource.MustParse("256Mi"),
+			}}}},
+	}
+	if placeholder {
+		spec.PriorityClassName = placeholderClass
+		spec.NodeSelector = map[string]string{spotLabel: "spot"}
+		spec.Tolerations = nil
+		return spec
+	}
+	if r.strategy != SpotScheduler {
+		spec.Affinity = &v1.Affinity{NodeAffinity: &v1.NodeAffinity{
+			PreferredDuringSchedulingIgnoredDuringExecution: []v1.PreferredSchedulingTerm{
+				{Weight: 100, Preference: v1.NodeSelectorTerm{MatchExpressions: []v1.NodeSelectorRequirement{
+					{Key: spotLabel, Operator: v1.NodeSelectorOpIn, Values: []string{"spot"}}}}},
+				{Weight: 50, Preference: v1.NodeSelectorTerm{MatchExpressions: []v1.NodeSelectorRequirement{
+					{Key: "type", Operator: v1.NodeSelectorOpNotIn, Values: []string{"virtual-kubelet"}}}}},
+			},
+		}}
+	}
+	return spec
+}
+
+func (r *runner) deployment(name string, replicas int, milliCPU int64, placeholder bool) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	if placeholder {
+		labels[placeholderLabel] = "true"
+	} else {
+		labels[workloadLabel] = name
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(replicas)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: r.podSpec(milliCPU, placeholder)},
+		},
+	}
+}
+
+// warmUp waits until the strategy's scheduler binds a probe pod, so that the replay's clock
+// does not count the components' start-up.
+func (r *runner) warmUp(ctx context.Context) error {
+	probe := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "probe"}, Spec: r.podSpec(100, false)}
+	probe.Spec.Affinity = nil
+	if _, err := r.client.CoreV1().Pods(namespace).Create(ctx, probe, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	err := localcluster.WaitForAPI(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		p, err := r.client.CoreV1().Pods(namespace).Get(ctx, "probe", metav1.GetOptions{})
+		return err == nil && p.Spec.NodeName != "", nil
+	})
+	if err != nil {
+		return fmt.Errorf("the %s scheduler did not bind a probe pod: %w", r.schedulerName(), err)
+	}
+	if err := r.client.CoreV1().Pods(namespace).Delete(ctx, "probe", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		return err
+	}
+	return localcluster.WaitForAPI(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		_, err := r.client.CoreV1().Pods(namespace).Get(ctx, "probe", metav1.GetOptions{})
+		return err != nil, nil
+	})
+}
+
+func (r *runner) waitPodsBound(ctx context.Context, app string, n int) error {
+	return localcluster.WaitForAPI(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		pods, err := r.client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+		if err != nil {
+			return false, nil
+		}
+		bound := 0
+		for _, p := range pods.Items {
+			if p.Spec.NodeName != "" && p.DeletionTimestamp == nil {
+				bound++
+			}
+		}
+		return bound == n, nil
+	})
+}
+
+// watchEvictions counts pods evicted through the Eviction API: the API server marks them with
+// the DisruptionTarget condition, reason EvictionByEvictionAPI, before deleting them.
+func (r *runner) watchEvictions(ctx context.Context) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(r.client, 0, informers.WithNamespace(namespace))
+	inf := factory.Core().V1().Pods().Informer()
+	check := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		p, ok := obj.(*v1.Pod)
+		if !ok {
+			return
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == v1.DisruptionTarget && c.Status == v1.ConditionTrue && c.Reason == "EvictionByEvictionAPI" {
+				r.mu.Lock()
+				if !r.evicted[string(p.UID)] {
+					r.evicted[string(p.UID)] = true
+					if p.Labels[placeholderLabel] == "true" {
+						r.phEvictions++
+					} else {
+						r.evictions++
+					}
+				}
+				r.mu.Unlock()
+			}
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    check,
+		UpdateFunc: func(_, obj any) { check(obj) },
+		DeleteFunc: check,
+	}); err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return fmt.Errorf("pod informer did not sync")
+	}
+	return nil
+}
+
+// replay creates the workloads at time 0, applies each event when its time comes, and samples
+// the cluster every SampleInterval, events first, so that a sample always sees the events it
+// counts.
+func (r *runner) replay(ctx context.Context) ([]Sample, error) {
+	r.say("replaying trace %q (%.0fs)", r.tr.Name, r.tr.Duration)
+	r.start = time.Now()
+	for _, w := range r.tr.Workloads {
+		if _, err := r.client.AppsV1().Deployments(namespace).Create(ctx, r.deployment(w.Name, w.Replicas, w.MilliCPU, false), metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	applied := 0
+	var samples []Sample
+	ticker := time.NewTicker(r.opts.SampleInterval)
+	defer ticker.Stop()
+	for {
+		t := time.Since(r.start).Seconds()
+		if t >= r.tr.Duration {
+			break
+		}
+		for applied < len(r.tr.Events) && r.tr.Events[applied].At <= t {
+			if err := r.apply(ctx, r.tr.Events[applied]); err != nil {
+				return nil, fmt.Errorf("event %d at %.0fs: %w", applied, r.tr.Events[applied].At, err)
+			}
+			applied++
+		}
+		if err := r.checkComponents(); err != nil {
+			return nil, err
+		}
+		s, err := r.sample(ctx, t, applied)
+		if err != nil {
+			return nil, err
+		}
+		samples = append(samples, s)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-ticker.C:
+		}
+	}
+	last := samples[len(samples)-1]
+	r.say("done: %v pending %d, %d evictions", last.PodsPerTier, last.Pending, last.Evictions)
+	return samples, nil
+}
+
+func (r *runner) apply(ctx context.Context, e trace.Event) error {
+	var parts []string
+	for _, name := range e.Notice {
+		parts = append(parts, "notice "+name)
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			n, err := r.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			n.Spec.Taints = append(n.Spec.Taints, v1.Taint{Key: noticeTaint, Value: "true", Effect: v1.TaintEffectNoSchedule})
+			_, err = r.client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, name := range e.Reclaim {
+		parts = append(parts, "reclaim "+name)
+		if err := r.client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			return err
+		}
+		pods, err := r.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			_ = r.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+		}
+	}
+	for _, n := range e.AddNodes {
+		parts = append(parts, "add "+n.Name)
+		if err := r.createNode(ctx, n); err != nil {
+			return err
+		}
+	}
+	names := make([]string, 0, len(e.Scale))
+	for w := range e.Scale {
+		names = append(names, w)
+	}
+	sort.Strings(names)
+	for _, w := range names {
+		parts = append(parts, fmt.Sprintf("scale %s=%d", w, e.Scale[w]))
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			s, err := r.client.AppsV1().Deployments(namespace).GetScale(ctx, w, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			s.Spec.Replicas = int32(e.Scale[w])
+			_, err = r.client.AppsV1().Deployments(namespace).UpdateScale(ctx, w, s, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	r.say("t=%3.0fs %v", time.Since(r.start).Seconds(), parts)
+	return nil
+}
+
+// sample reads nodes and pods straight from the API server (not a cache: a sample must not
+// see a reclaimed node as still there).
+func (r *runner) sample(ctx context.Context, t float64, events int) (Sample, error) {
+	var nodes *v1.NodeList
+	var pods *v1.PodList
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		var err error
+		if nodes, err = r.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
+			return false, nil
+		}
+		if pods, err = r.client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{}); err != nil {
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return Sample{}, fmt.Errorf("sampling: %w", err)
+	}
+	live := map[string]bool{}
+	for _, n := range nodes.Items {
+		live[n.Name] = true
+	}
+	s := Sample{T: t, Events: events, PodsPerTier: map[string]int{}, NodeMilliCPU: map[string]int64{}}
+	served := map[string]int{}
+	busy := map[string]bool{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed || !live[p.Spec.NodeName] {
+			continue
+		}
+		tier := r.tierOf[p.Spec.NodeName]
+		busy[p.Spec.NodeName] = true
+		if tier == trace.Burst {
+			s.BurstMilliCPU += p.Spec.Containers[0].Resources.Requests.Cpu().MilliValue()
+		}
+		if w := p.Labels[workloadLabel]; r.workload[w] {
+			served[w]++
+			s.PodsPerTier[tier]++
+		}
+	}
+	state := r.tr.StateAfter(events)
+	for w, desired := range state.Replicas {
+		s.Pending += max(0, desired-served[w])
+	}
+	for name := range busy {
+		if tier := r.tierOf[name]; tier != trace.Burst {
+			s.NodeMilliCPU[tier] += state.Nodes[name].CPU * 1000
+		}
+	}
+	r.mu.Lock()
+	s.Evictions = r.evictions
+	r.mu.Unlock()
+	return s, nil
+}
