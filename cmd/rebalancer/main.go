@@ -11,8 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,7 +24,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
-	"k8s.io/component-base/metrics/legacyregistry"
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go metrics
 	"k8s.io/klog/v2"
 
@@ -57,7 +54,7 @@ type options struct {
 	deletionCostBurst   int
 	deletionCostWorkers int
 
-	bindAddress string
+	serving     *servingOptions
 	showVersion bool
 
 	kubeAPIQPS   float32
@@ -79,7 +76,8 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.Float32Var(&o.deletionCostQPS, "deletion-cost-qps", deletioncost.DefaultQPS, "Most pod deletion-cost writes per second (token bucket).")
 	fs.IntVar(&o.deletionCostBurst, "deletion-cost-burst", deletioncost.DefaultBurst, "Burst of pod deletion-cost writes above --deletion-cost-qps.")
 	fs.IntVar(&o.deletionCostWorkers, "deletion-cost-workers", 2, "Workloads reconciled in parallel by the deletion-cost controller.")
-	fs.StringVar(&o.bindAddress, "bind-address", ":8081", `Address serving /healthz, /readyz and /metrics; "0" turns it off.`)
+	o.serving = newServingOptions()
+	o.serving.addFlags(fs)
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 	fs.Float32Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Client-side limit of API requests per second (reads and writes of all controllers).")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of API requests above --kube-api-qps.")
@@ -104,11 +102,7 @@ func (o *options) validate() error {
 	if o.deletionCostWorkers < 1 || o.deletionCostWorkers > 64 {
 		errs = append(errs, fmt.Errorf("--deletion-cost-workers: must be in 1..64, got %d", o.deletionCostWorkers))
 	}
-	if o.bindAddress != "0" && o.bindAddress != "" {
-		if _, _, err := net.SplitHostPort(o.bindAddress); err != nil {
-			errs = append(errs, fmt.Errorf("--bind-address: %v", err))
-		}
-	}
+	errs = append(errs, o.serving.validate()...)
 	if o.leaderElect {
 		if o.leaseNS == "" {
 			errs = append(errs, errors.New("--leader-elect-namespace: must not be empty"))
@@ -208,16 +202,23 @@ func run(args []string, stderr io.Writer) int {
 	if o.leaderElect {
 		healthz = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 	}
-	if o.bindAddress != "0" && o.bindAddress != "" {
-		srv, err := serve(o.bindAddress, healthz)
+	if o.serving.enabled() {
+		kubeconfig := o.kubeconfig
+		if kubeconfig == "" {
+			kubeconfig = profile.Kubeconfig
+		}
+		stopServing := make(chan struct{})
+		stopped, err := o.serving.start(kubeconfig, healthz, stopServing)
 		if err != nil {
-			fmt.Fprintf(stderr, "rebalancer: --bind-address: %v\n", err)
+			fmt.Fprintf(stderr, "rebalancer: %v\n", err)
 			return 1
 		}
 		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(ctx)
+			close(stopServing)
+			select {
+			case <-stopped:
+			case <-time.After(10 * time.Second):
+			}
 		}()
 	}
 
@@ -349,29 +350,4 @@ func clientConfig(flagPath, filePath string) (*rest.Config, error) {
 		return nil, fmt.Errorf("--kubeconfig: not given, and no in-cluster configuration: %w", err)
 	}
 	return cfg, nil
-}
-
-// serve starts the health and metrics endpoints. /healthz fails when the leader has not renewed
-// its Lease for too long.
-func serve(addr string, le *leaderelection.HealthzAdaptor) (*http.Server, error) {
-	mux := http.NewServeMux()
-	healthy := func(w http.ResponseWriter, r *http.Request) {
-		if le != nil {
-			if err := le.Check(r); err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-		}
-		_, _ = io.WriteString(w, "ok")
-	}
-	mux.HandleFunc("/healthz", healthy)
-	mux.HandleFunc("/readyz", healthy)
-	mux.Handle("/metrics", legacyregistry.Handler())
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return srv, nil
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -24,6 +26,14 @@ profiles:
   - name: SpotScore
     args: {defaultTier: nowhere}
 `)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	writeFile(t, kubeconfig, `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`)
 	cases := []struct {
 		name     string
 		args     []string
@@ -34,7 +44,13 @@ profiles:
 		{"zero qps", []string{"--scheduler-config=" + shipped, "--deletion-cost-qps=0"}, 1, []string{"--deletion-cost-qps: must be > 0"}},
 		{"zero burst", []string{"--scheduler-config=" + shipped, "--deletion-cost-burst=0"}, 1, []string{"--deletion-cost-burst"}},
 		{"bad workers", []string{"--scheduler-config=" + shipped, "--deletion-cost-workers=0"}, 1, []string{"--deletion-cost-workers"}},
-		{"bad bind address", []string{"--scheduler-config=" + shipped, "--bind-address=8081"}, 1, []string{"--bind-address"}},
+		{"bind address with a port", []string{"--scheduler-config=" + shipped, "--bind-address=127.0.0.1:8081"}, 2, []string{"--bind-address"}},
+		{"bad secure port", []string{"--scheduler-config=" + shipped, "--secure-port=70000"}, 1, []string{"--secure-port"}},
+		{"negative secure port", []string{"--scheduler-config=" + shipped, "--secure-port=-1"}, 1, []string{"--secure-port"}},
+		{"cert without key", []string{"--scheduler-config=" + shipped, "--kubeconfig=" + kubeconfig, "--bind-address=127.0.0.1", "--secure-port=" + freePort(t), "--tls-cert-file=/nonexistent/tls.crt"}, 1, []string{"--tls-private-key-file"}},
+		{"missing cert file", []string{"--scheduler-config=" + shipped, "--kubeconfig=" + kubeconfig, "--bind-address=127.0.0.1", "--secure-port=" + freePort(t), "--tls-cert-file=/nonexistent/tls.crt", "--tls-private-key-file=/nonexistent/tls.key"}, 1, []string{"tls-cert-file", "/nonexistent/tls.crt"}},
+		{"bad TLS version", []string{"--scheduler-config=" + shipped, "--kubeconfig=" + kubeconfig, "--bind-address=127.0.0.1", "--secure-port=" + freePort(t), "--tls-min-version=VersionTLS99"}, 1, []string{"--tls-min-version"}},
+		{"bad authentication kubeconfig", []string{"--scheduler-config=" + shipped, "--kubeconfig=" + kubeconfig, "--bind-address=127.0.0.1", "--secure-port=" + freePort(t), "--authentication-kubeconfig=/nonexistent/authn"}, 1, []string{"/nonexistent/authn"}},
 		{"bad lease timings", []string{"--scheduler-config=" + shipped, "--leader-elect-renew-deadline=20s"}, 1, []string{"--leader-elect-renew-deadline"}},
 		{"kube-scheduler lease", []string{"--scheduler-config=" + shipped, "--leader-elect-lease-name=kube-scheduler"}, 1, []string{"--leader-elect-lease-name"}},
 		{"the scheduler's lease", []string{"--scheduler-config=" + shipped, "--leader-elect-lease-name=spot-scheduler"}, 1, []string{"--leader-elect-lease-name", "scheduler's Lease"}},
@@ -60,6 +76,16 @@ profiles:
 			}
 		})
 	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
 func writeFile(t *testing.T, path, data string) {

@@ -178,7 +178,7 @@ func TestChartRendersDefaults(t *testing.T) {
 					t.Errorf("%s %s: no instance label", o.GetKind(), o.GetName())
 				}
 			}
-			want := map[string]int{"ConfigMap": 1, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 2, "Role": 3, "RoleBinding": 3,
+			want := map[string]int{"ConfigMap": 1, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 2, "Role": 3, "RoleBinding": 4,
 				"Deployment": 2, "PodDisruptionBudget": 2, "Service": 2}
 			if diff := cmp.Diff(want, kinds); diff != "" {
 				t.Errorf("rendered kinds (-want +got): %s", diff)
@@ -245,9 +245,16 @@ func TestChartRendersDefaults(t *testing.T) {
 							t.Errorf("controller args %v lack %s", c.Args, a)
 						}
 					}
-					// The binary serves plain HTTP /healthz and /readyz today.
-					probe(t, "controller liveness", c.LivenessProbe, "/healthz", "", "http")
-					probe(t, "controller readiness", c.ReadinessProbe, "/readyz", "", "http")
+					if !contains(c.Args, "--secure-port=10260") || c.Ports[0].Name != "https" || c.Ports[0].ContainerPort != 10260 {
+						t.Errorf("controller args %v ports %v, want HTTPS on 10260", c.Args, c.Ports)
+					}
+					for _, a := range c.Args {
+						if strings.HasPrefix(a, "--bind-address") {
+							t.Errorf("controller arg %s: the chart serves on every interface", a)
+						}
+					}
+					probe(t, "controller liveness", c.LivenessProbe, "/livez", v1.URISchemeHTTPS, "https")
+					probe(t, "controller readiness", c.ReadinessProbe, "/readyz", v1.URISchemeHTTPS, "https")
 				}
 			}
 			checkRBAC(t, r)
@@ -369,7 +376,7 @@ func TestChartRendersAllOptions(t *testing.T) {
 		} `json:"spec"`
 	}
 	Into(t, r.Get(t, "ServiceMonitor", "spot"), &sm)
-	if sm.Metadata.Namespace != "monitoring" || sm.Metadata.Labels["release"] != "kube-prometheus-stack" || len(sm.Spec.Endpoints) != 2 ||
+	if sm.Metadata.Namespace != "monitoring" || sm.Metadata.Labels["release"] != "kube-prometheus-stack" || len(sm.Spec.Endpoints) != 1 ||
 		sm.Spec.Endpoints[0].Port != "https-metrics" || sm.Spec.Endpoints[0].Scheme != "https" || sm.Spec.Endpoints[0].Interval != "15s" {
 		t.Errorf("ServiceMonitor %+v", sm)
 	}

@@ -322,8 +322,12 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 			authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"},
 			authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: sa.lease})
 	}
-	chartWaitAuthorized(env, chartSAUser(chartSchedSA),
-		authorizationv1.ResourceAttributes{Verb: "get", Resource: "configmaps", Namespace: "kube-system", Name: "extension-apiserver-authentication"})
+	for _, sa := range []string{chartSchedSA, chartCtrlSA} {
+		chartWaitAuthorized(env, chartSAUser(sa),
+			authorizationv1.ResourceAttributes{Verb: "get", Resource: "configmaps", Namespace: "kube-system", Name: "extension-apiserver-authentication"},
+			authorizationv1.ResourceAttributes{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"},
+			authorizationv1.ResourceAttributes{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"})
+	}
 
 	// The scheduler, as its ServiceAccount, with the chart's configuration and flags.
 	schedKubeconfig := chartKubeconfigAs(env, chartSAUser(chartSchedSA))
@@ -346,7 +350,10 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 	ctrlKubeconfig := chartKubeconfigAs(env, chartSAUser(chartCtrlSA))
 	ctrlPort := framework.FreePort(t)
 	ctrlArgs := chartContainerArgs(t, r, chartRelease+"-controller",
-		map[string]string{"--scheduler-config": config, "--bind-address": fmt.Sprintf("127.0.0.1:%d", ctrlPort)},
+		map[string]string{"--scheduler-config": config, "--secure-port": fmt.Sprint(ctrlPort)},
+		"--bind-address=127.0.0.1",
+		// Delegated authn/authz default to --kubeconfig's identity, as they default to the
+		// in-cluster ServiceAccount in a pod.
 		"--kubeconfig="+ctrlKubeconfig, "--min-pod-age=0s", "--rebalance-debounce=1s", "--rebalance-validation-delay=500ms", "--rebalance-interval=1h")
 	ctrl, err := env.StartProcess(env.Ctx, "spot-rebalancer", framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv), ctrlArgs...)
 	if err != nil {
@@ -422,32 +429,31 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 		return n == 2, nil
 	})
 
-	// Secure serving of the scheduler: health open, /metrics only for an authorized identity
-	// (the admin's client certificate, checked through the scheduler's delegated authn/authz).
+	// Secure serving of both components: health open, /metrics only for an authorized identity
+	// (the admin's client certificate, checked through each one's delegated authn/authz done
+	// as its chart ServiceAccount).
 	anon := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	base := fmt.Sprintf("https://127.0.0.1:%d", schedPort)
-	for _, path := range []string{"/livez", "/readyz"} {
-		if code, body := chartScrape(t, anon, base+path); code != http.StatusOK {
-			t.Errorf("GET %s without credentials: %d %s, want 200", path, code, body)
+	scrapeSecure := func(component string, port int) string {
+		base := fmt.Sprintf("https://127.0.0.1:%d", port)
+		for _, path := range []string{"/livez", "/readyz"} {
+			if code, body := chartScrape(t, anon, base+path); code != http.StatusOK {
+				t.Errorf("%s: GET %s without credentials: %d %s, want 200", component, path, code, body)
+			}
 		}
+		if code, _ := chartScrape(t, anon, base+"/metrics"); code != http.StatusUnauthorized && code != http.StatusForbidden {
+			t.Errorf("%s: GET /metrics without credentials: %d, want 401 or 403", component, code)
+		}
+		adminHTTP := adminHTTPS(env, base)
+		var metrics string
+		env.WaitFor(component+" /metrics as the admin", 30*time.Second, func(context.Context) (bool, error) {
+			code, body := chartScrape(t, adminHTTP, base+"/metrics")
+			metrics = body
+			return code == http.StatusOK, nil
+		})
+		return metrics
 	}
-	if code, _ := chartScrape(t, anon, base+"/metrics"); code != http.StatusUnauthorized && code != http.StatusForbidden {
-		t.Errorf("GET /metrics without credentials: %d, want 401 or 403", code)
-	}
-	admin := rest.CopyConfig(env.Config)
-	admin.Host = base
-	admin.TLSClientConfig.CAData, admin.TLSClientConfig.CAFile, admin.TLSClientConfig.Insecure = nil, "", true
-	adminHTTP, err := rest.HTTPClientFor(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var schedMetrics string
-	env.WaitFor("scheduler /metrics as the admin", 30*time.Second, func(context.Context) (bool, error) {
-		code, body := chartScrape(t, adminHTTP, base+"/metrics")
-		schedMetrics = body
-		return code == http.StatusOK, nil
-	})
-	_, ctrlMetrics := chartScrape(t, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/metrics", ctrlPort))
+	schedMetrics := scrapeSecure("scheduler", schedPort)
+	ctrlMetrics := scrapeSecure("controller", ctrlPort)
 
 	exported := chartExported(schedMetrics)
 	for m := range chartExported(ctrlMetrics) {

@@ -72,7 +72,7 @@ func (c *deletionCostController) terminate() {
 // writes reads the controller's own count of pod writes from its /metrics.
 func (c *deletionCostController) writes() float64 {
 	c.env.T.Helper()
-	return metric(c.env.T, c.metricsURL, "spot_scheduler_deletion_cost_writes_total{")
+	return c.metric("spot_scheduler_deletion_cost_writes_total{")
 }
 
 func podReady(p *v1.Pod) bool {

@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
@@ -25,34 +26,47 @@ import (
 
 // rebalancer is the rebalancer binary running against a test cluster.
 type rebalancer struct {
-	env        *framework.Env
-	proc       *localcluster.Process
+	env  *framework.Env
+	proc *localcluster.Process
+	// base is the secure serving endpoint (https://127.0.0.1:port); metricsURL its /metrics.
+	base       string
 	metricsURL string
-	log        string
+	// admin is an HTTPS client presenting the envtest admin's client certificate (allowed to
+	// read /metrics through the rebalancer's delegated authentication and authorization).
+	admin *http.Client
+	log   string
 }
 
 // startRebalancer runs the rebalancer binary (with the deletion-cost controller) on the
 // shipped scheduler configuration, with test timings unless overridden, and waits for its Lease.
 func startRebalancer(env *framework.Env, args ...string) *rebalancer {
 	env.T.Helper()
+	return startRebalancerAs(env, "rebalancer", args...)
+}
+
+// startRebalancerAs is startRebalancer with the process (and its log) named name, so that
+// several instances can run side by side; it returns once some instance holds the Lease.
+func startRebalancerAs(env *framework.Env, name string, args ...string) *rebalancer {
+	env.T.Helper()
 	port := framework.FreePort(env.T)
 	all := append([]string{
 		"--kubeconfig=" + env.Kubeconfig,
 		"--scheduler-config=" + framework.RepoFile(env.T, "manifests/scheduler-config.yaml"),
-		fmt.Sprintf("--bind-address=127.0.0.1:%d", port),
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", port),
 		"--min-pod-age=0s",
 		"--rebalance-debounce=1s",
 		"--rebalance-validation-delay=500ms",
 		"--v=2",
 	}, args...)
-	p, err := env.StartProcess(env.Ctx, "rebalancer", framework.GoBinary(env.T, "./cmd/rebalancer", RebalancerBinaryEnv), all...)
+	p, err := env.StartProcess(env.Ctx, name, framework.GoBinary(env.T, "./cmd/rebalancer", RebalancerBinaryEnv), all...)
 	if err != nil {
 		env.T.Fatal(err)
 	}
 	env.T.Cleanup(func() { p.Stop(10 * time.Second) })
 	env.WaitFor("rebalancer holds its lease", 60*time.Second, func(ctx context.Context) (bool, error) {
 		if p.Exited() {
-			return false, fmt.Errorf("rebalancer exited: %v (log %s)", p.Wait(0), p.Log)
+			return false, fmt.Errorf("%s exited: %v (log %s)", name, p.Wait(0), p.Log)
 		}
 		lease, err := env.Client.CoordinationV1().Leases("kube-system").Get(ctx, wellknown.ControllerLeaseName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -60,17 +74,54 @@ func startRebalancer(env *framework.Env, args ...string) *rebalancer {
 		}
 		return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "", err
 	})
-	return &rebalancer{env: env, proc: p, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), log: p.Log}
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	r := &rebalancer{env: env, proc: p, base: base, metricsURL: base + "/metrics", admin: adminHTTPS(env, base), log: p.Log}
+	// The client CA comes from kube-system/extension-apiserver-authentication, loaded
+	// asynchronously: until then a client certificate counts as anonymous.
+	env.WaitFor(name+" serves /metrics to the admin", 30*time.Second, func(context.Context) (bool, error) {
+		resp, err := r.admin.Get(r.metricsURL)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	return r
 }
 
-// metric sums the samples of a metric whose line starts with prefix (name and labels).
-func metric(t testing.TB, url, prefix string) float64 {
+// adminHTTPS returns an HTTPS client for a component's secure port at base that presents the
+// envtest admin's client certificate (system:masters). The components' serving certificates
+// are self-signed, so the server is not verified.
+func adminHTTPS(env *framework.Env, base string) *http.Client {
+	env.T.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Host = base
+	cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.CAFile, cfg.TLSClientConfig.Insecure = nil, "", true
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		env.T.Fatal(err)
+	}
+	client.Timeout = 10 * time.Second
+	return client
+}
+
+// metric sums the samples of a metric of the rebalancer whose line starts with prefix.
+func (r *rebalancer) metric(prefix string) float64 {
+	r.env.T.Helper()
+	return scrapeMetric(r.env.T, r.admin, r.metricsURL, prefix)
+}
+
+// scrapeMetric sums the samples of a metric whose line starts with prefix (name and labels).
+func scrapeMetric(t testing.TB, client *http.Client, url, prefix string) float64 {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := client.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
 	total := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -115,11 +166,11 @@ func passesThatEvicted(t testing.TB, log string) []int {
 }
 
 func (r *rebalancer) passes() float64 {
-	return metric(r.env.T, r.metricsURL, `spot_scheduler_rebalance_passes_total{result="ok"}`)
+	return r.metric(`spot_scheduler_rebalance_passes_total{result="ok"}`)
 }
 
 func (r *rebalancer) evictions() float64 {
-	return metric(r.env.T, r.metricsURL, "spot_scheduler_rebalance_evictions_total")
+	return r.metric("spot_scheduler_rebalance_evictions_total")
 }
 
 // waitPasses waits until the rebalancer has completed n more passes.
@@ -253,7 +304,7 @@ func TestRebalanceNoLoop(t *testing.T) {
 	if fmt.Sprint(before) != fmt.Sprint(after) {
 		t.Fatalf("pods changed: %v -> %v", before, after)
 	}
-	if skips := metric(t, rb.metricsURL, `spot_scheduler_rebalance_skips_total{reason="no_better_room"}`); skips < 20*4 {
+	if skips := rb.metric(`spot_scheduler_rebalance_skips_total{reason="no_better_room"}`); skips < 20*4 {
 		t.Fatalf("no_better_room skips = %v, want the 4 on-demand pods counted on each of 20 passes", skips)
 	}
 }
@@ -315,7 +366,7 @@ func TestRebalancePDB(t *testing.T) {
 	env.CreateNodes(framework.Node("spot-1", "4", framework.SpotLabels))
 	rb := startRebalancer(env, "--rebalance-interval=500ms")
 	env.WaitFor("evictions refused by the PDB", 60*time.Second, func(context.Context) (bool, error) {
-		return metric(t, rb.metricsURL, `spot_scheduler_rebalance_skips_total{reason="pdb"}`) >= 2, nil
+		return rb.metric(`spot_scheduler_rebalance_skips_total{reason="pdb"}`) >= 2, nil
 	})
 	if e := rebalancedEvents(env); len(e) != 0 {
 		t.Fatalf("moves despite the PDB: %v", e)
@@ -369,7 +420,7 @@ func TestRebalanceProtectedPods(t *testing.T) {
 		t.Fatalf("protected pods changed: %v -> %v", before, after)
 	}
 	for reason, want := range map[string]float64{"bare_pod": 5, "daemonset": 5, "do_not_disrupt": 5} {
-		if got := metric(t, rb.metricsURL, `spot_scheduler_rebalance_skips_total{reason="`+reason+`"}`); got < want {
+		if got := rb.metric(`spot_scheduler_rebalance_skips_total{reason="` + reason + `"}`); got < want {
 			t.Errorf("skips %s = %v, want >= %v", reason, got, want)
 		}
 	}

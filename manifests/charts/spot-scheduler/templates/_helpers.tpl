@@ -174,7 +174,7 @@ subjects:
 - --max-evictions-per-node={{ $c.rebalancer.maxEvictionsPerNode }}
 - --max-evictions-per-workload={{ $c.rebalancer.maxEvictionsPerWorkload }}
 - --allow-local-storage={{ $c.rebalancer.allowLocalStorage }}
-- --bind-address=:{{ $c.port }}
+- --secure-port={{ $c.securePort }}
 - --v={{ $c.logLevel }}
 {{- with $c.extraArgs }}
 {{ toYaml . }}
