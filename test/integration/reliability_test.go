@@ -9,8 +9,13 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
@@ -252,5 +257,128 @@ func TestReliabilityHA(t *testing.T) {
 		if !chartContains(names, want) {
 			t.Errorf("Lease %s missing (have %v)", want, names)
 		}
+	}
+}
+
+// waitPlanned waits until the rebalancer's current pass has planned want moves (the gauge is
+// set before the validation delay, so the pass is now between planning and acting).
+func (r *rebalancer) waitPlanned(want int) {
+	r.env.T.Helper()
+	r.env.WaitFor(fmt.Sprintf("a pass planning %d moves", want), 60*time.Second, func(context.Context) (bool, error) {
+		return r.metric("spot_scheduler_rebalance_planned_moves") == float64(want), nil
+	})
+}
+
+// TestReliabilityCapacityVanishesMidPlan: the rebalancer plans moves to a new spot node, and
+// the node is reclaimed (deleted) during the validation delay, between planning and acting.
+// Nothing is evicted: the re-plan on fresh state drops the moves.
+func TestReliabilityCapacityVanishesMidPlan(t *testing.T) {
+	env := startWithScheduler(t, true)
+	env.CreateNodes(framework.Node("ondemand-1", "8", framework.OnDemandLabels))
+	createDeployment(env, framework.Deployment(ns, "web", 2, "1"))
+	waitRunningOn(env, "web", 2, "ondemand-1")
+	before := podUIDs(env, "app=web")
+	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=8s")
+	rb.waitPasses(1)
+
+	passes := rb.passes()
+	env.CreateNodes(framework.Node("spot-1", "4", framework.SpotLabels))
+	rb.waitPlanned(2)
+	env.DeleteNodes("spot-1")
+	env.WaitFor("the pass to end", 60*time.Second, func(context.Context) (bool, error) {
+		return rb.passes() > passes, nil
+	})
+	if e := rebalancedEvents(env); len(e) != 0 || rb.evictions() != 0 {
+		t.Fatalf("evicted towards a node that is gone: %v", e)
+	}
+	if after := podUIDs(env, "app=web"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("pods changed: %v -> %v", before, after)
+	}
+	dropped := rb.metric(`spot_scheduler_rebalance_skips_total{reason="changed_before_eviction"}`)
+	if dropped < 2 {
+		t.Fatalf("changed_before_eviction skips = %v, want the 2 planned moves dropped", dropped)
+	}
+	t.Logf("2 moves planned towards spot-1, spot-1 deleted during the validation delay: 0 evictions, %v moves dropped", dropped)
+}
+
+// ownedPod is an opted-in pod bound to node, owned by the ReplicaSet rs (no controller acts
+// on it: the test recreates it by hand, same name, new UID).
+func ownedPod(rs *appsv1.ReplicaSet, name, node string) *v1.Pod {
+	p := framework.Pod(ns, name, "1", map[string]string{"app": rs.Name})
+	p.Spec.NodeName = node
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}
+	return p
+}
+
+// TestReliabilityRecreatedPodNotEvicted: between the rebalancer's plan and its act, a planned
+// pod is deleted and recreated with the same name on the same node. The recreated pod is not
+// evicted (the pass acts on pod UIDs, and the Eviction carries the UID and resourceVersion as
+// preconditions); the pod planned alongside it, unchanged, is. The API server itself refuses
+// an Eviction and a deletion-cost patch carrying the old pod's preconditions.
+func TestReliabilityRecreatedPodNotEvicted(t *testing.T) {
+	// No controller manager: nothing but the test creates or deletes these pods.
+	env := framework.Start(t, localcluster.Options{})
+	env.CreateNamespace(ns)
+	env.CreateNodes(framework.Node("ondemand-1", "8", framework.OnDemandLabels))
+	rs, err := env.Client.AppsV1().ReplicaSets(ns).Create(env.Ctx, &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}, Spec: framework.PodSpec("1")},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"web-a", "web-b"} {
+		createPod(env, ownedPod(rs, name, "ondemand-1"))
+	}
+	waitRunningOn(env, "web", 2, "ondemand-1")
+	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=8s")
+	rb.waitPasses(1)
+
+	passes := rb.passes()
+	env.CreateNodes(framework.Node("spot-1", "4", framework.SpotLabels))
+	rb.waitPlanned(2)
+	old, err := env.Client.CoreV1().Pods(ns).Get(env.Ctx, "web-a", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deletePod(env, "web-a")
+	createPod(env, ownedPod(rs, "web-a", "ondemand-1"))
+	env.WaitFor("the pass to end", 60*time.Second, func(context.Context) (bool, error) {
+		return rb.passes() > passes, nil
+	})
+	recreated, err := env.Client.CoreV1().Pods(ns).Get(env.Ctx, "web-a", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the recreated pod: %v", err)
+	}
+	if recreated.UID == old.UID || recreated.DeletionTimestamp != nil {
+		t.Fatalf("web-a: uid %s (old %s), deleting %v: want the recreated pod, alive", recreated.UID, old.UID, recreated.DeletionTimestamp)
+	}
+	events := rebalancedEvents(env)
+	if _, ok := events["web-a"]; ok {
+		t.Fatalf("the recreated web-a was evicted: %v", events)
+	}
+	// The control: web-b, planned in the same pass and unchanged, was evicted.
+	if _, ok := events["web-b"]; !ok || rb.evictions() != 1 {
+		t.Fatalf("events %v, evictions %v: want web-b (unchanged) evicted, and only it", events, rb.evictions())
+	}
+
+	// The preconditions themselves, against the API server: the old pod's UID and
+	// resourceVersion do not match the recreated pod.
+	uid, rv := old.UID, old.ResourceVersion
+	err = env.Client.PolicyV1().Evictions(ns).Evict(env.Ctx, &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Namespace: ns, Name: "web-a"},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}},
+	})
+	if !apierrors.IsConflict(err) {
+		t.Errorf("Eviction with the old pod's preconditions: %v, want a conflict", err)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q,"annotations":{%q:"1"}}}`, rv, wellknown.PodDeletionCostAnnotation)
+	_, err = env.Client.CoreV1().Pods(ns).Patch(env.Ctx, "web-a", types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	if !apierrors.IsConflict(err) {
+		t.Errorf("deletion-cost patch with the old pod's resourceVersion: %v, want a conflict", err)
 	}
 }
