@@ -2,7 +2,10 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -10,8 +13,10 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	v1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -380,5 +385,158 @@ func TestReliabilityRecreatedPodNotEvicted(t *testing.T) {
 	_, err = env.Client.CoreV1().Pods(ns).Patch(env.Ctx, "web-a", types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 	if !apierrors.IsConflict(err) {
 		t.Errorf("deletion-cost patch with the old pod's resourceVersion: %v, want a conflict", err)
+	}
+}
+
+// listeningPorts returns the TCP ports the process listens on (its own sockets, matched
+// against /proc/net/tcp{,6} by inode).
+func listeningPorts(t testing.TB, pid int) []int {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	var ports []int
+	for _, table := range []string{"tcp", "tcp6"} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: LISTEN
+				continue
+			}
+			_, hexPort, _ := strings.Cut(f[1], ":")
+			var port int
+			if _, err := fmt.Sscanf(hexPort, "%X", &port); err == nil {
+				ports = append(ports, port)
+			}
+		}
+	}
+	return ports
+}
+
+// saToken creates a ServiceAccount and returns a token of it.
+func saToken(env *framework.Env, name string) string {
+	env.T.Helper()
+	if _, err := env.Client.CoreV1().ServiceAccounts(ns).Create(env.Ctx, &v1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, metav1.CreateOptions{}); err != nil {
+		env.T.Fatal(err)
+	}
+	tr, err := env.Client.CoreV1().ServiceAccounts(ns).CreateToken(env.Ctx, name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		env.T.Fatal(err)
+	}
+	return tr.Status.Token
+}
+
+// get requests url with an optional bearer token and returns the status code (0 when the
+// request failed at the transport level) and body.
+func get(client *http.Client, url, token string) (int, string) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestReliabilitySecureServing: the scheduler and the rebalancer each listen on one TCP port,
+// their HTTPS port; plain HTTP there gets no metrics; /healthz, /livez and /readyz answer
+// without credentials; /metrics answers 401 to a bad token and 403 to anonymous callers and
+// to a ServiceAccount without RBAC, and 200 to a ServiceAccount bound to a ClusterRole allowing
+// GET /metrics (checked by TokenReview and SubjectAccessReview) and to the admin's client
+// certificate.
+func TestReliabilitySecureServing(t *testing.T) {
+	env := framework.Start(t, localcluster.Options{})
+	env.CreateNamespace(ns)
+	schedPort := framework.FreePort(t)
+	sched := env.StartScheduler("spot-scheduler", "", fmt.Sprintf("--secure-port=%d", schedPort),
+		"--authentication-kubeconfig="+env.Kubeconfig, "--authorization-kubeconfig="+env.Kubeconfig)
+	rb := startRebalancer(env)
+	rbPort := 0
+	fmt.Sscanf(rb.base, "https://127.0.0.1:%d", &rbPort)
+
+	// RBAC: prometheus may GET /metrics, nobody may not.
+	if _, err := env.Client.RbacV1().ClusterRoles().Create(env.Ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader"},
+		Rules:      []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Client.RbacV1().ClusterRoleBindings().Create(env.Ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "prometheus"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	promToken, nobodyToken := saToken(env, "prometheus"), saToken(env, "nobody")
+
+	tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	plainClient := &http.Client{Timeout: 10 * time.Second}
+	for _, c := range []struct {
+		name   string
+		proc   *localcluster.Process
+		port   int
+		health []string
+		metric string
+	}{
+		{"spot-scheduler", sched, schedPort, []string{"/healthz", "/livez", "/readyz"}, "scheduler_"},
+		{"spot-rebalancer", rb.proc, rbPort, []string{"/healthz", "/livez", "/readyz"}, "spot_scheduler_rebalance_"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if ports := listeningPorts(t, c.proc.Cmd.Process.Pid); len(ports) != 1 || ports[0] != c.port {
+				t.Errorf("listens on TCP ports %v, want only its secure port %d", ports, c.port)
+			}
+			base := fmt.Sprintf("https://127.0.0.1:%d", c.port)
+			for _, path := range []string{"/metrics", "/healthz"} {
+				code, body := get(plainClient, fmt.Sprintf("http://127.0.0.1:%d%s", c.port, path), "")
+				if code == http.StatusOK || strings.Contains(body, c.metric) {
+					t.Errorf("plain HTTP %s answered %d: %.200s", path, code, body)
+				}
+			}
+			for _, path := range c.health {
+				if code, body := get(tlsClient, base+path, ""); code != http.StatusOK {
+					t.Errorf("GET %s without credentials: %d %s, want 200", path, code, body)
+				}
+			}
+			for _, tc := range []struct {
+				who, token string
+				want       int
+			}{
+				{"anonymous", "", http.StatusForbidden},
+				{"a bad token", "not-a-token", http.StatusUnauthorized},
+				{"a ServiceAccount without RBAC", nobodyToken, http.StatusForbidden},
+			} {
+				if code, body := get(tlsClient, base+"/metrics", tc.token); code != tc.want {
+					t.Errorf("GET /metrics as %s: %d %.200s, want %d", tc.who, code, body, tc.want)
+				}
+			}
+			env.WaitFor(c.name+" /metrics for prometheus' token", 30*time.Second, func(context.Context) (bool, error) {
+				code, body := get(tlsClient, base+"/metrics", promToken)
+				return code == http.StatusOK && strings.Contains(body, c.metric), nil
+			})
+			if code, _ := get(adminHTTPS(env, base), base+"/metrics", ""); code != http.StatusOK {
+				t.Errorf("GET /metrics with the admin's client certificate: %d, want 200", code)
+			}
+		})
 	}
 }
