@@ -12,7 +12,7 @@ LDFLAGS := -s -w \
 IMAGE ?= ghcr.io/spot-scheduler/spot-scheduler:$(VERSION)
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build build-rebalancer control-plane test test-unit test-integration lint image clean update-k8s helm manifests
+.PHONY: all build build-rebalancer control-plane test test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-plan
 
 all: build
 
@@ -41,6 +41,18 @@ test-integration: build ## Integration tests only.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
 	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) -v ./test/integration/...
+
+bench: bench-strategies bench-throughput bench-plan ## All benchmarks (docs/benchmarks.md): strategies (~17 min), throughput (~6 min), planning (~4 min).
+
+bench-strategies: build ## Replay bench/trace/default.yaml per strategy (real kube-scheduler, descheduler, spot-scheduler); reports in bench/results.
+	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" go run ./bench/cmd/strategies --descheduler "$$(hack/build-descheduler.sh)" $(BENCH_ARGS)
+
+bench-throughput: build ## Scheduling throughput, default profile vs spot-scheduler profile (THROUGHPUT_ARGS="-throughput.nodes=5000").
+	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  hack/run-tests.sh ./bench -run '^$$' -bench SchedulingThroughput -benchtime 1x -timeout 60m -v $(THROUGHPUT_ARGS)
+
+bench-plan: ## The rebalancer's planning pass over 5000 nodes and 50 000 pods.
+	go test ./pkg/rebalance -run '^$$' -bench BenchmarkPlan -benchtime 1x -timeout 30m
 
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
