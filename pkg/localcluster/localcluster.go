@@ -83,6 +83,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	apiServer := c.env.ControlPlane.GetAPIServer()
 	apiServer.Out, apiServer.Err = mustLog(dir, "kube-apiserver")
+	// A directory of ours (envtest deletes a directory it made when the API server stops), so
+	// that RestartAPIServer keeps the serving certificate and every client keeps working.
+	apiServer.CertDir = filepath.Join(dir, "kube-apiserver-certs")
+	if err = os.MkdirAll(apiServer.CertDir, 0o700); err != nil {
+		return nil, err
+	}
 	// No node-lifecycle controller runs, so nothing would lift the not-ready taint that
 	// TaintNodesByCondition puts on every new node; kwok reports the nodes Ready instead.
 	apiServer.Configure().Set("disable-admission-plugins", "ServiceAccount", "TaintNodesByCondition")
@@ -269,6 +275,53 @@ func (c *Cluster) Stop() error {
 		return env.Stop()
 	}
 	return nil
+}
+
+// RestartAPIServer kills kube-apiserver (SIGKILL: a crash; its graceful shutdown waits on
+// open watches for longer than envtest's stop timeout), keeps it down for downtime, and
+// starts it again on the same port with the same certificates and flags; etcd, and so every
+// object, stays. It returns once the API server serves again.
+func (c *Cluster) RestartAPIServer(downtime time.Duration) error {
+	apiServer := c.env.ControlPlane.GetAPIServer()
+	pid, err := findProcess("kube-apiserver", apiServer.CertDir)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing kube-apiserver (pid %d): %w", pid, err)
+	}
+	if err := apiServer.Stop(); err != nil {
+		return fmt.Errorf("stopping kube-apiserver: %w", err)
+	}
+	time.Sleep(downtime)
+	if err := apiServer.Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver again: %w (log in %s)", err, c.Dir)
+	}
+	return nil
+}
+
+// findProcess returns the pid of this process's child named name whose command line
+// contains marker.
+func findProcess(name, marker string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil || !strings.Contains(string(stat), "("+name+")") {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), marker) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no %s process with %q in its command line", name, marker)
 }
 
 // WaitForAPI polls fn until it returns true, an error, or timeout passes.

@@ -540,3 +540,67 @@ func TestReliabilitySecureServing(t *testing.T) {
 		})
 	}
 }
+
+// TestReliabilityAPIServerRestart restarts kube-apiserver (etcd keeps its data) while the
+// scheduler and the rebalancer run, in the middle of a rebalancer pass: moves towards spot-2
+// are planned, the API server goes away and comes back, spot-2 is reclaimed before the pass
+// acts. Nothing is evicted towards it (the pass re-validates on fresh state); no pod is lost;
+// scheduling resumes; and the rebalancer's later moves happen normally.
+func TestReliabilityAPIServerRestart(t *testing.T) {
+	env := startWithScheduler(t, true)
+	env.CreateNodes(framework.Node("spot-1", "4", framework.SpotLabels), framework.Node("ondemand-1", "8", framework.OnDemandLabels))
+	createDeployment(env, framework.Deployment(ns, "web", 4, "1"))
+	waitRunningOn(env, "web", 4, "spot-1")
+	createDeployment(env, framework.Deployment(ns, "api", 2, "1"))
+	waitRunningOn(env, "api", 2, "ondemand-1")
+	before := podUIDs(env, "app in (web,api)")
+	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=20s")
+	rb.waitPasses(1)
+
+	env.CreateNodes(framework.Node("spot-2", "2", framework.SpotLabels))
+	rb.waitPlanned(2)
+	down := time.Now()
+	if err := env.RestartAPIServer(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kube-apiserver restarted: %s without an API server", time.Since(down).Round(time.Millisecond))
+	env.DeleteNodes("spot-2")
+	env.WaitFor("the interrupted pass to end", 60*time.Second, func(context.Context) (bool, error) {
+		return rb.passes() >= 2, nil
+	})
+	if e := rebalancedEvents(env); len(e) != 0 {
+		t.Fatalf("evicted on stale state (towards the reclaimed spot-2): %v", e)
+	}
+	if dropped := rb.metric(`spot_scheduler_rebalance_skips_total{reason="changed_before_eviction"}`); dropped < 2 {
+		t.Fatalf("changed_before_eviction skips = %v, want the 2 stale moves dropped", dropped)
+	}
+	after := podUIDs(env, "app in (web,api)")
+	if fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("pods changed across the restart: %v -> %v", before, after)
+	}
+	for _, p := range []*localcluster.Process{rb.proc} {
+		if p.Exited() {
+			t.Fatalf("%s exited across the restart: %v", p.Name, p.Wait(0))
+		}
+	}
+
+	// Scheduling resumes.
+	createDeployment(env, framework.Deployment(ns, "late", 2, "1"))
+	waitRunningOn(env, "late", 2, "ondemand-1")
+	// The rebalancer acts again, on the current state: api moves to the new spot node.
+	env.CreateNodes(framework.Node("spot-3", "2", framework.SpotLabels))
+	env.WaitFor("api on spot-3", 90*time.Second, func(context.Context) (bool, error) {
+		byNode, unbound := env.ScheduledPods(ns, "app=api")
+		return unbound == 0 && byNode["spot-3"] == 2, nil
+	})
+	events := rebalancedEvents(env)
+	for pod, msg := range events {
+		if !strings.Contains(msg, "node spot-3") {
+			t.Errorf("move of %s after the restart: %q, want towards spot-3", pod, msg)
+		}
+	}
+	if len(events) != 2 {
+		t.Errorf("Rebalanced events %v, want the 2 api moves", events)
+	}
+	waitRunningOn(env, "web", 4, "spot-1")
+}
