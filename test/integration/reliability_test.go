@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -603,4 +605,118 @@ func TestReliabilityAPIServerRestart(t *testing.T) {
 		t.Errorf("Rebalanced events %v, want the 2 api moves", events)
 	}
 	waitRunningOn(env, "web", 4, "spot-1")
+}
+
+// TestReliabilityBadConfigRefused starts the real spot-scheduler and spot-rebalancer binaries
+// on malformed configurations, one per args field and tier rule: each exits non-zero at
+// start-up, before serving or leading, with a message naming the field. (Flag errors of the
+// rebalancer are cmd/rebalancer's TestStartupRejectsBadInput; in-process setup errors of the
+// scheduler are cmd/scheduler's TestBadConfigFailsSetup.)
+func TestReliabilityBadConfigRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binaries")
+	}
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	// Nothing listens there: a binary that got past its configuration would hang or fail later.
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := func(spotArgs, placeholderArgs string) string {
+		return `apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+leaderElection: {leaderElect: false}
+clientConnection: {kubeconfig: ` + kubeconfig + `}
+profiles:
+- schedulerName: spot-scheduler
+  percentageOfNodesToScore: 100
+  plugins:
+    multiPoint:
+      enabled: [{name: SpotScore, weight: 1000}, {name: PlaceholderPreemption}]
+  pluginConfig:
+  - name: SpotScore
+    args: ` + spotArgs + `
+  - name: PlaceholderPreemption
+    args: ` + placeholderArgs + `
+`
+	}
+	// want is the field's path under the plugin's args: the scheduler names the plugin
+	// (pluginConfig[SpotScore].args.tiers), the rebalancer the index
+	// (profiles[0].pluginConfig[0].args.tiers).
+	sel := func(s string) string { return `{tiers: [{name: spot, nodeSelectors: [` + s + `]}, {name: on-demand}]}` }
+	cases := []struct {
+		name, spot, placeholder string
+		want                    string
+		// rebalancer: the rebalancer reads the SpotScore args at start-up (it decodes the
+		// placeholder args only once it leads).
+		rebalancer bool
+	}{
+		{"unknown field", `{tierz: []}`, `{}`, `unknown field "tierz"`, true},
+		{"wrong kind", `{kind: PlaceholderPreemptionArgs}`, `{}`, "args.kind", true},
+		{"wrong apiVersion", `{apiVersion: v9}`, `{}`, "args.apiVersion", true},
+		{"no tiers", `{tiers: []}`, `{}`, "args.tiers", true},
+		{"tier without name", `{tiers: [{name: ""}], defaultTier: on-demand}`, `{}`, "args.tiers[0].name", true},
+		{"tier name not a DNS label", `{tiers: [{name: Spot_Tier}, {name: on-demand}]}`, `{}`, "args.tiers[0].name", true},
+		{"duplicate tier", `{tiers: [{name: on-demand}, {name: on-demand}]}`, `{}`, "args.tiers[1].name", true},
+		{"empty node selector", sel(`{}`), `{}`, "args.tiers[0].nodeSelectors[0]", true},
+		{"bad selector operator", sel(`{matchExpressions: [{key: a, operator: Like}]}`), `{}`, "args.tiers[0].nodeSelectors[0].matchExpressions[0].operator", true},
+		{"bad selector label key", sel(`{matchLabels: {"bad key": x}}`), `{}`, "args.tiers[0].nodeSelectors[0]", true},
+		{"bad tier taint key", `{tiers: [{name: spot, taintKeys: ["no spaces"]}, {name: on-demand}]}`, `{}`, "args.tiers[0].taintKeys[0]", true},
+		{"default tier unknown", `{defaultTier: nowhere}`, `{}`, "args.defaultTier", true},
+		{"bad at-risk taint", `{atRiskTaints: [{key: "a b"}]}`, `{}`, "args.atRiskTaints[0].key", true},
+		{"bad at-risk prefix", `{atRiskTaints: [{key: "/*"}]}`, `{}`, "args.atRiskTaints[0].key", true},
+		{"cordonedIsAtRisk not a bool", `{cordonedIsAtRisk: maybe}`, `{}`, "cordonedIsAtRisk", true},
+		{"bad pool label key", `{poolLabelKeys: ["a b"]}`, `{}`, "args.poolLabelKeys[0]", true},
+		{"duplicate pool topology key", `{poolTopologyKeys: [zone, zone]}`, `{}`, "args.poolTopologyKeys[1]", true},
+		{"spread weight 100", `{spreadWeight: 100}`, `{}`, "args.spreadWeight", true},
+		{"spread weight negative", `{spreadWeight: -1}`, `{}`, "args.spreadWeight", true},
+		{"placeholder selector empty", `{}`, `{placeholderSelector: {}}`, "args.placeholderSelector", false},
+		{"placeholder selector operator", `{}`, `{placeholderSelector: {matchExpressions: [{key: a, operator: Like}]}}`, "args.placeholderSelector.matchExpressions[0].operator", false},
+		{"placeholder priority", `{}`, `{placeholderPriorityBelow: 2000000000}`, "args.placeholderPriorityBelow", false},
+		{"placeholder unknown field", `{}`, `{placeholderPriority: -1}`, `unknown field "placeholderPriority"`, false},
+	}
+	sched := framework.SchedulerBinary(t)
+	rebal := framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, fmt.Sprintf("config-%d.yaml", i))
+			if err := os.WriteFile(file, []byte(config(tc.spot, tc.placeholder)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			runs := [][]string{{sched, "--config=" + file, "--secure-port=0"}}
+			if tc.rebalancer {
+				runs = append(runs, []string{rebal, "--scheduler-config=" + file, "--kubeconfig=" + kubeconfig, "--secure-port=0"})
+			}
+			for _, argv := range runs {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+				timedOut := ctx.Err() != nil
+				cancel()
+				bin := filepath.Base(argv[0])
+				if timedOut {
+					t.Fatalf("%s did not exit within 60s on a bad configuration", bin)
+				}
+				if err == nil {
+					t.Errorf("%s exited 0 on a bad configuration", bin)
+				}
+				// klog quotes the scheduler's error: unescape it.
+				if !strings.Contains(strings.ReplaceAll(string(out), `\"`, `"`), tc.want) {
+					t.Errorf("%s output does not name %q:\n%s", bin, tc.want, tail(string(out), 1500))
+				}
+			}
+		})
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
 }
