@@ -33,6 +33,7 @@ test: build ## Unit and integration tests against a real control plane.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
 	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz
 
 test-unit: ## Unit tests only (no control plane).
 	go test -short ./...
@@ -53,6 +54,20 @@ bench-throughput: build ## Scheduling throughput, default profile vs spot-schedu
 
 bench-plan: ## The rebalancer's planning pass over 5000 nodes and 50 000 pods.
 	go test ./pkg/rebalance -run '^$$' -bench BenchmarkPlan -benchtime 1x -timeout 30m
+
+.PHONY: fuzz soak
+FUZZTIME ?= 10s
+SOAK_DURATION ?= 9m
+
+fuzz: ## Fuzz args decoding/validation and the tier classifier, FUZZTIME (10s) each, from the committed seed corpora.
+	go test ./pkg/apis/config/v1alpha1 -run '^$$' -fuzz '^FuzzDecodeSpotScoreArgs$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/apis/config/v1alpha1 -run '^$$' -fuzz '^FuzzDecodePlaceholderPreemptionArgs$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/capacity -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME)
+
+soak: build ## ~10 minutes of spot reclaims, returns and scale changes with every component running, invariants checked (SOAK_DURATION, SOAK_SEED).
+	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" SOAK_DURATION=$(SOAK_DURATION) \
+	  hack/run-tests.sh -timeout 30m -v -run '^TestReliabilitySoak$$' ./test/integration/
 
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
