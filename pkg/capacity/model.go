@@ -7,6 +7,8 @@ package capacity
 import (
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,7 +54,21 @@ type Model struct {
 	poolTopologyKeys []string
 	// rankAvoidingSpot[t] is tier t's rank for pods that avoid reclaimable capacity.
 	rankAvoidingSpot []int
+
+	// classes caches Classify by node name. An entry holds the node object it was computed
+	// from and serves only that object: informers replace a node object on every update (they
+	// never modify one), so a changed node is a different pointer and is classified anew.
+	classes     sync.Map // string -> cachedClass
+	cachedCount atomic.Int64
 }
+
+type cachedClass struct {
+	node  *v1.Node
+	class Class
+}
+
+// maxCachedClasses bounds the cache: past it (node churn over a long life), it starts afresh.
+const maxCachedClasses = 100_000
 
 // New compiles a defaulted and validated capacity model (see v1alpha1.DecodeSpotScoreArgs).
 func New(cfg v1alpha1.CapacityModel) (*Model, error) {
@@ -131,8 +147,24 @@ func (m *Model) TierNames() []string {
 // Reclaimable reports whether tier t is reclaimable (spot-like) capacity.
 func (m *Model) Reclaimable(t int) bool { return m.tiers[t].reclaimable }
 
-// Classify returns the node's tier, risk and pool.
+// Classify returns the node's tier, risk and pool. Schedulers call it for every node of every
+// cycle, so results are cached per node object (see Model.classes).
 func (m *Model) Classify(node *v1.Node) Class {
+	if v, ok := m.classes.Load(node.Name); ok {
+		if c := v.(cachedClass); c.node == node {
+			return c.class
+		}
+	}
+	class := m.classify(node)
+	if m.cachedCount.Add(1) > maxCachedClasses {
+		m.classes.Clear()
+		m.cachedCount.Store(0)
+	}
+	m.classes.Store(node.Name, cachedClass{node: node, class: class})
+	return class
+}
+
+func (m *Model) classify(node *v1.Node) Class {
 	t := m.tierOf(node)
 	c := Class{Tier: t, TierName: m.tiers[t].name, Pool: m.PoolOf(node)}
 	c.RiskReason = m.riskOf(node)

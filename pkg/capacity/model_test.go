@@ -216,3 +216,24 @@ func TestWorkload(t *testing.T) {
 		})
 	}
 }
+
+// TestClassifyCacheFollowsNodeUpdates: an updated node is a new object (as informers deliver
+// it) and is classified anew; the same object is served from the cache.
+func TestClassifyCacheFollowsNodeUpdates(t *testing.T) {
+	m := defaultModel(t)
+	spotNode := node(map[string]string{"karpenter.sh/capacity-type": "spot"})
+	if got := m.Classify(spotNode); got.TierName != "spot" || got.AtRisk {
+		t.Fatalf("first classification %+v", got)
+	}
+	noticed := spotNode.DeepCopy()
+	noticed.Spec.Taints = []v1.Taint{{Key: "karpenter.sh/disrupted", Effect: v1.TaintEffectNoSchedule}}
+	if got := m.Classify(noticed); !got.AtRisk {
+		t.Fatalf("updated node %+v, want at risk", got)
+	}
+	relabelled := noticed.DeepCopy()
+	relabelled.Labels = map[string]string{"type": "virtual-kubelet"}
+	relabelled.Spec.Taints = nil
+	if got := m.Classify(relabelled); got.TierName != "burst" || got.AtRisk {
+		t.Fatalf("relabelled node %+v, want burst, healthy", got)
+	}
+}

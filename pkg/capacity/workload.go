@@ -39,9 +39,12 @@ func WorkloadKey(pod *v1.Pod) (key string, ok bool) {
 // SameWorkload reports whether two pods belong to the same workload in the sense of
 // WorkloadKey, without building the keys (it runs over every pod in a scheduling cycle).
 func SameWorkload(a, b *v1.Pod) bool {
+	if a.Namespace != b.Namespace {
+		return false
+	}
 	ra, rb := metav1.GetControllerOfNoCopy(a), metav1.GetControllerOfNoCopy(b)
 	if ra != nil || rb != nil {
-		return ra != nil && rb != nil && ra.UID == rb.UID && ra.Kind == rb.Kind && ra.Name == rb.Name && a.Namespace == b.Namespace
+		return ra != nil && rb != nil && ra.UID == rb.UID && ra.Kind == rb.Kind && ra.Name == rb.Name
 	}
-	return len(a.Labels) > 0 && a.Namespace == b.Namespace && maps.Equal(a.Labels, b.Labels)
+	return len(a.Labels) > 0 && maps.Equal(a.Labels, b.Labels)
 }

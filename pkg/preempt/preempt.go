@@ -121,7 +121,7 @@ func (pl *PlaceholderPreemption) Name() string { return Name }
 // IsPlaceholder reports whether a pod is a placeholder: its labels match the placeholder
 // selector, or its priority is below the threshold.
 func (pl *PlaceholderPreemption) IsPlaceholder(pod *v1.Pod) bool {
-	return pl.placeholderSelector.Matches(labels.Set(pod.Labels)) || corev1helpers.PodPriority(pod) < pl.placeholderPriorityBelow
+	return corev1helpers.PodPriority(pod) < pl.placeholderPriorityBelow || pl.placeholderSelector.Matches(labels.Set(pod.Labels))
 }
 
 type preemptorKey struct{}

@@ -46,6 +46,11 @@ type simulating struct{}
 
 func (simulating) Clone() fwk.StateData { return simulating{} }
 
+// SkipTierGate makes the gate stand aside for the rest of a cycle. For simulations whose
+// snapshot holds no placeholders (the rebalancer removes them: their room counts as free),
+// where the gate could find nothing but would still scan every pod.
+func SkipTierGate(state fwk.CycleState) { state.Write(simulatingKey, simulating{}) }
+
 // Filter rejects nodes of a worse band than a node where placeholders hold room for the pod.
 func (pl *PlaceholderPreemption) Filter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo) *fwk.Status {
 	if _, err := state.Read(simulatingKey); err == nil {
@@ -101,9 +106,13 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 		return best
 	}
 	for _, ni := range nodeInfos {
+		// Cheapest test first: most nodes host no placeholder.
+		if !pl.hostsPlaceholders(ni, pod) {
+			continue
+		}
 		class := model.Classify(ni.Node())
 		band := model.Band(class, avoidSpot)
-		if class.AtRisk || band >= best || !pl.hostsPlaceholders(ni, pod) {
+		if class.AtRisk || band >= best {
 			continue
 		}
 		sim := state.Clone()

@@ -15,6 +15,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
 )
 
 // Move is one planned eviction: the pod leaves From for a node of a strictly better tier.
@@ -62,6 +63,10 @@ type planner struct {
 	// healthy nodes by name, sorted by name, for target search.
 	targets []*v1.Node
 
+	// noRoom remembers workloads (with the source tier rank) for which no better-tier node had
+	// room: planned moves only consume room, so a replica of the same workload would find none
+	// either. Undoing a tentative node clears it.
+	noRoom map[string]bool
 	// evictions counts planned moves, including tentative ones of a node being emptied.
 	evictions            int
 	evictionsPerNode     map[string]int
@@ -92,6 +97,7 @@ func (p *Profile) Plan(ctx context.Context, nodes []*v1.Node, pods []*v1.Pod, no
 		classes:              make(map[string]capacity.Class, len(nodes)),
 		evictionsPerNode:     map[string]int{},
 		evictionsPerWorkload: map[string]int{},
+		noRoom:               map[string]bool{},
 	}
 	p.snapshots.current.Store(pl.snapshot)
 	for _, n := range nodes {
@@ -249,6 +255,10 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 	case pl.evictionsPerWorkload[workload] >= pl.opts.MaxEvictionsPerWorkload:
 		return nil, SkipCapWorkload, nil
 	}
+	memo := fmt.Sprintf("%s|%d|%v", workload, pl.classes[from].Tier, capacity.AvoidsSpot(pod))
+	if workload != "" && pl.noRoom[memo] {
+		return nil, SkipNoBetterRoom, nil
+	}
 	logger := klog.FromContext(ctx)
 	source, err := pl.snapshot.Get(from)
 	if err != nil {
@@ -268,6 +278,9 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 	}
 	if to == "" {
 		restore()
+		if workload != "" {
+			pl.noRoom[memo] = true
+		}
 		return nil, SkipNoBetterRoom, nil
 	}
 	target, err := pl.snapshot.Get(to)
@@ -301,6 +314,7 @@ func (pl *planner) undo(m Move) error {
 		return err
 	}
 	source.AddPodInfo(mustPodInfo(m.Pod))
+	clear(pl.noRoom) // room came back
 	pl.evictions--
 	pl.evictionsPerNode[m.From]--
 	workload, _ := capacity.WorkloadKey(m.Pod)
@@ -333,6 +347,9 @@ func (pl *planner) bestTarget(ctx context.Context, pod *v1.Pod, from string) (st
 		}
 		return "", status.AsError()
 	}
+	// The snapshot holds no placeholders (their room is free), so the tier gate has nothing
+	// to find.
+	preempt.SkipTierGate(state)
 	for rank := 0; rank < fromRank; rank++ {
 		candidates := byRank[rank]
 		if len(candidates) == 0 {

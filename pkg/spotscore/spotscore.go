@@ -119,7 +119,7 @@ func (s *preScoreState) Clone() fwk.StateData { return s }
 func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, _ []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod)}
 	if pl.spreadRange > 0 {
-		counts, err := pl.countWorkloadPerPool(pod)
+		counts, err := pl.countWorkloadPerPool(ctx, pod)
 		if err != nil {
 			return nil, fwk.AsStatus(err)
 		}
@@ -150,7 +150,9 @@ func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, po
 }
 
 // countWorkloadPerPool counts the pods of pod's workload on every node of the snapshot, by pool.
-func (pl *SpotScore) countWorkloadPerPool(pod *v1.Pod) (map[string]int, error) {
+// It reads every pod of the cluster, so it runs in parallel over nodes, as upstream's
+// PodTopologySpread does for the same kind of count.
+func (pl *SpotScore) countWorkloadPerPool(ctx context.Context, pod *v1.Pod) (map[string]int, error) {
 	counts := map[string]int{}
 	if _, ok := capacity.WorkloadKey(pod); !ok {
 		return counts, nil
@@ -159,15 +161,17 @@ func (pl *SpotScore) countWorkloadPerPool(pod *v1.Pod) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing nodes from the snapshot: %w", err)
 	}
-	for _, ni := range nodeInfos {
-		n := 0
-		for _, p := range ni.GetPods() {
+	perNode := make([]int, len(nodeInfos))
+	pl.handle.Parallelizer().Until(ctx, len(nodeInfos), func(i int) {
+		for _, p := range nodeInfos[i].GetPods() {
 			if other := p.GetPod(); other.UID != pod.UID && capacity.SameWorkload(pod, other) {
-				n++
+				perNode[i]++
 			}
 		}
+	}, Name)
+	for i, n := range perNode {
 		if n > 0 {
-			counts[pl.model.PoolOf(ni.Node())] += n
+			counts[pl.model.Classify(nodeInfos[i].Node()).Pool] += n
 		}
 	}
 	return counts, nil

@@ -2,6 +2,7 @@ package spotscore
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -18,6 +19,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/backend/cache"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+	schedulermetrics "k8s.io/kubernetes/pkg/scheduler/metrics"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 	tf "k8s.io/kubernetes/pkg/scheduler/testing/framework"
 	"k8s.io/utils/ptr"
@@ -453,4 +455,10 @@ func TestPostBindCountsPerTier(t *testing.T) {
 	if got := value("on-demand", "false") - odBefore; got != 1 {
 		t.Errorf("on-demand bindings %v, want 1", got)
 	}
+}
+
+func TestMain(m *testing.M) {
+	// The framework's parallelizer records into the scheduler's metrics.
+	schedulermetrics.Register()
+	os.Exit(m.Run())
 }
