@@ -184,7 +184,7 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 	// Phase 1: nodes that can be emptied entirely, all or nothing.
 	done := map[string]bool{}
 	for _, s := range order {
-		if s.blocking > 0 {
+		if s.blocking > 0 || !pl.capsAllow(s) {
 			continue
 		}
 		moves, err := pl.tryAll(ctx, s)
@@ -215,6 +215,23 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 		}
 	}
 	return nil
+}
+
+// capsAllow tells whether the caps leave room to move every movable pod of the node, so that
+// no simulation is spent on a node that cannot be emptied within them.
+func (pl *planner) capsAllow(s *sourceNode) bool {
+	if pl.evictions+len(s.movable) > pl.opts.MaxEvictionsPerPass || pl.evictionsPerNode[s.name]+len(s.movable) > pl.opts.MaxEvictionsPerNode {
+		return false
+	}
+	perWorkload := map[string]int{}
+	for _, pod := range s.movable {
+		w, _ := capacity.WorkloadKey(pod)
+		perWorkload[w]++
+		if pl.evictionsPerWorkload[w]+perWorkload[w] > pl.opts.MaxEvictionsPerWorkload {
+			return false
+		}
+	}
+	return true
 }
 
 // tryAll plans a move for every movable pod of the node, or none (undoing reservations).
