@@ -481,15 +481,8 @@ func (r *runner) apply(ctx context.Context, e trace.Event) error {
 	}
 	for _, name := range e.Reclaim {
 		parts = append(parts, "reclaim "+name)
-		if err := r.client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		if err := localcluster.Reclaim(ctx, r.client, name); err != nil {
 			return err
-		}
-		pods, err := r.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
-		if err != nil {
-			return err
-		}
-		for _, p := range pods.Items {
-			_ = r.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
 		}
 	}
 	for _, n := range e.AddNodes {

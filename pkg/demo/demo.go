@@ -425,18 +425,11 @@ func (r *run) taint(ctx context.Context, name string, taint v1.Taint) error {
 	})
 }
 
-// reclaim deletes nodes and their pods, as a provider taking the VMs back does.
+// reclaim takes nodes back as a provider does.
 func (r *run) reclaim(ctx context.Context, names ...string) error {
 	for _, name := range names {
-		if err := r.client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		if err := localcluster.Reclaim(ctx, r.client, name); err != nil {
 			return err
-		}
-		pods, err := r.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
-		if err != nil {
-			return err
-		}
-		for _, p := range pods.Items {
-			_ = r.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
 		}
 	}
 	return nil

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -331,4 +333,23 @@ func WaitForAPI(ctx context.Context, timeout time.Duration, fn func(context.Cont
 		return fmt.Errorf("condition not met within %s", timeout)
 	}
 	return err
+}
+
+// Reclaim deletes a node and every pod bound to it at once, as a provider taking the VM back
+// does (no drain; the pods' controllers recreate them elsewhere).
+func Reclaim(ctx context.Context, client kubernetes.Interface, nodeName string) error {
+	if err := client.CoreV1().Nodes().Delete(ctx, nodeName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting node %s: %w", nodeName, err)
+	}
+	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + nodeName})
+	if err != nil {
+		return err
+	}
+	zero := int64(0)
+	for _, p := range pods.Items {
+		if err := client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting pod %s/%s of reclaimed node %s: %w", p.Namespace, p.Name, nodeName, err)
+		}
+	}
+	return nil
 }

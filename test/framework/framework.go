@@ -212,19 +212,8 @@ func (e *Env) CreateNodes(nodes ...*v1.Node) {
 func (e *Env) DeleteNodes(names ...string) {
 	e.T.Helper()
 	for _, name := range names {
-		if err := e.Client.CoreV1().Nodes().Delete(e.Ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			e.T.Fatalf("deleting node %s: %v", name, err)
-		}
-		pods, err := e.Client.CoreV1().Pods("").List(e.Ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
-		if err != nil {
+		if err := localcluster.Reclaim(e.Ctx, e.Client, name); err != nil {
 			e.T.Fatal(err)
-		}
-		zero := int64(0)
-		for _, p := range pods.Items {
-			err := e.Client.CoreV1().Pods(p.Namespace).Delete(e.Ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
-			if err != nil && !apierrors.IsNotFound(err) {
-				e.T.Fatalf("deleting pod %s/%s: %v", p.Namespace, p.Name, err)
-			}
 		}
 	}
 	e.WaitFor(fmt.Sprintf("nodes %v and their pods gone", names), 30*time.Second, func(ctx context.Context) (bool, error) {
