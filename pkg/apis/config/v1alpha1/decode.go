@@ -37,29 +37,26 @@ func decodeStrict(obj runtime.Object, into any) error {
 	}
 }
 
-// DecodeSpotScoreArgs returns defaulted, validated SpotScore args from the plugin's
-// pluginConfig args (nil means all defaults). path is the field path used in errors.
-func DecodeSpotScoreArgs(obj runtime.Object, path *field.Path) (*SpotScoreArgs, error) {
-	args := &SpotScoreArgs{}
+// decodeArgs is the one path every plugin's args take: strict decoding, defaults, validation.
+func decodeArgs[T any](obj runtime.Object, path *field.Path, setDefaults func(*T), validate func(*T, *field.Path) field.ErrorList) (*T, error) {
+	args := new(T)
 	if err := decodeStrict(obj, args); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", path, err)
 	}
-	SetDefaultsSpotScoreArgs(args)
-	if errs := ValidateSpotScoreArgs(args, path); len(errs) > 0 {
+	setDefaults(args)
+	if errs := validate(args, path); len(errs) > 0 {
 		return nil, errs.ToAggregate()
 	}
 	return args, nil
 }
 
+// DecodeSpotScoreArgs returns defaulted, validated SpotScore args from the plugin's
+// pluginConfig args (nil means all defaults). path is the field path used in errors.
+func DecodeSpotScoreArgs(obj runtime.Object, path *field.Path) (*SpotScoreArgs, error) {
+	return decodeArgs(obj, path, SetDefaultsSpotScoreArgs, ValidateSpotScoreArgs)
+}
+
 // DecodePlaceholderPreemptionArgs returns defaulted, validated PlaceholderPreemption args.
 func DecodePlaceholderPreemptionArgs(obj runtime.Object, path *field.Path) (*PlaceholderPreemptionArgs, error) {
-	args := &PlaceholderPreemptionArgs{}
-	if err := decodeStrict(obj, args); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", path, err)
-	}
-	SetDefaultsPlaceholderPreemptionArgs(args)
-	if errs := ValidatePlaceholderPreemptionArgs(args, path); len(errs) > 0 {
-		return nil, errs.ToAggregate()
-	}
-	return args, nil
+	return decodeArgs(obj, path, SetDefaultsPlaceholderPreemptionArgs, ValidatePlaceholderPreemptionArgs)
 }

@@ -39,18 +39,8 @@ func FuzzDecodeSpotScoreArgs(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var obj runtime.Object
-		if len(raw) > 0 {
-			obj = &runtime.Unknown{Raw: raw}
-		}
-		args, err := v1alpha1.DecodeSpotScoreArgs(obj, fuzzPath)
-		if (args == nil) == (err == nil) {
-			t.Fatalf("args %v and error %v: want exactly one", args, err)
-		}
-		if err != nil {
-			if !strings.Contains(err.Error(), fuzzPath.String()) {
-				t.Fatalf("error %q does not name the args path %s", err, fuzzPath)
-			}
+		args := decodeOrNamePath(t, raw, v1alpha1.DecodeSpotScoreArgs)
+		if args == nil {
 			return
 		}
 		if args.Tiers == nil || args.DefaultTier == "" || args.SpreadWeight == nil || args.CordonedIsAtRisk == nil ||
@@ -104,18 +94,8 @@ func FuzzDecodePlaceholderPreemptionArgs(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var obj runtime.Object
-		if len(raw) > 0 {
-			obj = &runtime.Unknown{Raw: raw}
-		}
-		args, err := v1alpha1.DecodePlaceholderPreemptionArgs(obj, fuzzPath)
-		if (args == nil) == (err == nil) {
-			t.Fatalf("args %v and error %v: want exactly one", args, err)
-		}
-		if err != nil {
-			if !strings.Contains(err.Error(), fuzzPath.String()) {
-				t.Fatalf("error %q does not name the args path %s", err, fuzzPath)
-			}
+		args := decodeOrNamePath(t, raw, v1alpha1.DecodePlaceholderPreemptionArgs)
+		if args == nil {
 			return
 		}
 		if args.PlaceholderSelector == nil || args.PlaceholderPriorityBelow == nil {
@@ -159,4 +139,25 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// decodeOrNamePath decodes fuzzed args: exactly one of args and error comes back, and an error
+// names the args' path. It returns nil when decoding failed (as it should for bad input).
+func decodeOrNamePath[T any](t *testing.T, raw []byte, decode func(runtime.Object, *field.Path) (*T, error)) *T {
+	t.Helper()
+	var obj runtime.Object
+	if len(raw) > 0 {
+		obj = &runtime.Unknown{Raw: raw}
+	}
+	args, err := decode(obj, fuzzPath)
+	if (args == nil) == (err == nil) {
+		t.Fatalf("args %v and error %v: want exactly one", args, err)
+	}
+	if err != nil {
+		if !strings.Contains(err.Error(), fuzzPath.String()) {
+			t.Fatalf("error %q does not name the args path %s", err, fuzzPath)
+		}
+		return nil
+	}
+	return args
 }
