@@ -105,8 +105,6 @@ func (s *preFilterState) Clone() fwk.StateData { return s }
 // preScoreState adds what depends on the feasible nodes.
 type preScoreState struct {
 	*preFilterState
-	// classes of the candidate nodes, by node name (read-only once written).
-	classes map[string]capacity.Class
 	// maxPodsInPool is the highest count among the candidates' pools.
 	maxPodsInPool int
 }
@@ -132,18 +130,18 @@ func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, p
 // PreFilterExtensions of the PreFilter plugin: none, SpotScore does not filter.
 func (pl *SpotScore) PreFilterExtensions() framework.PreFilterExtensions { return nil }
 
-// PreScore classifies every feasible node once per cycle and finds the most crowded pool.
+// PreScore finds the most crowded pool among the feasible nodes' pools. (Classifications are
+// cached by the model per node object, so Score classifies again at the cost of a lookup.)
 func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) *fwk.Status {
 	pre, err := readState[*preFilterState](cycleState, preFilterStateKey)
 	if err != nil {
 		return fwk.AsStatus(err)
 	}
-	s := &preScoreState{preFilterState: pre, classes: make(map[string]capacity.Class, len(nodes))}
-	for _, n := range nodes {
-		node := n.Node()
-		class := pl.model.Classify(node)
-		s.classes[node.Name] = class
-		s.maxPodsInPool = max(s.maxPodsInPool, pre.podsPerPool[class.Pool])
+	s := &preScoreState{preFilterState: pre}
+	if len(pre.podsPerPool) > 0 {
+		for _, n := range nodes {
+			s.maxPodsInPool = max(s.maxPodsInPool, pre.podsPerPool[pl.model.Classify(n.Node()).Pool])
+		}
 	}
 	cycleState.Write(preScoreStateKey, s)
 	return nil
@@ -197,11 +195,7 @@ func (pl *SpotScore) Score(ctx context.Context, cycleState fwk.CycleState, pod *
 	if err != nil {
 		return 0, fwk.AsStatus(err)
 	}
-	node := nodeInfo.Node()
-	class, ok := s.classes[node.Name]
-	if !ok {
-		class = pl.model.Classify(node)
-	}
+	class := pl.model.Classify(nodeInfo.Node())
 	band := int64(pl.model.Band(class, s.avoidSpot))
 	score := (int64(pl.model.NumBands())-1-band)*pl.bandWidth + pl.spreadBonus(s, class.Pool)
 	return score, nil

@@ -375,23 +375,8 @@ func TestQueueingHints(t *testing.T) {
 }
 
 func TestQueueingHintPodDeleted(t *testing.T) {
-	logger, ctx := ktesting.NewTestContext(t)
-	factory := informers.NewSharedInformerFactory(fake.NewClientset(), 0)
-	nodes := factory.Core().V1().Nodes().Informer().GetIndexer()
-	for _, n := range []*v1.Node{spotNode("healthy", "a").Obj(), atRisk(spotNode("noticed", "a")).Obj()} {
-		if err := nodes.Add(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithInformerFactory(factory))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(ctx, nil, fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := p.(*SpotScore)
+	logger, _ := ktesting.NewTestContext(t)
+	pl, _ := pluginWithCachedNodes(t, spotNode("healthy", "a").Obj(), atRisk(spotNode("noticed", "a")).Obj())
 	pending := st.MakePod().Name("pending").Obj()
 	tests := []struct {
 		name    string
@@ -417,23 +402,7 @@ func TestQueueingHintPodDeleted(t *testing.T) {
 }
 
 func TestPostBindCountsPerTier(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	factory := informers.NewSharedInformerFactory(fake.NewClientset(), 0)
-	nodes := factory.Core().V1().Nodes().Informer().GetIndexer()
-	for _, n := range []*v1.Node{spotNode("spot-1", "a").Obj(), atRisk(spotNode("spot-noticed", "a")).Obj(), onDemandNode("od-1").Obj()} {
-		if err := nodes.Add(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithInformerFactory(factory))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(ctx, nil, fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := p.(*SpotScore)
+	pl, ctx := pluginWithCachedNodes(t, spotNode("spot-1", "a").Obj(), atRisk(spotNode("spot-noticed", "a")).Obj(), onDemandNode("od-1").Obj())
 	value := func(tier, risk string) float64 {
 		v, err := testutil.GetCounterMetricValue(podsScheduled.WithLabelValues(tier, risk))
 		if err != nil {
@@ -461,4 +430,27 @@ func TestMain(m *testing.M) {
 	// The framework's parallelizer records into the scheduler's metrics.
 	schedulermetrics.Register()
 	os.Exit(m.Run())
+}
+
+// pluginWithCachedNodes builds the plugin on a framework whose node informer cache holds nodes
+// (what hints and PostBind read, outside scheduling cycles).
+func pluginWithCachedNodes(t *testing.T, nodes ...*v1.Node) (*SpotScore, context.Context) {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	factory := informers.NewSharedInformerFactory(fake.NewClientset(), 0)
+	indexer := factory.Core().V1().Nodes().Informer().GetIndexer()
+	for _, n := range nodes {
+		if err := indexer.Add(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithInformerFactory(factory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, nil, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.(*SpotScore), ctx
 }
