@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 cache_root=${SPOT_SCHEDULER_CACHE:-$HOME/.cache/spot-scheduler}
 kwok_version=${KWOK_VERSION:-v0.8.0}
 # Revision of our adjustments to kwok's stages (see below); part of the cache key.
-stages_revision=2
+stages_revision=3
 k8s_version=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)
 go_version=$(go env GOVERSION)
 # The key covers what changes the binaries: the Kubernetes and etcd pins, Go and kwok. Other
@@ -54,9 +54,11 @@ GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kw
 
 # kwok needs stage definitions; its module ships them. Nodes get initialised and heartbeats,
 # bound pods become Running/Ready, deleted pods go away. One adjustment: the pod-ready stage
-# assigns pod IPs only when the pod has none. As shipped, a stage applied a second time (the
-# pod was updated meanwhile) merges a second IPv4 into status.podIPs, the API server rejects
-# the patch, and the pod never turns Ready (seen as PDBs that never allow a disruption).
+# sets no pod IPs. As shipped, a stage played twice for one pod (kwok races with itself when the
+# pod is updated meanwhile) merges a second IPv4 into status.podIPs, the API server rejects the
+# whole patch, and the pod never turns Ready (seen as PDBs that never allow a disruption).
+# Guarding on .status.podIP was not enough (kwok renders from a stale copy). Nothing here needs
+# pod IPs: no kubelet, no networking.
 kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@${kwok_version}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
 {
   for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
@@ -64,11 +66,14 @@ kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@${kwok_version}" | sed -n 's/
     cat "$kwok_dir/kustomize/stage/$f"
   done
 } | awk '
-  /^ *\{\{ with \$podIPs \}\}$/ { sub(/\{\{ with/, "{{ if not .status.podIP }}{{ with"); guarded = 1; ends = 0; print; next }
-  guarded && /^ *\{\{ end \}\}$/ { ends++; if (ends == 2) { sub(/\{\{ end \}\}/, "{{ end }}{{ end }}"); guarded = 0 } }
+  /^ *\{\{ with \$podIPs \}\}$/ { skipping = 1; ends = 0; next }
+  skipping { if ($0 ~ /^ *\{\{ end \}\}$/ && ++ends == 2) skipping = 0; next }
   { print }
 ' >"$tmp/kwok-stages.yaml"
-grep -q 'if not .status.podIP' "$tmp/kwok-stages.yaml" || { log "kwok stages changed shape: pod IP guard not applied"; exit 1; }
+if grep -q 'podIPs:' "$tmp/kwok-stages.yaml" || ! grep -q 'phase: Running' "$tmp/kwok-stages.yaml"; then
+  log "kwok stages changed shape: could not take pod IPs out of the pod-ready stage"
+  exit 1
+fi
 
 rm -rf "$bin"
 mv "$tmp" "$bin"
