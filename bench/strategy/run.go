@@ -498,16 +498,7 @@ func (r *runner) apply(ctx context.Context, e trace.Event) error {
 	sort.Strings(names)
 	for _, w := range names {
 		parts = append(parts, fmt.Sprintf("scale %s=%d", w, e.Scale[w]))
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			s, err := r.client.AppsV1().Deployments(namespace).GetScale(ctx, w, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			s.Spec.Replicas = int32(e.Scale[w])
-			_, err = r.client.AppsV1().Deployments(namespace).UpdateScale(ctx, w, s, metav1.UpdateOptions{})
-			return err
-		})
-		if err != nil {
+		if err := localcluster.ScaleDeployment(ctx, r.client, namespace, w, int32(e.Scale[w])); err != nil {
 			return err
 		}
 	}

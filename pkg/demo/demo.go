@@ -436,13 +436,7 @@ func (r *run) reclaim(ctx context.Context, names ...string) error {
 }
 
 func (r *run) scale(ctx context.Context, replicas int32) error {
-	s, err := r.client.AppsV1().Deployments(ns).GetScale(ctx, app, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	s.Spec.Replicas = replicas
-	_, err = r.client.AppsV1().Deployments(ns).UpdateScale(ctx, app, s, metav1.UpdateOptions{})
-	return err
+	return localcluster.ScaleDeployment(ctx, r.client, ns, app, replicas)
 }
 
 // waitDeletionCosts waits until the controller has ranked all n app pods.

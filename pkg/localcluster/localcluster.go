@@ -18,6 +18,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -350,6 +351,17 @@ func Reclaim(ctx context.Context, client kubernetes.Interface, nodeName string) 
 		if err := client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting pod %s/%s of reclaimed node %s: %w", p.Namespace, p.Name, nodeName, err)
 		}
+	}
+	return nil
+}
+
+// ScaleDeployment sets a Deployment's replicas through its scale subresource. A merge patch
+// carries no resourceVersion, so it cannot conflict with the deployment controller's status
+// writes (a Get-then-UpdateScale right after creation loses that race now and then).
+func ScaleDeployment(ctx context.Context, client kubernetes.Interface, namespace, name string, replicas int32) error {
+	patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas))
+	if _, err := client.AppsV1().Deployments(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "scale"); err != nil {
+		return fmt.Errorf("scaling deployment %s/%s to %d: %w", namespace, name, replicas, err)
 	}
 	return nil
 }

@@ -27,12 +27,7 @@ func startWithScheduler(t *testing.T, controllerManager bool) *framework.Env {
 
 func scaleTo(env *framework.Env, name string, replicas int32) {
 	env.T.Helper()
-	scale, err := env.Client.AppsV1().Deployments(ns).GetScale(env.Ctx, name, metav1.GetOptions{})
-	if err != nil {
-		env.T.Fatal(err)
-	}
-	scale.Spec.Replicas = replicas
-	if _, err := env.Client.AppsV1().Deployments(ns).UpdateScale(env.Ctx, name, scale, metav1.UpdateOptions{}); err != nil {
+	if err := localcluster.ScaleDeployment(env.Ctx, env.Client, ns, name, replicas); err != nil {
 		env.T.Fatal(err)
 	}
 }
