@@ -284,9 +284,17 @@ func (c *Controller) recordPodsPerTier(nodes []*v1.Node, pods []*v1.Pod) {
 }
 
 // evict re-checks the pod and the target against the API server, then evicts through the
-// Eviction API with the pod's UID and resourceVersion as preconditions. A conflict (the pod
-// changed since it was read, e.g. the deletion-cost controller re-ranked it) means check again
-// on the new version, a few times. It returns the reason when the pod is left alone.
+// Eviction API with the pod's UID as precondition, so a pod recreated under the same name is
+// never hit. A conflict (the UID no longer matches) means check again, a few times. It
+// returns the reason when the pod is left alone.
+//
+// The eviction deliberately carries no resourceVersion precondition: the API server charges
+// the PodDisruptionBudget (disruptionsAllowed-1, the pod entered in status.disruptedPods)
+// before it checks delete preconditions, so a resourceVersion that moved in the meantime
+// (kwok or the kubelet writing status, the deletion-cost controller re-ranking) would fail
+// the delete yet leave the budget spent and the pod counted unhealthy for the disruption
+// controller's two-minute timeout, blocking every eviction under that PDB. The fresh read
+// just before the call is the re-validation; its window is one round trip.
 func (c *Controller) evict(ctx context.Context, m Move) string {
 	const attempts = 3
 	for i := 0; ; i++ {
@@ -313,10 +321,10 @@ func (c *Controller) evictOnce(ctx context.Context, m Move) (reason string, conf
 	if err != nil || class.AtRisk || c.profile.Model.Rank(class.Tier, avoid) >= c.profile.Model.Rank(c.profile.Model.Classify(source).Tier, avoid) {
 		return SkipChanged, false
 	}
-	uid, rv := pod.UID, pod.ResourceVersion
+	uid := pod.UID
 	eviction := &policyv1.Eviction{
 		ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
-		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}},
 	}
 	if err := c.client.PolicyV1().Evictions(pod.Namespace).Evict(ctx, eviction); err != nil {
 		switch {

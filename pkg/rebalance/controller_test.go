@@ -105,8 +105,10 @@ func TestPassEvictsWithPreconditionsAndEvent(t *testing.T) {
 	if eviction == nil || eviction.Name != "a" {
 		t.Fatalf("no eviction of pod a: %v", env.cs.Actions())
 	}
-	if p := eviction.DeleteOptions.Preconditions; p == nil || p.UID == nil || *p.UID != "a" || p.ResourceVersion == nil {
-		t.Fatalf("eviction preconditions %+v, want the pod's UID and resourceVersion", eviction.DeleteOptions.Preconditions)
+	// UID, and no resourceVersion: the API server charges the PDB before checking delete
+	// preconditions, so a stale resourceVersion would spend the budget without evicting.
+	if p := eviction.DeleteOptions.Preconditions; p == nil || p.UID == nil || *p.UID != "a" || p.ResourceVersion != nil {
+		t.Fatalf("eviction preconditions %+v, want the pod's UID and no resourceVersion", eviction.DeleteOptions.Preconditions)
 	}
 	if m := mutatingActions(env.cs); len(m) != 1 {
 		t.Fatalf("mutating calls %v, want only the eviction", m)

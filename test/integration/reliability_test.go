@@ -375,12 +375,13 @@ func TestReliabilityRecreatedPodNotEvicted(t *testing.T) {
 		t.Fatalf("events %v, evictions %v: want web-b (unchanged) evicted, and only it", events, rb.evictions())
 	}
 
-	// The preconditions themselves, against the API server: the old pod's UID and
-	// resourceVersion do not match the recreated pod.
+	// The preconditions themselves, against the API server, as the rebalancer sends them:
+	// the old pod's UID (evictions) and resourceVersion (deletion-cost patches) do not match
+	// the recreated pod.
 	uid, rv := old.UID, old.ResourceVersion
 	err = env.Client.PolicyV1().Evictions(ns).Evict(env.Ctx, &policyv1.Eviction{
 		ObjectMeta:    metav1.ObjectMeta{Namespace: ns, Name: "web-a"},
-		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}},
 	})
 	if !apierrors.IsConflict(err) {
 		t.Errorf("Eviction with the old pod's preconditions: %v, want a conflict", err)
