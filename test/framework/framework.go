@@ -53,6 +53,9 @@ func Start(t testing.TB, opts localcluster.Options) *Env {
 	}
 	t.Logf("control plane up in %s (logs in %s)", time.Since(started).Round(time.Millisecond), dir)
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- cluster state at failure ---\n%s", dumpState(c))
+		}
 		cancel()
 		if err := c.Stop(); err != nil {
 			t.Logf("stopping the control plane: %v", err)
@@ -274,4 +277,40 @@ func (e *Env) ScheduledPods(ns, selector string) (byNode map[string]int, unbound
 		byNode[p.Spec.NodeName]++
 	}
 	return byNode, unbound
+}
+
+// dumpState describes what a failed test most often needs to know and the component logs do
+// not say: every pod with its node, phase, readiness and deletion mark, and every PDB's
+// status as the disruption controller last wrote it.
+func dumpState(c *localcluster.Cluster) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var b strings.Builder
+	pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Sprintf("listing pods: %v", err)
+	}
+	for _, p := range pods.Items {
+		ready := "NotReady"
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == v1.PodReady && cond.Status == v1.ConditionTrue {
+				ready = "Ready"
+			}
+		}
+		deleting := ""
+		if p.DeletionTimestamp != nil {
+			deleting = " deleting since " + p.DeletionTimestamp.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(&b, "pod %s/%s uid=%s node=%q phase=%s %s%s\n", p.Namespace, p.Name, p.UID, p.Spec.NodeName, p.Status.Phase, ready, deleting)
+	}
+	pdbs, err := c.Client.PolicyV1().PodDisruptionBudgets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return b.String() + fmt.Sprintf("listing PDBs: %v", err)
+	}
+	for _, p := range pdbs.Items {
+		s := p.Status
+		fmt.Fprintf(&b, "pdb %s/%s generation=%d observed=%d expected=%d currentHealthy=%d desiredHealthy=%d disruptionsAllowed=%d disruptedPods=%v\n",
+			p.Namespace, p.Name, p.Generation, s.ObservedGeneration, s.ExpectedPods, s.CurrentHealthy, s.DesiredHealthy, s.DisruptionsAllowed, s.DisruptedPods)
+	}
+	return b.String()
 }
