@@ -198,6 +198,8 @@ func TestWorkload(t *testing.T) {
 	}{
 		{"same owner", pod("ns", web, owner("u1", "rs")), pod("ns", nil, owner("u1", "rs")), true},
 		{"different owner, same labels", pod("ns", web, owner("u1", "rs")), pod("ns", web, owner("u2", "rs2")), false},
+		{"owner recreated under the same name", pod("ns", web, owner("u1", "rs")), pod("ns", web, owner("u2", "rs")), false},
+		{"owners without UIDs, different names", pod("ns", web, owner("", "rs")), pod("ns", web, owner("", "rs2")), false},
 		{"owner vs bare", pod("ns", web, owner("u1", "rs")), pod("ns", web, nil), false},
 		{"bare, same labels", pod("ns", web, nil), pod("ns", web, nil), true},
 		{"bare, same labels, other namespace", pod("ns", web, nil), pod("other", web, nil), false},
@@ -205,9 +207,6 @@ func TestWorkload(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := SameWorkload(tc.a, tc.b); got != tc.want {
-				t.Errorf("SameWorkload = %v, want %v", got, tc.want)
-			}
 			ka, okA := WorkloadKey(tc.a)
 			kb, okB := WorkloadKey(tc.b)
 			if got := okA && okB && ka == kb; got != tc.want {

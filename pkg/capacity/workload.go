@@ -1,7 +1,6 @@
 package capacity
 
 import (
-	"maps"
 	"sort"
 	"strings"
 
@@ -10,11 +9,11 @@ import (
 )
 
 // WorkloadKey names the workload a pod belongs to, so its replicas can be counted per pool:
-// the controlling owner's UID, or else the pod's namespace and full label set. ok is false for
-// a pod with neither (it belongs to no workload and is not spread).
+// the controlling owner (kind, namespace, name and UID), or else the pod's namespace and full
+// label set. ok is false for a pod with neither (it belongs to no workload and is not spread).
 func WorkloadKey(pod *v1.Pod) (key string, ok bool) {
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-		return "owner/" + string(ref.UID), true
+		return "owner/" + ref.Kind + "/" + pod.Namespace + "/" + ref.Name + "/" + string(ref.UID), true
 	}
 	if len(pod.Labels) == 0 {
 		return "", false
@@ -34,17 +33,4 @@ func WorkloadKey(pod *v1.Pod) (key string, ok bool) {
 		b.WriteString(pod.Labels[k])
 	}
 	return b.String(), true
-}
-
-// SameWorkload reports whether two pods belong to the same workload in the sense of
-// WorkloadKey, without building the keys (it runs over every pod in a scheduling cycle).
-func SameWorkload(a, b *v1.Pod) bool {
-	if a.Namespace != b.Namespace {
-		return false
-	}
-	ra, rb := metav1.GetControllerOfNoCopy(a), metav1.GetControllerOfNoCopy(b)
-	if ra != nil || rb != nil {
-		return ra != nil && rb != nil && ra.UID == rb.UID && ra.Kind == rb.Kind && ra.Name == rb.Name
-	}
-	return len(a.Labels) > 0 && maps.Equal(a.Labels, b.Labels)
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
@@ -50,6 +51,9 @@ type PlaceholderPreemption struct {
 
 	placeholderSelector      labels.Selector
 	placeholderPriorityBelow int32
+	// hostsPlaceholders caches, per node generation, whether the node hosts a placeholder: the
+	// tier gate asks it of every node in every cycle.
+	hostsPlaceholders *pernode.Cache[bool]
 }
 
 var _ framework.PostFilterPlugin = &PlaceholderPreemption{}
@@ -77,6 +81,7 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 		placeholderSelector:      selector,
 		placeholderPriorityBelow: *args.PlaceholderPriorityBelow,
 	}
+	pl.hostsPlaceholders = pernode.New(pl.nodeHostsPlaceholders)
 	search.IsEligiblePod = func(_ fwk.NodeInfo, victim fwk.PodInfo, _ *v1.Pod) bool {
 		return pl.IsPlaceholder(victim.GetPod())
 	}

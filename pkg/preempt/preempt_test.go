@@ -403,6 +403,8 @@ func TestTierGate(t *testing.T) {
 		nodes     []*v1.Node
 		pods      []*v1.Pod
 		preemptor *v1.Pod
+		// wantSkip: PreFilter finds nothing to gate and the framework leaves Filter out.
+		wantSkip bool
 		// wantRejected: nodes the gate rejects.
 		wantRejected []string
 	}{
@@ -436,12 +438,32 @@ func TestTierGate(t *testing.T) {
 			nodes:     []*v1.Node{spot("spot").Obj(), onDemand("od").Obj()},
 			pods:      []*v1.Pod{placeholder("p", "spot", "4", 0)},
 			preemptor: func() *v1.Pod { p := preemptor("1"); p.Spec.PreemptionPolicy = &never; return p }(),
+			wantSkip:  true,
 		},
 		{
 			name:      "placeholders never gate each other",
 			nodes:     []*v1.Node{spot("spot").Obj(), onDemand("od").Obj()},
 			pods:      []*v1.Pod{placeholder("p", "spot", "4", 0)},
 			preemptor: placeholder("new", "", "1", 0),
+			wantSkip:  true,
+		},
+		{
+			name:      "no placeholder anywhere: the gate skips the cycle",
+			nodes:     []*v1.Node{spot("spot").Obj(), onDemand("od").Obj()},
+			pods:      []*v1.Pod{realPod("r", "spot", "4", 0)},
+			preemptor: preemptor("1"),
+			wantSkip:  true,
+		},
+		{
+			name:  "a placeholder being deleted holds no room: the gate skips the cycle",
+			nodes: []*v1.Node{spot("spot").Obj(), onDemand("od").Obj()},
+			pods: []*v1.Pod{func() *v1.Pod {
+				p := placeholder("p", "spot", "4", 0)
+				p.DeletionTimestamp = &metav1.Time{}
+				return p
+			}()},
+			preemptor: preemptor("1"),
+			wantSkip:  true,
 		},
 	}
 	for _, tc := range tests {
@@ -451,8 +473,16 @@ func TestTierGate(t *testing.T) {
 			if _, status, _ := e.fwk.RunPreFilterPlugins(e.ctx, state, tc.preemptor); !status.IsSuccess() {
 				t.Fatalf("PreFilter: %v", status)
 			}
-			if _, status := e.pl.PreFilter(e.ctx, state, tc.preemptor, nil); !status.IsSuccess() {
-				t.Fatalf("gate PreFilter: %v", status)
+			nodeInfos, err := e.fwk.SnapshotSharedLister().NodeInfos().List()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, status := e.pl.PreFilter(e.ctx, state, tc.preemptor, nodeInfos)
+			if status.IsSkip() != tc.wantSkip || !(status.IsSuccess() || status.IsSkip()) {
+				t.Fatalf("gate PreFilter: %v, want skip %v", status, tc.wantSkip)
+			}
+			if status.IsSkip() {
+				return // the framework runs no Filter of a plugin whose PreFilter skipped
 			}
 			var rejected []string
 			for _, n := range tc.nodes {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
@@ -29,9 +30,11 @@ const (
 	simulatingKey            = "Simulating" + Name
 )
 
-// gateState is computed once per scheduling cycle, on the first Filter call.
+// gateState is written by PreFilter and completed once per scheduling cycle, on the first
+// Filter call.
 type gateState struct {
-	once sync.Once
+	once  sync.Once
+	model *capacity.Model
 	// bestBand is the best band with a node on which the pod fits after removing its
 	// placeholders; math.MaxInt when there is none.
 	bestBand  int
@@ -52,36 +55,51 @@ func (simulating) Clone() fwk.StateData { return simulating{} }
 func SkipTierGate(state fwk.CycleState) { state.Write(simulatingKey, simulating{}) }
 
 // Filter rejects nodes of a worse band than a node where placeholders hold room for the pod.
+// It runs only in cycles where PreFilter found the gate relevant.
 func (pl *PlaceholderPreemption) Filter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo) *fwk.Status {
 	if _, err := state.Read(simulatingKey); err == nil {
 		return nil // our own fit check running the filters: stay out of it
 	}
-	model, ok := spotscore.ModelFor(pl.handle)
-	if !ok || !pl.canPreempt(pod) {
-		return nil
-	}
-	gs := pl.gate(ctx, state, pod, model)
+	gs := pl.gate(ctx, state, pod)
 	if gs == nil || gs.bestBand == math.MaxInt {
 		return nil
 	}
-	if model.Band(model.Classify(nodeInfo.Node()), gs.avoidSpot) > gs.bestBand {
+	if gs.model.Band(gs.model.Classify(nodeInfo.Node()), gs.avoidSpot) > gs.bestBand {
 		return fwk.NewStatus(fwk.Unschedulable, ErrReasonPlaceholderRoom)
 	}
 	return nil
 }
 
-// PreFilter prepares the cycle's gate state. The gate's fit check needs every plugin's
-// PreFilter state, so it runs lazily, once, on the first Filter call.
-func (pl *PlaceholderPreemption) PreFilter(_ context.Context, state fwk.CycleState, pod *v1.Pod, _ []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
-	state.Write(gateStateKey, &gateState{bestBand: math.MaxInt, avoidSpot: capacity.AvoidsSpot(pod)})
+// PreFilter decides, once per cycle, whether the gate has anything to do; if not, it returns
+// Skip and the framework leaves the gate's Filter out of the cycle: pods that cannot preempt
+// (placeholders, preemptionPolicy Never), profiles without SpotScore's tiers, and clusters
+// where no node hosts a placeholder (a cached lookup per node). Otherwise the gate's fit check
+// needs every plugin's PreFilter state, so it runs lazily, once, on the first Filter call.
+func (pl *PlaceholderPreemption) PreFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
+	model, ok := spotscore.ModelFor(pl.handle)
+	if !ok || !pl.canPreempt(pod) || !pl.anyHostsPlaceholders(ctx, nodes) {
+		return nil, fwk.NewStatus(fwk.Skip)
+	}
+	state.Write(gateStateKey, &gateState{model: model, bestBand: math.MaxInt, avoidSpot: capacity.AvoidsSpot(pod)})
 	return nil, nil
+}
+
+// anyHostsPlaceholders looks at every node in parallel (the cycle itself is serial).
+func (pl *PlaceholderPreemption) anyHostsPlaceholders(ctx context.Context, nodes []fwk.NodeInfo) bool {
+	var found atomic.Bool
+	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
+		if !found.Load() && pl.hostsPlaceholders.Get(nodes[i]) {
+			found.Store(true)
+		}
+	}, Name)
+	return found.Load()
 }
 
 // PreFilterExtensions of the PreFilter plugin: none.
 func (pl *PlaceholderPreemption) PreFilterExtensions() framework.PreFilterExtensions { return nil }
 
 // gate returns the cycle's gate state, computing it on first use; nil if PreFilter did not run.
-func (pl *PlaceholderPreemption) gate(ctx context.Context, state fwk.CycleState, pod *v1.Pod, model *capacity.Model) *gateState {
+func (pl *PlaceholderPreemption) gate(ctx context.Context, state fwk.CycleState, pod *v1.Pod) *gateState {
 	c, err := state.Read(gateStateKey)
 	if err != nil {
 		return nil
@@ -90,7 +108,7 @@ func (pl *PlaceholderPreemption) gate(ctx context.Context, state fwk.CycleState,
 	if !ok {
 		return nil
 	}
-	gs.once.Do(func() { gs.bestBand = pl.bestPlaceholderBand(ctx, state, pod, model, gs.avoidSpot) })
+	gs.once.Do(func() { gs.bestBand = pl.bestPlaceholderBand(ctx, state, pod, gs.model, gs.avoidSpot) })
 	return gs
 }
 
@@ -107,7 +125,7 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 	}
 	for _, ni := range nodeInfos {
 		// Cheapest test first: most nodes host no placeholder.
-		if !pl.hostsPlaceholders(ni, pod) {
+		if !pl.hostsPlaceholders.Get(ni) {
 			continue
 		}
 		class := model.Classify(ni.Node())
@@ -131,7 +149,8 @@ func (pl *PlaceholderPreemption) canPreempt(pod *v1.Pod) bool {
 	return !never && !pl.IsPlaceholder(pod)
 }
 
-func (pl *PlaceholderPreemption) hostsPlaceholders(ni fwk.NodeInfo, preemptor *v1.Pod) bool {
+// nodeHostsPlaceholders reports whether a placeholder not being deleted runs on the node.
+func (pl *PlaceholderPreemption) nodeHostsPlaceholders(ni fwk.NodeInfo) bool {
 	for _, p := range ni.GetPods() {
 		if pl.IsPlaceholder(p.GetPod()) && p.GetPod().DeletionTimestamp == nil {
 			return true

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
 )
 
 const (
@@ -37,6 +38,9 @@ type SpotScore struct {
 	// the spread bonus may use. The rest of the band is the gap that keeps bands strict.
 	bandWidth   int64
 	spreadRange int64
+	// workloadsOnNode counts a node's pods per workload (capacity.WorkloadKey), per node
+	// generation: each cycle then re-reads only the nodes that changed since the last one.
+	workloadsOnNode *pernode.Cache[map[string]int]
 }
 
 var _ framework.PreFilterPlugin = &SpotScore{}
@@ -79,11 +83,26 @@ func ModelFor(h framework.Handle) (model *capacity.Model, ok bool) {
 func newWithModel(h framework.Handle, model *capacity.Model, spreadWeight int32) *SpotScore {
 	bandWidth := framework.MaxNodeScore / int64(model.NumBands())
 	return &SpotScore{
-		handle:      h,
-		model:       model,
-		bandWidth:   bandWidth,
-		spreadRange: bandWidth * int64(spreadWeight) / 100,
+		handle:          h,
+		model:           model,
+		bandWidth:       bandWidth,
+		spreadRange:     bandWidth * int64(spreadWeight) / 100,
+		workloadsOnNode: pernode.New(countWorkloads),
 	}
+}
+
+// countWorkloads counts the pods on a node per workload.
+func countWorkloads(ni fwk.NodeInfo) map[string]int {
+	var counts map[string]int
+	for _, p := range ni.GetPods() {
+		if key, ok := capacity.WorkloadKey(p.GetPod()); ok {
+			if counts == nil {
+				counts = map[string]int{}
+			}
+			counts[key]++
+		}
+	}
+	return counts
 }
 
 // Name returns name of the plugin. It is used in logs, etc.
@@ -107,6 +126,9 @@ type preScoreState struct {
 	*preFilterState
 	// maxPodsInPool is the highest count among the candidates' pools.
 	maxPodsInPool int
+	// scores holds every candidate's score by node name. PreScore gets the candidates as a
+	// list and classifies them in parallel; Score then costs one map lookup per node.
+	scores map[string]int64
 }
 
 // Clone implements the mandatory Clone interface. The state is never changed once written.
@@ -114,14 +136,10 @@ func (s *preScoreState) Clone() fwk.StateData { return s }
 
 // PreFilter does the work that depends on neither the node nor the filters' verdicts, once per
 // cycle: the pod's tier order and where its workload already runs. It never rejects a pod.
-func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, _ []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
+func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod)}
 	if pl.spreadRange > 0 {
-		counts, err := pl.countWorkloadPerPool(ctx, pod)
-		if err != nil {
-			return nil, fwk.AsStatus(err)
-		}
-		s.podsPerPool = counts
+		s.podsPerPool = pl.countWorkloadPerPool(ctx, pod, nodes)
 	}
 	cycleState.Write(preFilterStateKey, s)
 	return nil, nil
@@ -130,49 +148,51 @@ func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, p
 // PreFilterExtensions of the PreFilter plugin: none, SpotScore does not filter.
 func (pl *SpotScore) PreFilterExtensions() framework.PreFilterExtensions { return nil }
 
-// PreScore finds the most crowded pool among the feasible nodes' pools. (Classifications are
-// cached by the model per node object, so Score classifies again at the cost of a lookup.)
+// PreScore finds the most crowded pool among the feasible nodes' pools and scores every
+// feasible node.
 func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) *fwk.Status {
 	pre, err := readState[*preFilterState](cycleState, preFilterStateKey)
 	if err != nil {
 		return fwk.AsStatus(err)
 	}
-	s := &preScoreState{preFilterState: pre}
+	s := &preScoreState{preFilterState: pre, scores: make(map[string]int64, len(nodes))}
+	classes := make([]capacity.Class, len(nodes))
+	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
+		classes[i] = pl.model.Classify(nodes[i].Node())
+	}, Name)
 	if len(pre.podsPerPool) > 0 {
-		for _, n := range nodes {
-			s.maxPodsInPool = max(s.maxPodsInPool, pre.podsPerPool[pl.model.Classify(n.Node()).Pool])
+		for _, c := range classes {
+			s.maxPodsInPool = max(s.maxPodsInPool, pre.podsPerPool[c.Pool])
 		}
+	}
+	for i, c := range classes {
+		s.scores[nodes[i].Node().Name] = pl.score(s, c)
 	}
 	cycleState.Write(preScoreStateKey, s)
 	return nil
 }
 
-// countWorkloadPerPool counts the pods of pod's workload on every node of the snapshot, by pool.
-// It reads every pod of the cluster, so it runs in parallel over nodes, as upstream's
-// PodTopologySpread does for the same kind of count.
-func (pl *SpotScore) countWorkloadPerPool(ctx context.Context, pod *v1.Pod) (map[string]int, error) {
+// countWorkloadPerPool counts the pods of pod's workload on every node, by pool: a cached
+// lookup per node (see workloadsOnNode), in parallel like the framework's own per-node work
+// (the scheduling cycle is serial; this keeps the other core busy). The pod itself is not in
+// the snapshot: the scheduler's cycle is for a pod not yet bound, and the rebalancer's
+// simulations take the pod off its node first.
+func (pl *SpotScore) countWorkloadPerPool(ctx context.Context, pod *v1.Pod, nodes []fwk.NodeInfo) map[string]int {
 	counts := map[string]int{}
-	if _, ok := capacity.WorkloadKey(pod); !ok {
-		return counts, nil
+	key, ok := capacity.WorkloadKey(pod)
+	if !ok {
+		return counts
 	}
-	nodeInfos, err := pl.handle.SnapshotSharedLister().NodeInfos().List()
-	if err != nil {
-		return nil, fmt.Errorf("listing nodes from the snapshot: %w", err)
-	}
-	perNode := make([]int, len(nodeInfos))
-	pl.handle.Parallelizer().Until(ctx, len(nodeInfos), func(i int) {
-		for _, p := range nodeInfos[i].GetPods() {
-			if other := p.GetPod(); other.UID != pod.UID && capacity.SameWorkload(pod, other) {
-				perNode[i]++
-			}
-		}
+	perNode := make([]int, len(nodes))
+	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
+		perNode[i] = pl.workloadsOnNode.Get(nodes[i])[key]
 	}, Name)
 	for i, n := range perNode {
 		if n > 0 {
-			counts[pl.model.Classify(nodeInfos[i].Node()).Pool] += n
+			counts[pl.model.Classify(nodes[i].Node()).Pool] += n
 		}
 	}
-	return counts, nil
+	return counts
 }
 
 func readState[T fwk.StateData](cycleState fwk.CycleState, key fwk.StateKey) (T, error) {
@@ -188,17 +208,24 @@ func readState[T fwk.StateData](cycleState fwk.CycleState, key fwk.StateKey) (T,
 	return s, nil
 }
 
-// Score places the node in its band (tier rank for this pod, healthy before at risk), then
-// adds the spread bonus, which never reaches the next band.
+// Score returns the node's score computed in PreScore.
 func (pl *SpotScore) Score(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo) (int64, *fwk.Status) {
 	s, err := readState[*preScoreState](cycleState, preScoreStateKey)
 	if err != nil {
 		return 0, fwk.AsStatus(err)
 	}
-	class := pl.model.Classify(nodeInfo.Node())
-	band := int64(pl.model.Band(class, s.avoidSpot))
-	score := (int64(pl.model.NumBands())-1-band)*pl.bandWidth + pl.spreadBonus(s, class.Pool)
-	return score, nil
+	if score, ok := s.scores[nodeInfo.Node().Name]; ok {
+		return score, nil
+	}
+	// Not among PreScore's candidates (a caller scoring other nodes): score it now.
+	return pl.score(s, pl.model.Classify(nodeInfo.Node())), nil
+}
+
+// score places a node of class c in its band (tier rank for this pod, healthy before at
+// risk), then adds the spread bonus, which never reaches the next band.
+func (pl *SpotScore) score(s *preScoreState, c capacity.Class) int64 {
+	band := int64(pl.model.Band(c, s.avoidSpot))
+	return (int64(pl.model.NumBands())-1-band)*pl.bandWidth + pl.spreadBonus(s, c.Pool)
 }
 
 // spreadBonus favours pools holding fewer pods of the workload, scaled to spreadRange.

@@ -21,7 +21,6 @@ import (
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	schedulermetrics "k8s.io/kubernetes/pkg/scheduler/metrics"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
-	tf "k8s.io/kubernetes/pkg/scheduler/testing/framework"
 	"k8s.io/utils/ptr"
 )
 
@@ -73,7 +72,11 @@ func scoreAll(t *testing.T, args runtime.Object, pod *v1.Pod, nodes []*v1.Node, 
 	}
 	pl := p.(*SpotScore)
 	state := framework.NewCycleState()
-	nodeInfos := tf.BuildNodeInfos(nodes)
+	// The scheduler hands PreFilter every node of the snapshot, with its pods.
+	nodeInfos, err := snapshot.NodeInfos().List()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, status := pl.PreFilter(ctx, state, pod, nodeInfos); !status.IsSuccess() {
 		t.Fatalf("PreFilter: %v", status)
 	}
@@ -218,6 +221,98 @@ func TestScoreSpread(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.check(t, scoreAll(t, tc.args, pod, nodes, tc.existing))
 		})
+	}
+}
+
+// TestSpreadCountsFollowTheSnapshot: one plugin over successive cycles (its per-node counts
+// are cached by node generation) sees replicas arrive, move and leave.
+func TestSpreadCountsFollowTheSnapshot(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, nil, fh) // default args
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.(*SpotScore)
+	owned := func(name, node string) *v1.Pod {
+		return st.MakePod().Namespace("ns").Name(name).UID(name).OwnerReference("web-abc", rsKind).Node(node).Obj()
+	}
+	nodes := []*v1.Node{spotNode("a-1", "a").Obj(), spotNode("b-1", "b").Obj()}
+	pod := st.MakePod().Namespace("ns").Name("new").UID("new").OwnerReference("web-abc", rsKind).Obj()
+	poolA, poolB := pl.model.Classify(nodes[0]).Pool, pl.model.Classify(nodes[1]).Pool
+	for _, step := range []struct {
+		name         string
+		pods         []*v1.Pod
+		wantA, wantB int
+	}{
+		{"two replicas on a", []*v1.Pod{owned("r1", "a-1"), owned("r2", "a-1")}, 2, 0},
+		{"one moved to b", []*v1.Pod{owned("r1", "a-1"), owned("r2", "b-1")}, 1, 1},
+		{"a third joined b", []*v1.Pod{owned("r1", "a-1"), owned("r2", "b-1"), owned("r3", "b-1")}, 1, 2},
+		{"all gone", nil, 0, 0},
+	} {
+		nodeInfos, err := cache.NewSnapshot(step.pods, nodes).NodeInfos().List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		state := framework.NewCycleState()
+		if _, status := pl.PreFilter(ctx, state, pod, nodeInfos); !status.IsSuccess() {
+			t.Fatalf("%s: PreFilter: %v", step.name, status)
+		}
+		s, err := readState[*preFilterState](state, preFilterStateKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.podsPerPool[poolA] != step.wantA || s.podsPerPool[poolB] != step.wantB {
+			t.Errorf("%s: pods per pool %v, want %s=%d %s=%d", step.name, s.podsPerPool, poolA, step.wantA, poolB, step.wantB)
+		}
+	}
+}
+
+// TestScoreOutsidePreScoreCandidates: Score of a node PreScore did not see (a caller scoring
+// other nodes than it pre-scored) is computed on the spot, equal to the pre-scored value.
+func TestScoreOutsidePreScoreCandidates(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, rawArgs(`{"spreadWeight": 0}`), fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.(*SpotScore)
+	pod := st.MakePod().Namespace("ns").Name("p").UID("p").Obj()
+	nodeInfos, err := cache.NewSnapshot(nil, []*v1.Node{spotNode("a-1", "a").Obj(), onDemandNode("od").Obj()}).NodeInfos().List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scoreWith := func(candidates []fwk.NodeInfo, ni fwk.NodeInfo) int64 {
+		state := framework.NewCycleState()
+		if _, status := pl.PreFilter(ctx, state, pod, nodeInfos); !status.IsSuccess() {
+			t.Fatal(status)
+		}
+		if status := pl.PreScore(ctx, state, pod, candidates); !status.IsSuccess() {
+			t.Fatal(status)
+		}
+		score, status := pl.Score(ctx, state, pod, ni)
+		if !status.IsSuccess() {
+			t.Fatal(status)
+		}
+		return score
+	}
+	got := map[string]int64{}
+	for i, ni := range nodeInfos {
+		pre, direct := scoreWith(nodeInfos, ni), scoreWith([]fwk.NodeInfo{nodeInfos[1-i]}, ni)
+		if pre != direct {
+			t.Errorf("%s: pre-scored %d, scored outside the candidates %d", ni.Node().Name, pre, direct)
+		}
+		got[ni.Node().Name] = direct
+	}
+	if got["a-1"] <= got["od"] {
+		t.Errorf("scores %v: want spot above on-demand", got)
 	}
 }
 
