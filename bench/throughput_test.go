@@ -4,8 +4,11 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -35,6 +38,8 @@ var (
 	tpPods     = flag.Int("throughput.pods", 3000, "Pods scheduled per measurement.")
 	tpRounds   = flag.Int("throughput.rounds", 2, "Rounds; each round measures every configuration, alternating the order.")
 	tpUpstream = flag.Bool("throughput.upstream", true, "Also measure the upstream kube-scheduler binary (default profile).")
+	tpProfile  = flag.String("throughput.cpuprofile", "", "Directory for a CPU profile of each measurement (the scheduler's /debug/pprof/profile over -throughput.profile-seconds); empty: none.")
+	tpProfSecs = flag.Int("throughput.profile-seconds", 10, "Length of each CPU profile.")
 )
 
 func TestMain(m *testing.M) {
@@ -311,9 +316,26 @@ func measure(ctx context.Context, c *localcluster.Cluster, client kubernetes.Int
 	factory.Start(ictx.Done())
 	cache.WaitForCacheSync(ictx.Done(), inf.HasSynced)
 
-	proc, err := c.StartProcess(ctx, tc.name, tc.binary, "--config="+tc.config, "--secure-port=0", "--v=1")
+	args := []string{"--config=" + tc.config, "--secure-port=0", "--v=1"}
+	var port int
+	if *tpProfile != "" {
+		port, err = localcluster.FreePort()
+		if err != nil {
+			return 0, err
+		}
+		args = append(args, "--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port),
+			"--authorization-always-allow-paths=/healthz,/readyz,/livez,/debug/pprof/*")
+	}
+	proc, err := c.StartProcess(ctx, tc.name, tc.binary, args...)
 	if err != nil {
 		return 0, err
+	}
+	profiled := make(chan error, 1)
+	if *tpProfile != "" {
+		round++
+		go func(out string) { profiled <- captureCPUProfile(ctx, port, *tpProfSecs, out) }(filepath.Join(*tpProfile, fmt.Sprintf("%s-%d.pprof", tc.name, round)))
+	} else {
+		profiled <- nil
 	}
 	select {
 	case <-done:
@@ -323,8 +345,12 @@ func measure(ctx context.Context, c *localcluster.Cluster, client kubernetes.Int
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+	perr := <-profiled
 	proc.Stop(5 * time.Second)
 	stopInformer()
+	if perr != nil {
+		return 0, fmt.Errorf("profiling %s: %w", tc.name, perr)
+	}
 
 	mu.Lock()
 	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
@@ -343,4 +369,41 @@ func measure(ctx context.Context, c *localcluster.Cluster, client kubernetes.Int
 		return 0, fmt.Errorf("deleting the pods: %w", err)
 	}
 	return float64(n-1) / span, nil
+}
+
+// round numbers the profiles of successive measurements.
+var round int
+
+// captureCPUProfile waits for the scheduler's secure port, then writes a CPU profile of the
+// next seconds to out. The certificate is the scheduler's self-signed one.
+func captureCPUProfile(ctx context.Context, port, seconds int, out string) error {
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback, self-signed, benchmark only
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	err := localcluster.WaitForAPI(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		resp, err := client.Get(base + "/healthz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return err
+	}
+	resp, err := client.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, seconds))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /debug/pprof/profile: %s", resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, data, 0o644)
 }

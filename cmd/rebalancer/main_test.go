@@ -2,12 +2,13 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 )
 
 // TestStartupRejectsBadInput: every bad flag or configuration fails at start-up, before any
@@ -80,12 +81,11 @@ current-context: c
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := localcluster.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(port)
 }
 
 func writeFile(t *testing.T, path, data string) {

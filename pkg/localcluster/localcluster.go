@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -364,4 +365,14 @@ func ScaleDeployment(ctx context.Context, client kubernetes.Interface, namespace
 		return fmt.Errorf("scaling deployment %s/%s to %d: %w", namespace, name, replicas, err)
 	}
 	return nil
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
