@@ -43,7 +43,7 @@ test-integration: build ## Integration tests only.
 	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) -v ./test/integration/...
 
-bench: bench-strategies bench-throughput bench-plan ## All benchmarks (docs/benchmarks.md): strategies (~15 min), throughput (~3 min), planning (~4 min).
+bench: bench-strategies bench-throughput bench-plan ## All benchmarks (docs/benchmarks.md), ~17 min: strategies (~15 min), throughput (~3 min), planning (~1 min).
 
 bench-strategies: build ## Replay bench/trace/default.yaml per strategy (real kube-scheduler, descheduler, spot-scheduler); reports in bench/results.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" go run ./bench/cmd/strategies --descheduler "$$(hack/build-descheduler.sh)" $(BENCH_ARGS)
