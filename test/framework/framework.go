@@ -240,6 +240,41 @@ func (e *Env) CreateNamespace(name string) {
 	}
 }
 
+// CreateBoundPods creates pods that already name their node (spec.nodeName set, as a
+// kubelet's static or pre-bound pods are) and waits until each is Running and Ready.
+//
+// Why wait: kube-scheduler feeds bound pods to its cache and pending pods to its queue through
+// two handlers of one informer, each with its own goroutine, so a pending pod created right
+// after a bound one can be scheduled before the cache counts the bound pod. A real kubelet
+// would then refuse the pod (OutOfcpu); kwok admits anything. Ready means kwok has seen the
+// pod and written its status, a round trip after the scheduler's informer got it too.
+func (e *Env) CreateBoundPods(pods ...*v1.Pod) {
+	e.T.Helper()
+	for _, p := range pods {
+		if p.Spec.NodeName == "" {
+			e.T.Fatalf("CreateBoundPods: pod %s names no node", p.Name)
+		}
+		if _, err := e.Client.CoreV1().Pods(p.Namespace).Create(e.Ctx, p, metav1.CreateOptions{}); err != nil {
+			e.T.Fatalf("creating pod %s: %v", p.Name, err)
+		}
+	}
+	for _, p := range pods {
+		ns, name := p.Namespace, p.Name
+		e.WaitFor("pod "+ns+"/"+name+" Running and Ready", 30*time.Second, func(ctx context.Context) (bool, error) {
+			got, err := e.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			for _, c := range got.Status.Conditions {
+				if c.Type == v1.PodReady && c.Status == v1.ConditionTrue {
+					return got.Status.Phase == v1.PodRunning, nil
+				}
+			}
+			return false, nil
+		})
+	}
+}
+
 // WaitPodBound waits until the pod has a node and returns the node's name.
 func (e *Env) WaitPodBound(ns, name string, timeout time.Duration) string {
 	e.T.Helper()

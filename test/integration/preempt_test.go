@@ -160,9 +160,7 @@ func boundPod(env *framework.Env, name, node, cpu, class string, labels map[stri
 	p := framework.Pod(ns, name, cpu, labels)
 	p.Spec.NodeName = node
 	p.Spec.PriorityClassName = class
-	if _, err := env.Client.CoreV1().Pods(ns).Create(env.Ctx, p, metav1.CreateOptions{}); err != nil {
-		env.T.Fatal(err)
-	}
+	env.CreateBoundPods(p)
 }
 
 func podExists(env *framework.Env, name string) bool {
@@ -246,16 +244,16 @@ func TestPreemptDeterministic(t *testing.T) {
 			}
 		}
 		// Every node holds three 1-CPU placeholders of priorities -10, -20, -30.
+		var placeholders []*v1.Pod
 		for _, n := range nodes {
 			for i, class := range []string{placeholderClass, "placeholder-20", "placeholder-30"} {
 				p := framework.Pod(ns, fmt.Sprintf("%s-p%d", n.Name, i), "1", map[string]string{"spot-scheduler.io/placeholder": "true"})
 				p.Spec.NodeName = n.Name
 				p.Spec.PriorityClassName = class
-				if _, err := env.Client.CoreV1().Pods(ns).Create(env.Ctx, p, metav1.CreateOptions{}); err != nil {
-					t.Fatal(err)
-				}
+				placeholders = append(placeholders, p)
 			}
 		}
+		env.CreateBoundPods(placeholders...)
 		node := createPod(env, framework.Pod(ns, "web", "2", nil))
 		var victims []string
 		env.WaitFor("two placeholders gone", 30*time.Second, func(context.Context) (bool, error) {

@@ -187,14 +187,9 @@ func TestSpotScoreStrictOrder(t *testing.T) {
 	// NodeResourcesFit and BalancedAllocation: the spot node is nearly full.
 	filler := framework.Pod(ns, "filler", "2500m", map[string]string{"role": "filler"})
 	filler.Spec.NodeName = "spot-busy"
-	if _, err := env.Client.CoreV1().Pods(ns).Create(env.Ctx, filler, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	friend := framework.Pod(ns, "friend", "100m", map[string]string{"role": "friend"})
 	friend.Spec.NodeName = "ondemand-idle"
-	if _, err := env.Client.CoreV1().Pods(ns).Create(env.Ctx, friend, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	env.CreateBoundPods(filler, friend)
 	pod := framework.Pod(ns, "contested", "1", map[string]string{"app": "contested"})
 	pod.Spec.Affinity = &v1.Affinity{
 		// NodeAffinity: prefers the on-demand node.
