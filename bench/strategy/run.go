@@ -25,7 +25,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/spot-scheduler/spot-scheduler/bench/trace"
@@ -466,16 +465,7 @@ func (r *runner) apply(ctx context.Context, e trace.Event) error {
 	var parts []string
 	for _, name := range e.Notice {
 		parts = append(parts, "notice "+name)
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			n, err := r.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			n.Spec.Taints = append(n.Spec.Taints, v1.Taint{Key: noticeTaint, Value: "true", Effect: v1.TaintEffectNoSchedule})
-			_, err = r.client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
-			return err
-		})
-		if err != nil {
+		if err := localcluster.TaintNode(ctx, r.client, name, v1.Taint{Key: noticeTaint, Value: "true", Effect: v1.TaintEffectNoSchedule}); err != nil {
 			return err
 		}
 	}

@@ -414,15 +414,7 @@ func (r *run) waitRunning(ctx context.Context, name string, n int, onTier func(s
 }
 
 func (r *run) taint(ctx context.Context, name string, taint v1.Taint) error {
-	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		n, err := r.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		n.Spec.Taints = append(n.Spec.Taints, taint)
-		_, err = r.client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
-		return err == nil, nil
-	})
+	return localcluster.TaintNode(ctx, r.client, name, taint)
 }
 
 // reclaim takes nodes back as a provider does.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
+	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/schedconfig"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
@@ -195,15 +196,9 @@ func createDeployment(env *framework.Env, d *appsv1.Deployment) {
 
 func taintNode(env *framework.Env, name string, taint v1.Taint) {
 	env.T.Helper()
-	env.WaitFor("taint on "+name, 10*time.Second, func(ctx context.Context) (bool, error) {
-		n, err := env.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		n.Spec.Taints = append(n.Spec.Taints, taint)
-		_, err = env.Client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
-		return err == nil, err
-	})
+	if err := localcluster.TaintNode(env.Ctx, env.Client, name, taint); err != nil {
+		env.T.Fatal(err)
+	}
 }
 
 var spotITN = v1.Taint{Key: "aws-node-termination-handler/spot-itn", Value: "x", Effect: v1.TaintEffectNoSchedule}
