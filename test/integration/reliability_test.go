@@ -276,6 +276,17 @@ func (r *rebalancer) waitPlanned(want int) {
 	})
 }
 
+// roomAppearsMidPass adds spot room once the first pass is done, waits until a pass plans
+// want moves towards it, and returns the pass count then: that pass is in its validation
+// delay (between planning and acting) and counts when it ends.
+func (r *rebalancer) roomAppearsMidPass(spot *v1.Node, want int) (passes float64) {
+	r.env.T.Helper()
+	r.waitPasses(1)
+	r.env.CreateNodes(spot)
+	r.waitPlanned(want)
+	return r.passes()
+}
+
 // TestReliabilityCapacityVanishesMidPlan: the rebalancer plans moves to a new spot node, and
 // the node is reclaimed (deleted) during the validation delay, between planning and acting.
 // Nothing is evicted: the re-plan on fresh state drops the moves.
@@ -286,12 +297,7 @@ func TestReliabilityCapacityVanishesMidPlan(t *testing.T) {
 	waitRunningOn(env, "web", 2, "ondemand-1")
 	before := podUIDs(env, "app=web")
 	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=8s")
-	rb.waitPasses(1)
-
-	env.CreateNodes(framework.Node("spot-1", "4", framework.SpotLabels))
-	rb.waitPlanned(2)
-	// The planning pass is now in its validation delay; it counts when it ends.
-	passes := rb.passes()
+	passes := rb.roomAppearsMidPass(framework.Node("spot-1", "4", framework.SpotLabels), 2)
 	env.DeleteNodes("spot-1")
 	env.WaitFor("the pass to end", 60*time.Second, func(context.Context) (bool, error) {
 		return rb.passes() > passes, nil
@@ -344,12 +350,7 @@ func TestReliabilityRecreatedPodNotEvicted(t *testing.T) {
 	}
 	waitRunningOn(env, "web", 2, "ondemand-1")
 	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=8s")
-	rb.waitPasses(1)
-
-	env.CreateNodes(framework.Node("spot-1", "4", framework.SpotLabels))
-	rb.waitPlanned(2)
-	// The planning pass is now in its validation delay; it counts when it ends.
-	passes := rb.passes()
+	passes := rb.roomAppearsMidPass(framework.Node("spot-1", "4", framework.SpotLabels), 2)
 	old, err := env.Client.CoreV1().Pods(ns).Get(env.Ctx, "web-a", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -560,12 +561,7 @@ func TestReliabilityAPIServerRestart(t *testing.T) {
 	waitRunningOn(env, "api", 2, "ondemand-1")
 	before := podUIDs(env, "app in (web,api)")
 	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=20s")
-	rb.waitPasses(1)
-
-	env.CreateNodes(framework.Node("spot-2", "2", framework.SpotLabels))
-	rb.waitPlanned(2)
-	// The planning pass is now in its validation delay; it counts when it ends.
-	passes := rb.passes()
+	passes := rb.roomAppearsMidPass(framework.Node("spot-2", "2", framework.SpotLabels), 2)
 	down := time.Now()
 	if err := env.RestartAPIServer(2 * time.Second); err != nil {
 		t.Fatal(err)
