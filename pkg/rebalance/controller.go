@@ -285,8 +285,8 @@ func (c *Controller) recordPodsPerTier(nodes []*v1.Node, pods []*v1.Pod) {
 
 // evict re-checks the pod and the target against the API server, then evicts through the
 // Eviction API with the pod's UID as precondition, so a pod recreated under the same name is
-// never hit. A conflict (the UID no longer matches) means check again, a few times. It
-// returns the reason when the pod is left alone.
+// never hit (the API server answers Conflict: the move is stale and dropped). It returns the
+// reason when the pod is left alone.
 //
 // The eviction deliberately carries no resourceVersion precondition: the API server charges
 // the PodDisruptionBudget (disruptionsAllowed-1, the pod entered in status.disruptedPods)
@@ -296,30 +296,20 @@ func (c *Controller) recordPodsPerTier(nodes []*v1.Node, pods []*v1.Pod) {
 // controller's two-minute timeout, blocking every eviction under that PDB. The fresh read
 // just before the call is the re-validation; its window is one round trip.
 func (c *Controller) evict(ctx context.Context, m Move) string {
-	const attempts = 3
-	for i := 0; ; i++ {
-		reason, conflict := c.evictOnce(ctx, m)
-		if !conflict || i == attempts-1 {
-			return reason
-		}
-	}
-}
-
-func (c *Controller) evictOnce(ctx context.Context, m Move) (reason string, conflict bool) {
 	logger := klog.FromContext(ctx)
 	pod, err := c.client.CoreV1().Pods(m.Pod.Namespace).Get(ctx, m.Pod.Name, metav1.GetOptions{})
 	if err != nil || pod.UID != m.Pod.UID || pod.Spec.NodeName != m.From || protection(pod, c.clock.Now(), c.opts.Options) != "" {
-		return SkipChanged, false
+		return SkipChanged
 	}
 	target, err := c.client.CoreV1().Nodes().Get(ctx, m.To, metav1.GetOptions{})
 	if err != nil {
-		return SkipChanged, false
+		return SkipChanged
 	}
 	class := c.profile.Model.Classify(target)
 	avoid := capacity.AvoidsSpot(pod)
 	source, err := c.nodes.Get(m.From)
 	if err != nil || class.AtRisk || c.profile.Model.Rank(class.Tier, avoid) >= c.profile.Model.Rank(c.profile.Model.Classify(source).Tier, avoid) {
-		return SkipChanged, false
+		return SkipChanged
 	}
 	uid := pod.UID
 	eviction := &policyv1.Eviction{
@@ -330,21 +320,19 @@ func (c *Controller) evictOnce(ctx context.Context, m Move) (reason string, conf
 		switch {
 		case apierrors.IsTooManyRequests(err):
 			logger.V(2).Info("eviction refused by a PodDisruptionBudget; retrying on a later pass", "pod", klog.KObj(pod))
-			return SkipPDB, false
-		case apierrors.IsConflict(err):
-			return SkipChanged, true
-		case apierrors.IsNotFound(err):
-			return SkipChanged, false
+			return SkipPDB
+		case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+			return SkipChanged
 		default:
 			logger.Error(err, "evicting pod", "pod", klog.KObj(pod))
-			return SkipEvictionFailure, false
+			return SkipEvictionFailure
 		}
 	}
 	evictionsTotal.WithLabelValues(m.FromTier, m.ToTier).Inc()
 	c.recorder.Eventf(pod, nil, v1.EventTypeNormal, "Rebalanced", "Evict",
 		"Moving from %s node %s to %s: node %s has room", m.FromTier, m.From, m.ToTier, m.To)
 	logger.Info("evicted pod to move it to a better tier", "pod", klog.KObj(pod), "fromTier", m.FromTier, "fromNode", m.From, "toTier", m.ToTier, "toNode", m.To)
-	return "", false
+	return ""
 }
 
 // printPlan writes the plan as a table.

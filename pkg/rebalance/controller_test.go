@@ -2,6 +2,7 @@ package rebalance
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -140,6 +141,30 @@ func TestPassSkipsWhenAPDBRefuses(t *testing.T) {
 	}
 	if len(env.recorder.Events) != 0 {
 		t.Fatal("event recorded for a refused eviction")
+	}
+}
+
+// TestPassDropsAMoveWhoseEvictionConflicts: with the UID as the only precondition, a Conflict
+// means the pod was replaced under the same name: the move is stale, dropped, not retried.
+func TestPassDropsAMoveWhoseEvictionConflicts(t *testing.T) {
+	env := newControllerEnv(t, false, failbackObjects()...)
+	attempts := 0
+	env.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "eviction" {
+			return false, nil, nil
+		}
+		attempts++
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "a", fmt.Errorf("the UID in the precondition does not match"))
+	})
+	res, err := env.ctrl.Pass(env.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Evicted) != 0 || len(res.Dropped) != 1 || res.Dropped[0].Reason != SkipChanged || attempts != 1 {
+		t.Fatalf("evicted %v dropped %v after %d eviction calls, want one %s skip after 1 call", res.Evicted, res.Dropped, attempts, SkipChanged)
+	}
+	if len(env.recorder.Events) != 0 {
+		t.Fatal("event recorded for a conflicting eviction")
 	}
 }
 
