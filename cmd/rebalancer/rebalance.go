@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 )
 
 // rebalanceFlags configure the failback rebalancer (pkg/rebalance).
@@ -78,7 +79,7 @@ func (r *rebalanceFlags) run(ctx context.Context, configFile, profileName string
 	}
 	logger := klog.FromContext(ctx)
 	factory := informers.NewSharedInformerFactory(client, 0)
-	profile, err := rebalance.LoadProfile(ctx, configFile, profileName, client, factory)
+	profile, err := simulator.Load(ctx, configFile, profileName, client, factory)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
@@ -104,7 +105,7 @@ func (o *options) run(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	factory := informers.NewSharedInformerFactory(client, 0)
-	profile, err := rebalance.LoadProfile(ctx, configFile, o.profile, client, factory)
+	profile, err := simulator.Load(ctx, configFile, o.profile, client, factory)
 	if err != nil {
 		return err
 	}
@@ -169,11 +170,11 @@ func (o *options) configFile(ctx context.Context, client kubernetes.Interface) (
 
 // PodReport is the JSON form of a pod's explanation.
 type PodReport struct {
-	Pod        string                   `json:"pod"`
-	Node       string                   `json:"node,omitempty"`
-	Tier       string                   `json:"tier,omitempty"`
-	Evaluation *rebalance.PodEvaluation `json:"evaluation"`
-	Rebalance  RebalanceVerdict         `json:"rebalance"`
+	Pod        string                `json:"pod"`
+	Node       string                `json:"node,omitempty"`
+	Tier       string                `json:"tier,omitempty"`
+	Evaluation *simulator.Evaluation `json:"evaluation"`
+	Rebalance  RebalanceVerdict      `json:"rebalance"`
 }
 
 // RebalanceVerdict says what the rebalancer would do with a pod now.
@@ -184,7 +185,7 @@ type RebalanceVerdict struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-func (o *options) explainPod(ctx context.Context, profile *rebalance.Profile, nodes []*v1.Node, pods []*v1.Pod, ns, name string, opts rebalance.Options) error {
+func (o *options) explainPod(ctx context.Context, profile *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod, ns, name string, opts rebalance.Options) error {
 	var pod *v1.Pod
 	for _, p := range pods {
 		if p.Namespace == ns && p.Name == name {
@@ -194,11 +195,11 @@ func (o *options) explainPod(ctx context.Context, profile *rebalance.Profile, no
 	if pod == nil {
 		return fmt.Errorf("pod %s/%s not found", ns, name)
 	}
-	eval, err := profile.Evaluate(ctx, nodes, pods, pod)
+	eval, err := evaluate(ctx, profile, nodes, pods, pod)
 	if err != nil {
 		return err
 	}
-	plan, err := profile.Plan(ctx, nodes, pods, time.Now(), opts)
+	plan, err := rebalance.PlanMoves(ctx, profile, nodes, pods, time.Now(), opts)
 	if err != nil {
 		return err
 	}
@@ -251,6 +252,20 @@ func (o *options) explainPod(ctx context.Context, profile *rebalance.Profile, no
 	return nil
 }
 
+// evaluate is the scheduler's view of pod if it were pending now: every other pod stays where
+// it is, the pod itself leaves its node.
+func evaluate(ctx context.Context, sim *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod, pod *v1.Pod) (*simulator.Evaluation, error) {
+	others := make([]*v1.Pod, 0, len(pods))
+	for _, p := range pods {
+		if p.UID != pod.UID {
+			others = append(others, p)
+		}
+	}
+	session := sim.Begin(sim.NewSnapshot(nodes, others, false))
+	defer session.End()
+	return session.Evaluate(ctx, simulator.Unbound(pod))
+}
+
 func verdict(plan *rebalance.Plan, pod *v1.Pod) RebalanceVerdict {
 	for _, m := range plan.Moves {
 		if m.Pod.UID == pod.UID {
@@ -290,8 +305,8 @@ type StayReport struct {
 	Reason string `json:"reason"`
 }
 
-func (o *options) explainScope(ctx context.Context, profile *rebalance.Profile, nodes []*v1.Node, pods []*v1.Pod, namespace string, opts rebalance.Options) error {
-	plan, err := profile.Plan(ctx, nodes, pods, time.Now(), opts)
+func (o *options) explainScope(ctx context.Context, profile *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod, namespace string, opts rebalance.Options) error {
+	plan, err := rebalance.PlanMoves(ctx, profile, nodes, pods, time.Now(), opts)
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func (pl *PlaceholderPreemption) Filter(ctx context.Context, state fwk.CycleStat
 		return nil // our own fit check running the filters: stay out of it
 	}
 	gs := pl.gate(ctx, state, pod)
-	if gs == nil || gs.bestBand == math.MaxInt {
+	if gs == nil || gs.bestBand == math.MaxInt || nodeInfo.Node() == nil {
 		return nil
 	}
 	if gs.model.Band(gs.model.Classify(nodeInfo.Node()), gs.avoidSpot) > gs.bestBand {
@@ -88,7 +88,7 @@ func (pl *PlaceholderPreemption) PreFilter(ctx context.Context, state fwk.CycleS
 func (pl *PlaceholderPreemption) anyHostsPlaceholders(ctx context.Context, nodes []fwk.NodeInfo) bool {
 	var found atomic.Bool
 	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
-		if !found.Load() && pl.hostsPlaceholders.Get(nodes[i]) {
+		if !found.Load() && nodes[i].Node() != nil && pl.hostsPlaceholders.Get(nodes[i]) {
 			found.Store(true)
 		}
 	}, Name)
@@ -124,8 +124,9 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 		return best
 	}
 	for _, ni := range nodeInfos {
-		// Cheapest test first: most nodes host no placeholder.
-		if !pl.hostsPlaceholders.Get(ni) {
+		// Cheapest test first: most nodes host no placeholder. A NodeInfo without a node
+		// (pods bound to a node that is gone) is no place for anyone.
+		if ni.Node() == nil || !pl.hostsPlaceholders.Get(ni) {
 			continue
 		}
 		class := model.Classify(ni.Node())

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strconv"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -13,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 )
 
 // ControllerOptions configure the rebalancer's loop.
@@ -51,7 +53,7 @@ const passKey = "pass"
 
 // Controller runs rebalancing passes: periodically and shortly after better-tier room appears.
 type Controller struct {
-	profile  *Profile
+	sim      *simulator.Simulator
 	client   kubernetes.Interface
 	opts     ControllerOptions
 	clock    clock.Clock
@@ -60,13 +62,18 @@ type Controller struct {
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedDelayingInterface[string]
 	recorder events.EventRecorder
+
+	// Liveness (liveness.go): whether the loop runs, and when it last made progress.
+	liveMu       sync.Mutex
+	running      bool
+	lastProgress time.Time
 }
 
 // NewController wires the controller to informers of factory (start the factory afterwards).
-func NewController(profile *Profile, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder, opts ControllerOptions, clk clock.WithTicker) (*Controller, error) {
-	initMetrics(profile.Model.TierNames())
+func NewController(sim *simulator.Simulator, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder, opts ControllerOptions, clk clock.WithTicker) (*Controller, error) {
+	initMetrics(sim.Model.TierNames())
 	c := &Controller{
-		profile:  profile,
+		sim:      sim,
 		client:   client,
 		opts:     opts,
 		clock:    clk,
@@ -112,12 +119,12 @@ func (c *Controller) nodeChanged(oldObj, newObj interface{}) {
 	if !ok {
 		return
 	}
-	class := c.profile.Model.Classify(node)
-	if class.AtRisk || class.Tier == c.profile.Model.NumTiers()-1 {
+	class := c.sim.Model.Classify(node)
+	if class.AtRisk || class.Tier == c.sim.Model.NumTiers()-1 {
 		return
 	}
 	old, _ := oldObj.(*v1.Node)
-	if old == nil || (!nodeReady(old) && nodeReady(node)) || c.profile.Model.Classify(old) != class {
+	if old == nil || (!nodeReady(old) && nodeReady(node)) || c.sim.Model.Classify(old) != class {
 		c.queue.AddAfter(passKey, c.opts.Debounce)
 	}
 }
@@ -127,8 +134,8 @@ func (c *Controller) roomMayHaveAppeared(nodeName string) {
 	if err != nil {
 		return
 	}
-	class := c.profile.Model.Classify(node)
-	if !class.AtRisk && class.Tier < c.profile.Model.NumTiers()-1 {
+	class := c.sim.Model.Classify(node)
+	if !class.AtRisk && class.Tier < c.sim.Model.NumTiers()-1 {
 		c.queue.AddAfter(passKey, c.opts.Debounce)
 	}
 }
@@ -144,8 +151,9 @@ func nodeReady(n *v1.Node) bool {
 
 // Run passes until ctx ends: one at start, then every Interval and after each trigger.
 func (c *Controller) Run(ctx context.Context) {
-	defer utilruntime.HandleCrash()
 	defer c.queue.ShutDown()
+	c.loopStarted()
+	defer c.loopStopped()
 	logger := klog.FromContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return
@@ -160,12 +168,29 @@ func (c *Controller) Run(ctx context.Context) {
 		if shutdown {
 			return
 		}
-		if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
-			logger.Error(err, "rebalance pass failed")
+		if _, err := c.recoveredPass(ctx); err != nil {
+			if ctx.Err() == nil {
+				logger.Error(err, "rebalance pass failed")
+			}
+		} else {
+			c.passCompleted()
 		}
 		c.queue.Done(key)
 		c.queue.AddAfter(passKey, c.opts.Interval)
 	}
+}
+
+// recoveredPass is Pass, with a panic turned into an error that carries its stack: one pass
+// meeting a cluster state no one foresaw must not end the loop (failback would stop for every
+// workload) nor end it silently; the next pass starts from fresh state.
+func (c *Controller) recoveredPass(ctx context.Context) (res *PassResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			passPanicsTotal.Inc()
+			err = fmt.Errorf("rebalance pass panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return c.Pass(ctx)
 }
 
 // PassResult tells what a pass did.
@@ -246,7 +271,7 @@ func (c *Controller) plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	start := c.clock.Now()
-	plan, err := c.profile.Plan(ctx, nodes, pods, c.clock.Now(), c.opts.Options)
+	plan, err := PlanMoves(ctx, c.sim, nodes, pods, c.clock.Now(), c.opts.Options)
 	planDuration.Observe(c.clock.Since(start).Seconds())
 	if err != nil {
 		return nil, err
@@ -265,18 +290,18 @@ func (c *Controller) recordPlan(plan *Plan) {
 func (c *Controller) recordPodsPerTier(nodes []*v1.Node, pods []*v1.Pod) {
 	classes := make(map[string]capacity.Class, len(nodes))
 	for _, n := range nodes {
-		classes[n.Name] = c.profile.Model.Classify(n)
+		classes[n.Name] = c.sim.Model.Classify(n)
 	}
 	counts := map[capacity.Class]int{}
 	for _, p := range pods {
-		if p.Spec.SchedulerName != c.profile.SchedulerName || p.Status.Phase != v1.PodRunning {
+		if p.Spec.SchedulerName != c.sim.SchedulerName || p.Status.Phase != v1.PodRunning {
 			continue
 		}
 		if cl, ok := classes[p.Spec.NodeName]; ok {
 			counts[capacity.Class{TierName: cl.TierName, AtRisk: cl.AtRisk}]++
 		}
 	}
-	for _, tier := range c.profile.Model.TierNames() {
+	for _, tier := range c.sim.Model.TierNames() {
 		for _, risk := range []bool{false, true} {
 			podsPerTier.WithLabelValues(tier, strconv.FormatBool(risk)).Set(float64(counts[capacity.Class{TierName: tier, AtRisk: risk}]))
 		}
@@ -305,10 +330,10 @@ func (c *Controller) evict(ctx context.Context, m Move) string {
 	if err != nil {
 		return SkipChanged
 	}
-	class := c.profile.Model.Classify(target)
+	class := c.sim.Model.Classify(target)
 	avoid := capacity.AvoidsSpot(pod)
 	source, err := c.nodes.Get(m.From)
-	if err != nil || class.AtRisk || c.profile.Model.Rank(class.Tier, avoid) >= c.profile.Model.Rank(c.profile.Model.Classify(source).Tier, avoid) {
+	if err != nil || class.AtRisk || c.sim.Model.Rank(class.Tier, avoid) >= c.sim.Model.Rank(c.sim.Model.Classify(source).Tier, avoid) {
 		return SkipChanged
 	}
 	uid := pod.UID

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,6 +23,7 @@ type controllerEnv struct {
 	ctrl     *Controller
 	cs       *fake.Clientset
 	recorder *events.FakeRecorder
+	clock    *clocktesting.FakeClock
 	ctx      context.Context
 }
 
@@ -32,7 +34,7 @@ func newControllerEnv(t *testing.T, dryRun bool, objs ...runtime.Object) *contro
 	t.Cleanup(cancel)
 	cs := fake.NewClientset(objs...)
 	factory := informers.NewSharedInformerFactory(cs, 0)
-	profile, err := LoadProfile(ctx, "../../manifests/scheduler-config.yaml", "spot-scheduler", cs, factory)
+	profile, err := simulator.Load(ctx, "../../manifests/scheduler-config.yaml", "spot-scheduler", cs, factory)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,14 +44,15 @@ func newControllerEnv(t *testing.T, dryRun bool, objs ...runtime.Object) *contro
 	opts.ValidationDelay = 0
 	var plan strings.Builder
 	opts.PlanOutput = &plan
-	ctrl, err := NewController(profile, cs, factory, recorder, opts, clocktesting.NewFakeClock(now))
+	clk := clocktesting.NewFakeClock(now)
+	ctrl, err := NewController(profile, cs, factory, recorder, opts, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	cs.ClearActions()
-	return &controllerEnv{ctrl: ctrl, cs: cs, recorder: recorder, ctx: ctx}
+	return &controllerEnv{ctrl: ctrl, cs: cs, recorder: recorder, clock: clk, ctx: ctx}
 }
 
 func mutatingActions(cs *fake.Clientset) []string {

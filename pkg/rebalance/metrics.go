@@ -20,6 +20,10 @@ var (
 		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "skips_total",
 		Help: "Pods on a worse tier left in place, by reason.", StabilityLevel: metrics.ALPHA,
 	}, []string{"reason"})
+	passPanicsTotal = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "pass_panics_total",
+		Help: "Rebalancer passes that panicked (logged with their stack; the loop goes on).", StabilityLevel: metrics.ALPHA,
+	})
 	plannedMoves = metrics.NewGauge(&metrics.GaugeOpts{
 		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "planned_moves",
 		Help: "Moves planned by the last pass (also in dry-run mode).", StabilityLevel: metrics.ALPHA,
@@ -35,7 +39,7 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(passesTotal, evictionsTotal, skipsTotal, plannedMoves, planDuration, podsPerTier)
+	legacyregistry.MustRegister(passesTotal, passPanicsTotal, evictionsTotal, skipsTotal, plannedMoves, planDuration, podsPerTier)
 }
 
 // allSkipReasons lists every skip reason, so that each series exists (at zero) from the start.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/spot-scheduler/spot-scheduler/pkg/internal/testobj"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 )
@@ -46,7 +47,7 @@ func planSnapshot() ([]*v1.Node, []*v1.Pod) {
 		nodes = append(nodes, node(fmt.Sprintf("od-%04d", i), "16", withPool(odLabels, "on-demand", i%3)))
 	}
 	for i := 0; i < virtual; i++ {
-		nodes = append(nodes, node(fmt.Sprintf("vk-%03d", i), "256", withPool(burstLabel, "virtual", i%3)))
+		nodes = append(nodes, node(fmt.Sprintf("vk-%03d", i), "256", withPool(testobj.BurstLabels, "virtual", i%3)))
 	}
 	pods := make([]*v1.Pod, 0, podsOnSpot+podsOnDemand)
 	for i := 0; i < podsOnSpot+podsOnDemand; i++ {
@@ -100,7 +101,7 @@ func BenchmarkPlan(b *testing.B) {
 	b.ResetTimer()
 	var moves int
 	for i := 0; i < b.N; i++ {
-		plan, err := p.Plan(ctx, nodes, pods, now, opts)
+		plan, err := PlanMoves(ctx, p, nodes, pods, now, opts)
 		if err != nil {
 			b.Fatal(err)
 		}

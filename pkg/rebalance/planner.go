@@ -4,18 +4,15 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/klog/v2"
-	fwk "k8s.io/kube-scheduler/framework"
-	internalcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
-	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 )
 
 // Move is one planned eviction: the pod leaves From for a node of a strictly better tier.
@@ -55,10 +52,11 @@ func (p *Plan) SkipCounts() map[string]int {
 
 // planner holds one pass's working state over a snapshot.
 type planner struct {
-	profile  *Profile
+	sim      *simulator.Simulator
+	session  *simulator.Session
 	opts     Options
 	now      time.Time
-	snapshot *internalcache.Snapshot
+	snapshot *simulator.Snapshot
 	classes  map[string]capacity.Class
 	// healthy nodes by name, sorted by name, for target search.
 	targets []*v1.Node
@@ -74,41 +72,44 @@ type planner struct {
 	plan                 Plan
 }
 
-// Plan decides which pods to move, on a snapshot of nodes and pods, with the profile's Filter
-// plugins and SpotScore. It makes no API call. A pod is moved only when a healthy node of a
-// strictly better tier (for that pod) can host it in the snapshot; placeholders on target
-// nodes count as free room; each planned move reserves its room.
-func (p *Profile) Plan(ctx context.Context, nodes []*v1.Node, pods []*v1.Pod, now time.Time, opts Options) (*Plan, error) {
-	var snapshotPods []*v1.Pod
-	for _, pod := range pods {
-		if pod.Spec.NodeName == "" || pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
-			continue
-		}
-		if p.IsPlaceholder != nil && p.IsPlaceholder(pod) {
-			continue // the scheduler preempts placeholders: their room is free
-		}
-		snapshotPods = append(snapshotPods, pod)
-	}
+// PlanMoves decides which pods to move, on a snapshot of nodes and pods, with the profile's Filter
+// plugins and SpotScore (sim). It makes no API call. A pod is moved only when a healthy node of
+// a strictly better tier (for that pod) can host it in the snapshot; placeholders count as free
+// room; each planned move reserves its room.
+func PlanMoves(ctx context.Context, sim *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod, now time.Time, opts Options) (*Plan, error) {
+	snapshot := sim.NewSnapshot(nodes, pods, true)
+	session := sim.Begin(snapshot)
+	defer session.End()
 	pl := &planner{
-		profile:              p,
+		sim:                  sim,
+		session:              session,
 		opts:                 opts,
 		now:                  now,
-		snapshot:             internalcache.NewSnapshot(snapshotPods, nodes),
+		snapshot:             snapshot,
 		classes:              make(map[string]capacity.Class, len(nodes)),
 		evictionsPerNode:     map[string]int{},
 		evictionsPerWorkload: map[string]int{},
 		noRoom:               map[string]bool{},
 	}
-	p.snapshots.current.Store(pl.snapshot)
 	for _, n := range nodes {
-		c := p.Model.Classify(n)
+		c := sim.Model.Classify(n)
 		pl.classes[n.Name] = c
 		if !c.AtRisk {
 			pl.targets = append(pl.targets, n)
 		}
 	}
 	sort.Slice(pl.targets, func(i, j int) bool { return pl.targets[i].Name < pl.targets[j].Name })
-	if err := pl.run(ctx, snapshotPods); err != nil {
+	var candidates []*v1.Pod
+	for _, pod := range pods {
+		if _, onNode := pl.classes[pod.Spec.NodeName]; !onNode || pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
+			continue // unbound, finished, or bound to a node that is gone
+		}
+		if sim.IsPlaceholder != nil && sim.IsPlaceholder(pod) {
+			continue // its room is free
+		}
+		candidates = append(candidates, pod)
+	}
+	if err := pl.run(ctx, candidates); err != nil {
 		return nil, err
 	}
 	return &pl.plan, nil
@@ -125,10 +126,10 @@ type sourceNode struct {
 }
 
 func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
-	bestHealthyRank := map[bool]int{false: pl.profile.Model.NumTiers(), true: pl.profile.Model.NumTiers()}
+	bestHealthyRank := map[bool]int{false: pl.sim.Model.NumTiers(), true: pl.sim.Model.NumTiers()}
 	for _, n := range pl.targets {
 		for _, avoid := range []bool{false, true} {
-			bestHealthyRank[avoid] = min(bestHealthyRank[avoid], pl.profile.Model.Rank(pl.classes[n.Name].Tier, avoid))
+			bestHealthyRank[avoid] = min(bestHealthyRank[avoid], pl.sim.Model.Rank(pl.classes[n.Name].Tier, avoid))
 		}
 	}
 	sources := map[string]*sourceNode{}
@@ -146,9 +147,9 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 			src = &sourceNode{name: pod.Spec.NodeName, rank: class.Tier, requested: ni.GetRequested().GetMilliCPU()}
 			sources[pod.Spec.NodeName] = src
 		}
-		ours := pod.Spec.SchedulerName == pl.profile.SchedulerName
+		ours := pod.Spec.SchedulerName == pl.sim.SchedulerName
 		avoid := capacity.AvoidsSpot(pod)
-		if ours && pl.profile.Model.Rank(class.Tier, avoid) > bestHealthyRank[avoid] {
+		if ours && pl.sim.Model.Rank(class.Tier, avoid) > bestHealthyRank[avoid] {
 			if reason := protection(pod, pl.now, pl.opts); reason != "" {
 				pl.skip(pod, reason)
 			} else {
@@ -286,9 +287,7 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 	}
 	restore := func() { source.AddPodInfo(mustPodInfo(pod)) }
 	// The scheduler sees the replacement pod unbound (the NodeName filter would pin it).
-	pending := pod.DeepCopy()
-	pending.Spec.NodeName = ""
-	to, err := pl.bestTarget(ctx, pending, from)
+	to, err := pl.bestTarget(ctx, simulator.Unbound(pod), from)
 	if err != nil {
 		restore()
 		return nil, "", err
@@ -339,89 +338,19 @@ func (pl *planner) undo(m Move) error {
 	return nil
 }
 
-// bestTarget runs the profile's PreFilter and Filter plugins over healthy nodes of strictly
-// better tiers, best band first, and scores the feasible nodes of the first band that has any,
-// as the scheduler would (SpotScore makes that band win). "" when none fits.
+// bestTarget is the node the scheduler would give pod among healthy nodes of strictly better
+// tiers than from's, best band first; "" when none fits.
 func (pl *planner) bestTarget(ctx context.Context, pod *v1.Pod, from string) (string, error) {
-	f := pl.profile.Framework
-	model := pl.profile.Model
+	model := pl.sim.Model
 	avoid := capacity.AvoidsSpot(pod)
 	fromRank := model.Rank(pl.classes[from].Tier, avoid)
-	byRank := map[int][]*v1.Node{}
+	byRank := make([][]string, fromRank)
 	for _, n := range pl.targets {
 		if r := model.Rank(pl.classes[n.Name].Tier, avoid); r < fromRank {
-			byRank[r] = append(byRank[r], n)
+			byRank[r] = append(byRank[r], n.Name)
 		}
 	}
-	if len(byRank) == 0 {
-		return "", nil
-	}
-	state := framework.NewCycleState()
-	preResult, status, _ := f.RunPreFilterPlugins(ctx, state, pod)
-	if !status.IsSuccess() {
-		if status.IsRejected() {
-			return "", nil
-		}
-		return "", status.AsError()
-	}
-	// The snapshot holds no placeholders (their room is free), so the tier gate has nothing
-	// to find.
-	preempt.SkipTierGate(state)
-	for rank := 0; rank < fromRank; rank++ {
-		candidates := byRank[rank]
-		if len(candidates) == 0 {
-			continue
-		}
-		feasible := make([]fwk.NodeInfo, len(candidates))
-		var firstErr error
-		var mu sync.Mutex
-		f.Parallelizer().Until(ctx, len(candidates), func(i int) {
-			name := candidates[i].Name
-			if !preResult.AllNodes() && !preResult.NodeNames.Has(name) {
-				return
-			}
-			ni, err := pl.snapshot.Get(name)
-			if err != nil {
-				mu.Lock()
-				firstErr = err
-				mu.Unlock()
-				return
-			}
-			if f.RunFilterPlugins(ctx, state, pod, ni).IsSuccess() {
-				feasible[i] = ni
-			}
-		}, "rebalance")
-		if firstErr != nil {
-			return "", firstErr
-		}
-		var fits []fwk.NodeInfo
-		for _, ni := range feasible {
-			if ni != nil {
-				fits = append(fits, ni)
-			}
-		}
-		if len(fits) == 0 {
-			continue
-		}
-		if len(fits) == 1 {
-			return fits[0].Node().Name, nil
-		}
-		if status := f.RunPreScorePlugins(ctx, state, pod, fits); !status.IsSuccess() && !status.IsSkip() {
-			return "", status.AsError()
-		}
-		scores, status := f.RunScorePlugins(ctx, state, pod, fits)
-		if !status.IsSuccess() {
-			return "", status.AsError()
-		}
-		best := scores[0]
-		for _, s := range scores[1:] {
-			if s.TotalScore > best.TotalScore || (s.TotalScore == best.TotalScore && s.Name < best.Name) {
-				best = s
-			}
-		}
-		return best.Name, nil
-	}
-	return "", nil
+	return pl.session.BestNode(ctx, pod, byRank)
 }
 
 func mustPodInfo(pod *v1.Pod) *framework.PodInfo {

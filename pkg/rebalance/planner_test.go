@@ -1,7 +1,6 @@
 package rebalance
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -9,80 +8,34 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spot-scheduler/spot-scheduler/pkg/internal/testobj"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 )
 
-var now = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+// Builders shared with the simulator's tests.
+var (
+	now         = testobj.Now
+	node        = testobj.Node
+	spotLabels  = testobj.SpotLabels
+	odLabels    = testobj.OnDemandLabels
+	spotNode    = testobj.SpotNode
+	odNode      = testobj.OnDemandNode
+	burstNode   = testobj.BurstNode
+	pod         = testobj.Pod
+	placeholder = testobj.Placeholder
+)
 
 // testProfile builds the shipped profile (manifests/scheduler-config.yaml) for simulation.
-func testProfile(t testing.TB, configFile string) *Profile {
+func testProfile(t testing.TB, configFile string) *simulator.Simulator {
 	t.Helper()
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
-	cs := fake.NewClientset()
-	factory := informers.NewSharedInformerFactory(cs, 0)
 	if configFile == "" {
 		configFile = "../../manifests/scheduler-config.yaml"
 	}
-	p, err := LoadProfile(ctx, configFile, "spot-scheduler", cs, factory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	factory.Start(ctx.Done())
-	factory.WaitForCacheSync(ctx.Done())
-	return p
-}
-
-func node(name, cpu string, labels map[string]string, taints ...v1.Taint) *v1.Node {
-	res := v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu), v1.ResourceMemory: resource.MustParse("64Gi"), v1.ResourcePods: resource.MustParse("110")}
-	l := map[string]string{"kubernetes.io/hostname": name}
-	for k, v := range labels {
-		l[k] = v
-	}
-	return &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}, Spec: v1.NodeSpec{Taints: taints}, Status: v1.NodeStatus{Capacity: res, Allocatable: res}}
-}
-
-var (
-	spotLabels = map[string]string{"karpenter.sh/capacity-type": "spot"}
-	odLabels   = map[string]string{"karpenter.sh/capacity-type": "on-demand"}
-	burstLabel = map[string]string{"type": "virtual-kubelet"}
-)
-
-func spotNode(name, cpu string) *v1.Node  { return node(name, cpu, spotLabels) }
-func odNode(name, cpu string) *v1.Node    { return node(name, cpu, odLabels) }
-func burstNode(name, cpu string) *v1.Node { return node(name, cpu, burstLabel) }
-
-// pod is a running, opted-in pod of ReplicaSet owner on node, started an hour ago.
-func pod(name, owner, nodeName, cpu string) *v1.Pod {
-	return &v1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: "apps", UID: types.UID(name),
-			Labels:          map[string]string{"app": owner},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: owner, UID: types.UID("rs-" + owner), Controller: ptr.To(true)}},
-		},
-		Spec: v1.PodSpec{
-			SchedulerName: "spot-scheduler",
-			NodeName:      nodeName,
-			Containers: []v1.Container{{Name: "c", Resources: v1.ResourceRequirements{Requests: v1.ResourceList{
-				v1.ResourceCPU: resource.MustParse(cpu), v1.ResourceMemory: resource.MustParse("64Mi"),
-			}}}},
-		},
-		Status: v1.PodStatus{Phase: v1.PodRunning, StartTime: &metav1.Time{Time: now.Add(-time.Hour)}},
-	}
-}
-
-func placeholder(name, nodeName, cpu string) *v1.Pod {
-	p := pod(name, "headroom", nodeName, cpu)
-	p.Labels["spot-scheduler.io/placeholder"] = "true"
-	return p
+	return testobj.Simulator(t, configFile)
 }
 
 func with(p *v1.Pod, mutate func(*v1.Pod)) *v1.Pod { mutate(p); return p }
@@ -106,10 +59,10 @@ func skips(plan *Plan) map[string]string {
 	return out
 }
 
-func runPlan(t *testing.T, p *Profile, nodes []*v1.Node, pods []*v1.Pod, opts Options) *Plan {
+func runPlan(t *testing.T, p *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod, opts Options) *Plan {
 	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
-	plan, err := p.Plan(ctx, nodes, pods, now, opts)
+	plan, err := PlanMoves(ctx, p, nodes, pods, now, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ package spotscore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -29,6 +30,10 @@ const (
 	preFilterStateKey = "PreFilter" + Name
 	preScoreStateKey  = "PreScore" + Name
 )
+
+// errNodeNotFound is what the in-tree plugins answer for a NodeInfo without a node; the
+// scheduler never scores one, but a caller building its own snapshot might.
+var errNodeNotFound = errors.New("node not found")
 
 // SpotScore is a score plugin ordering nodes by capacity tier, risk and pool spread.
 type SpotScore struct {
@@ -157,6 +162,11 @@ func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, po
 	}
 	s := &preScoreState{preFilterState: pre, scores: make(map[string]int64, len(nodes))}
 	classes := make([]capacity.Class, len(nodes))
+	for _, ni := range nodes {
+		if ni.Node() == nil {
+			return fwk.AsStatus(errNodeNotFound)
+		}
+	}
 	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
 		classes[i] = pl.model.Classify(nodes[i].Node())
 	}, Name)
@@ -185,10 +195,14 @@ func (pl *SpotScore) countWorkloadPerPool(ctx context.Context, pod *v1.Pod, node
 	}
 	perNode := make([]int, len(nodes))
 	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
-		perNode[i] = pl.workloadsOnNode.Get(nodes[i])[key]
+		if nodes[i].Node() != nil {
+			perNode[i] = pl.workloadsOnNode.Get(nodes[i])[key]
+		}
 	}, Name)
 	for i, n := range perNode {
-		if n > 0 {
+		// A NodeInfo without a node holds pods bound to a node that is gone (until the pod
+		// garbage collector removes them): they run nowhere, so they count in no pool.
+		if n > 0 && nodes[i].Node() != nil {
 			counts[pl.model.Classify(nodes[i].Node()).Pool] += n
 		}
 	}
@@ -210,6 +224,9 @@ func readState[T fwk.StateData](cycleState fwk.CycleState, key fwk.StateKey) (T,
 
 // Score returns the node's score computed in PreScore.
 func (pl *SpotScore) Score(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo) (int64, *fwk.Status) {
+	if nodeInfo.Node() == nil {
+		return 0, fwk.AsStatus(errNodeNotFound)
+	}
 	s, err := readState[*preScoreState](cycleState, preScoreStateKey)
 	if err != nil {
 		return 0, fwk.AsStatus(err)

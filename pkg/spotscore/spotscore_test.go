@@ -80,6 +80,15 @@ func scoreAll(t *testing.T, args runtime.Object, pod *v1.Pod, nodes []*v1.Node, 
 	if _, status := pl.PreFilter(ctx, state, pod, nodeInfos); !status.IsSuccess() {
 		t.Fatalf("PreFilter: %v", status)
 	}
+	// Only nodes that exist pass the filters: a NodeInfo without a node (pods bound to a node
+	// that is gone) is never feasible.
+	var feasible []fwk.NodeInfo
+	for _, ni := range nodeInfos {
+		if ni.Node() != nil {
+			feasible = append(feasible, ni)
+		}
+	}
+	nodeInfos = feasible
 	if status := pl.PreScore(ctx, state, pod, nodeInfos); !status.IsSuccess() {
 		t.Fatalf("PreScore: %v", status)
 	}
@@ -273,6 +282,28 @@ func TestSpreadCountsFollowTheSnapshot(t *testing.T) {
 
 // TestScoreOutsidePreScoreCandidates: Score of a node PreScore did not see (a caller scoring
 // other nodes than it pre-scored) is computed on the spot, equal to the pre-scored value.
+// TestPodsBoundToAGoneNode: after a cloud deletes a reclaimed node, its pods stay bound to it
+// until the pod garbage collector removes them, and a snapshot built from pods and nodes holds
+// a NodeInfo with those pods and no node. SpotScore must neither crash on it nor count its pods
+// in any pool.
+func TestPodsBoundToAGoneNode(t *testing.T) {
+	args := rawArgs(`{"spreadWeight": 50}`)
+	pod := st.MakePod().Name("p").Namespace("ns").UID("p").OwnerReference("web", rsKind).Obj()
+	nodes := []*v1.Node{spotNode("a-1", "a").Obj(), spotNode("b-1", "b").Obj()}
+	existing := []*v1.Pod{
+		st.MakePod().Name("w1").Namespace("ns").UID("w1").OwnerReference("web", rsKind).Node("b-1").Obj(),
+		st.MakePod().Name("w2").Namespace("ns").UID("w2").OwnerReference("web", rsKind).Node("gone").Obj(),
+		st.MakePod().Name("w3").Namespace("ns").UID("w3").OwnerReference("web", rsKind).Node("gone").Obj(),
+	}
+	scores := scoreAll(t, args, pod, nodes, existing)
+	if got := ranking(scores, nodes); got[0] != "a-1" {
+		t.Errorf("ranking %v: pool a holds none of the workload's running pods and must come first (scores %v)", got, scores)
+	}
+	if len(scores) != 2 {
+		t.Errorf("scores %v, want exactly the two nodes that exist", scores)
+	}
+}
+
 func TestScoreOutsidePreScoreCandidates(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)

@@ -1,28 +1,56 @@
-package rebalance
+package simulator_test
 
 import (
+	"context"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2/ktesting"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/internal/testobj"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 )
 
+const shippedConfig = "../../manifests/scheduler-config.yaml"
+
+var (
+	node     = testobj.Node
+	spotNode = testobj.SpotNode
+	odNode   = testobj.OnDemandNode
+	pod      = testobj.Pod
+)
+
+// evaluate evaluates pod, taken off its node, on a snapshot of nodes and pods.
+func evaluate(ctx context.Context, t *testing.T, sim *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod, me *v1.Pod) *simulator.Evaluation {
+	t.Helper()
+	var others []*v1.Pod
+	for _, p := range pods {
+		if p.UID != me.UID {
+			others = append(others, p)
+		}
+	}
+	session := sim.Begin(sim.NewSnapshot(nodes, others, false))
+	defer session.End()
+	eval, err := session.Evaluate(ctx, simulator.Unbound(me))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eval
+}
+
 func TestEvaluate(t *testing.T) {
-	p := testProfile(t, "")
+	p := testobj.Simulator(t, shippedConfig)
 	_, ctx := ktesting.NewTestContext(t)
 	nodes := []*v1.Node{
 		spotNode("spot-full", "1"),
 		spotNode("spot-1", "4"),
-		node("spot-tainted", "4", spotLabels, v1.Taint{Key: "dedicated", Value: "gpu", Effect: v1.TaintEffectNoSchedule}),
+		node("spot-tainted", "4", testobj.SpotLabels, v1.Taint{Key: "dedicated", Value: "gpu", Effect: v1.TaintEffectNoSchedule}),
 		odNode("od-1", "4"),
 	}
 	me := pod("me", "web", "od-1", "1")
 	pods := []*v1.Pod{pod("filler", "other", "spot-full", "1"), me}
-	eval, err := p.Evaluate(ctx, nodes, pods, me)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]NodeEvaluation{}
+	eval := evaluate(ctx, t, p, nodes, pods, me)
+	got := map[string]simulator.NodeVerdict{}
 	for _, n := range eval.Nodes {
 		got[n.Node] = n
 	}
@@ -41,13 +69,10 @@ func TestEvaluate(t *testing.T) {
 }
 
 func TestEvaluateFitsNowhere(t *testing.T) {
-	p := testProfile(t, "")
+	p := testobj.Simulator(t, shippedConfig)
 	_, ctx := ktesting.NewTestContext(t)
 	big := pod("big", "web", "", "16")
-	eval, err := p.Evaluate(ctx, []*v1.Node{spotNode("spot-1", "4"), odNode("od-1", "4")}, nil, big)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eval := evaluate(ctx, t, p, []*v1.Node{spotNode("spot-1", "4"), odNode("od-1", "4")}, nil, big)
 	if eval.Chosen != "" {
 		t.Fatalf("chosen %q for a pod that fits nowhere", eval.Chosen)
 	}

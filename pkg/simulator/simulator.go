@@ -1,0 +1,415 @@
+// Package simulator runs one scheduler profile's plugins for a pod on a snapshot of the
+// cluster, as kube-scheduler would in a scheduling cycle, without binding anything. It is the
+// one simulation every component shares: the rebalancer plans its moves with it, and explain
+// shows its verdicts. A Simulator is the profile rebuilt from the scheduler's own
+// KubeSchedulerConfiguration (kube-scheduler's loader, the same plugins and args), so a
+// simulation can never disagree with the scheduler about tiers, filters or scores.
+package simulator
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config/validation"
+	internalcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	frameworkplugins "k8s.io/kubernetes/pkg/scheduler/framework/plugins"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/names"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+	schedulermetrics "k8s.io/kubernetes/pkg/scheduler/metrics"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/plugins"
+	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
+	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
+)
+
+// Simulator is a scheduler profile rebuilt for simulation. Its plugins read whichever
+// snapshot the current Session holds, so one Simulator serves one Session at a time: Begin
+// waits for the previous Session to End.
+type Simulator struct {
+	// Model is the capacity model of the profile's SpotScore args (the very instance its
+	// SpotScore plugin scores with).
+	Model         *capacity.Model
+	SchedulerName string
+	// IsPlaceholder is the profile's PlaceholderPreemption rule; nil when the profile does not
+	// preempt placeholders (then their room is not free).
+	IsPlaceholder func(*v1.Pod) bool
+
+	framework framework.Framework
+	lister    swappableLister
+	inUse     sync.Mutex
+}
+
+// LoadConfig reads a KubeSchedulerConfiguration file with kube-scheduler's own loader
+// (defaults, conversion, plugin args) and validates it as kube-scheduler does.
+func LoadConfig(logger klog.Logger, path string) (*config.KubeSchedulerConfiguration, error) {
+	cfg, err := options.LoadConfigFromFile(logger, path)
+	if err != nil {
+		return nil, fmt.Errorf("loading scheduler configuration %s: %w", path, err)
+	}
+	if err := validation.ValidateKubeSchedulerConfiguration(cfg); err != nil {
+		return nil, fmt.Errorf("scheduler configuration %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Profile returns the profile of cfg whose schedulerName is name.
+func Profile(cfg *config.KubeSchedulerConfiguration, name string) (*config.KubeSchedulerProfile, error) {
+	var all []string
+	for i := range cfg.Profiles {
+		if cfg.Profiles[i].SchedulerName == name {
+			return &cfg.Profiles[i], nil
+		}
+		all = append(all, cfg.Profiles[i].SchedulerName)
+	}
+	return nil, fmt.Errorf("no profile with schedulerName %q (profiles: %v)", name, all)
+}
+
+// Load is LoadConfig, Profile and New in one call.
+func Load(ctx context.Context, path, profileName string, client kubernetes.Interface, factory informers.SharedInformerFactory) (*Simulator, error) {
+	cfg, err := LoadConfig(klog.FromContext(ctx), path)
+	if err != nil {
+		return nil, err
+	}
+	profile, err := Profile(cfg, profileName)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler configuration %s: %w", path, err)
+	}
+	return New(ctx, profile, client, factory)
+}
+
+// New builds the profile's framework for simulation. Plugins register their informers with
+// factory: start it (and wait for its caches) before the first Session.
+func New(ctx context.Context, profile *config.KubeSchedulerProfile, client kubernetes.Interface, factory informers.SharedInformerFactory) (*Simulator, error) {
+	// The framework records metrics through the scheduler's metrics; register them once.
+	schedulermetrics.Register()
+	simulated := *profile
+	simulated.Plugins = profile.Plugins.DeepCopy()
+	// Pods holding ResourceClaims are never moved (the rebalancer's protections), so the
+	// simulation needs no DRA manager: DynamicResources is left out.
+	simulated.Plugins.MultiPoint.Disabled = append(simulated.Plugins.MultiPoint.Disabled, config.Plugin{Name: names.DynamicResources})
+	registry := frameworkplugins.NewInTreeRegistry()
+	if err := registry.Merge(plugins.OutOfTree()); err != nil {
+		return nil, err
+	}
+	s := &Simulator{SchedulerName: profile.SchedulerName}
+	s.lister.current.Store(internalcache.NewEmptySnapshot())
+	f, err := frameworkruntime.NewFramework(ctx, registry, &simulated,
+		frameworkruntime.WithClientSet(client),
+		frameworkruntime.WithInformerFactory(factory),
+		frameworkruntime.WithSnapshotSharedLister(&s.lister),
+		frameworkruntime.WithWaitingPods(frameworkruntime.NewWaitingPodsMap()),
+		frameworkruntime.WithLogger(klog.FromContext(ctx)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("building profile %q: %w", profile.SchedulerName, err)
+	}
+	s.framework = f
+	model, ok := spotscore.ModelFor(f)
+	if !ok {
+		return nil, fmt.Errorf("profile %q does not enable %s: simulations rank nodes with its tiers", profile.SchedulerName, spotscore.Name)
+	}
+	s.Model = model
+	if isPlaceholder, ok := preempt.PlaceholderMatcherFor(f); ok && hasPostFilter(f, preempt.Name) {
+		s.IsPlaceholder = isPlaceholder
+	}
+	return s, nil
+}
+
+func hasPostFilter(f framework.Framework, name string) bool {
+	for _, p := range f.ListPlugins().PostFilter.Enabled {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// swappableLister lets the framework, built once, read a new snapshot per Session: plugins
+// keep the lister they got at construction, and it reads whichever snapshot is current.
+type swappableLister struct {
+	current atomic.Pointer[internalcache.Snapshot]
+}
+
+func (l *swappableLister) NodeInfos() framework.NodeInfoLister {
+	return l.current.Load().NodeInfos()
+}
+
+func (l *swappableLister) StorageInfos() framework.StorageInfoLister {
+	return l.current.Load().StorageInfos()
+}
+
+// Snapshot is cluster state to simulate on.
+type Snapshot struct {
+	snapshot *internalcache.Snapshot
+	// withoutPlaceholders: the snapshot counts placeholder room as free, so the tier gate,
+	// which looks for room held by placeholders, stands aside.
+	withoutPlaceholders bool
+}
+
+// NewSnapshot builds a snapshot the way the scheduler's cache does: every node, and the pods
+// bound to one of them that are not finished. A pod bound to a node that no longer exists
+// (after a reclaim, until the pod garbage collector removes it) is left out, as the scheduler
+// leaves out a node it has no Node object for; so no plugin ever sees a NodeInfo without a
+// node. Placeholders are left out too when the profile preempts them and
+// placeholdersAreFree is set: their room is free for any pod that can preempt.
+func (s *Simulator) NewSnapshot(nodes []*v1.Node, pods []*v1.Pod, placeholdersAreFree bool) *Snapshot {
+	exists := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		if n != nil {
+			exists[n.Name] = true
+		}
+	}
+	var kept []*v1.Pod
+	for _, p := range pods {
+		if p == nil || !exists[p.Spec.NodeName] || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed {
+			continue
+		}
+		if placeholdersAreFree && s.IsPlaceholder != nil && s.IsPlaceholder(p) {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	var existing []*v1.Node
+	for _, n := range nodes {
+		if n != nil {
+			existing = append(existing, n)
+		}
+	}
+	return &Snapshot{snapshot: internalcache.NewSnapshot(kept, existing), withoutPlaceholders: placeholdersAreFree}
+}
+
+// Get returns the snapshot's NodeInfo of a node; a Session's changes (RemovePod, AddPod) are
+// made on it.
+func (sn *Snapshot) Get(node string) (fwk.NodeInfo, error) {
+	return sn.snapshot.Get(node)
+}
+
+// Session is the exclusive use of a Simulator over one snapshot. End it when done.
+type Session struct {
+	sim      *Simulator
+	snapshot *Snapshot
+	ended    bool
+}
+
+// Begin starts a session on snapshot, waiting for any other session to end: the plugins of
+// the one framework read one snapshot at a time.
+func (s *Simulator) Begin(snapshot *Snapshot) *Session {
+	s.inUse.Lock()
+	s.lister.current.Store(snapshot.snapshot)
+	return &Session{sim: s, snapshot: snapshot}
+}
+
+// End releases the simulator. Calling it twice is harmless.
+func (ss *Session) End() {
+	if ss.ended {
+		return
+	}
+	ss.ended = true
+	ss.sim.lister.current.Store(internalcache.NewEmptySnapshot())
+	ss.sim.inUse.Unlock()
+}
+
+// Unbound returns a copy of pod as the scheduler sees it when it is pending again: no node
+// (the NodeName filter would otherwise pin it where it is).
+func Unbound(pod *v1.Pod) *v1.Pod {
+	pending := pod.DeepCopy()
+	pending.Spec.NodeName = ""
+	return pending
+}
+
+// NodeVerdict is what the profile makes of one node for one pod.
+type NodeVerdict struct {
+	Node       string `json:"node"`
+	Tier       string `json:"tier"`
+	AtRisk     bool   `json:"atRisk"`
+	RiskReason string `json:"riskReason,omitempty"`
+	Pool       string `json:"pool"`
+	Feasible   bool   `json:"feasible"`
+	// FailedPlugin and Reason say which filter rejected the node, and why.
+	FailedPlugin string `json:"failedPlugin,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+	// Score is the weighted total over the profile's score plugins; SpotScore its part.
+	Score     int64 `json:"score"`
+	SpotScore int64 `json:"spotScore"`
+}
+
+// Evaluation is every node's verdict for a pod, and where the scheduler would put it.
+type Evaluation struct {
+	Nodes []NodeVerdict `json:"nodes"`
+	// Chosen is the feasible node the scheduler would pick (see selectHost); "" if none fits.
+	Chosen string `json:"chosen,omitempty"`
+}
+
+// Evaluate runs the profile's PreFilter, Filter, PreScore and Score plugins for pod (as given:
+// pass Unbound(pod) for a bound pod, and a snapshot without it) over every node, in name
+// order, recording each node's verdict.
+func (ss *Session) Evaluate(ctx context.Context, pod *v1.Pod) (*Evaluation, error) {
+	all, err := ss.snapshot.snapshot.NodeInfos().List()
+	if err != nil {
+		return nil, err
+	}
+	nodes := append([]fwk.NodeInfo(nil), all...)
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Node().Name < nodes[j].Node().Name })
+	eval := &Evaluation{Nodes: make([]NodeVerdict, len(nodes))}
+	byName := make(map[string]*NodeVerdict, len(nodes))
+	for i, ni := range nodes {
+		c := ss.sim.Model.Classify(ni.Node())
+		eval.Nodes[i] = NodeVerdict{Node: ni.Node().Name, Tier: c.TierName, AtRisk: c.AtRisk, RiskReason: c.RiskReason, Pool: c.Pool}
+		byName[ni.Node().Name] = &eval.Nodes[i]
+	}
+	state, preResult, status := ss.preFilter(ctx, pod)
+	if !status.IsSuccess() {
+		if !status.IsRejected() {
+			return nil, status.AsError()
+		}
+		for i := range eval.Nodes {
+			eval.Nodes[i].FailedPlugin, eval.Nodes[i].Reason = status.Plugin(), status.Message()
+		}
+		return eval, nil
+	}
+	var feasible []fwk.NodeInfo
+	for _, ni := range nodes {
+		v := byName[ni.Node().Name]
+		if !preResult.AllNodes() && !preResult.NodeNames.Has(v.Node) {
+			v.FailedPlugin, v.Reason = "PreFilter", "excluded by a PreFilter result"
+			continue
+		}
+		if st := ss.sim.framework.RunFilterPlugins(ctx, state, pod, ni); !st.IsSuccess() {
+			v.FailedPlugin, v.Reason = st.Plugin(), st.Message()
+			continue
+		}
+		v.Feasible = true
+		feasible = append(feasible, ni)
+	}
+	scores, err := ss.score(ctx, state, pod, feasible)
+	if err != nil || len(scores) == 0 {
+		return eval, err
+	}
+	for _, s := range scores {
+		v := byName[s.Name]
+		v.Score = s.TotalScore
+		for _, ps := range s.Scores {
+			if ps.Name == spotscore.Name {
+				v.SpotScore = ps.Score
+			}
+		}
+	}
+	eval.Chosen = selectHost(scores)
+	return eval, nil
+}
+
+// BestNode returns the node the scheduler would give pod if only the nodes of groups were
+// there, trying one group at a time, in order: the first group with a feasible node is
+// scored, the later ones are not looked at. A group is a set of node names of one band
+// (SpotScore makes a feasible node of a better band win over every node of a worse one, so
+// this is the scheduler's choice, found without filtering the worse bands). "" when no node
+// of any group fits.
+func (ss *Session) BestNode(ctx context.Context, pod *v1.Pod, groups [][]string) (string, error) {
+	candidates := 0
+	for _, g := range groups {
+		candidates += len(g)
+	}
+	if candidates == 0 {
+		return "", nil
+	}
+	state, preResult, status := ss.preFilter(ctx, pod)
+	if !status.IsSuccess() {
+		if status.IsRejected() {
+			return "", nil
+		}
+		return "", status.AsError()
+	}
+	f := ss.sim.framework
+	for _, group := range groups {
+		fits := make([]fwk.NodeInfo, len(group))
+		errs := make([]error, len(group))
+		f.Parallelizer().Until(ctx, len(group), func(i int) {
+			if !preResult.AllNodes() && !preResult.NodeNames.Has(group[i]) {
+				return
+			}
+			ni, err := ss.snapshot.snapshot.Get(group[i])
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if f.RunFilterPlugins(ctx, state, pod, ni).IsSuccess() {
+				fits[i] = ni
+			}
+		}, "simulation")
+		var feasible []fwk.NodeInfo
+		for i, ni := range fits {
+			if errs[i] != nil {
+				return "", errs[i]
+			}
+			if ni != nil {
+				feasible = append(feasible, ni)
+			}
+		}
+		switch len(feasible) {
+		case 0:
+			continue
+		case 1:
+			return feasible[0].Node().Name, nil
+		}
+		scores, err := ss.score(ctx, state, pod, feasible)
+		if err != nil {
+			return "", err
+		}
+		return selectHost(scores), nil
+	}
+	return "", nil
+}
+
+// preFilter starts a cycle for pod: a fresh CycleState and the PreFilter plugins.
+func (ss *Session) preFilter(ctx context.Context, pod *v1.Pod) (fwk.CycleState, *framework.PreFilterResult, *fwk.Status) {
+	state := framework.NewCycleState()
+	if ss.snapshot.withoutPlaceholders {
+		preempt.SkipTierGate(state)
+	}
+	result, status, _ := ss.sim.framework.RunPreFilterPlugins(ctx, state, pod)
+	return state, result, status
+}
+
+// score runs PreScore and Score over the feasible nodes.
+func (ss *Session) score(ctx context.Context, state fwk.CycleState, pod *v1.Pod, feasible []fwk.NodeInfo) ([]framework.NodePluginScores, error) {
+	if len(feasible) == 0 {
+		return nil, nil
+	}
+	f := ss.sim.framework
+	if status := f.RunPreScorePlugins(ctx, state, pod, feasible); !status.IsSuccess() && !status.IsSkip() {
+		return nil, status.AsError()
+	}
+	scores, status := f.RunScorePlugins(ctx, state, pod, feasible)
+	if !status.IsSuccess() {
+		return nil, status.AsError()
+	}
+	return scores, nil
+}
+
+// selectHost picks the highest total score. The scheduler breaks ties at random; a
+// simulation must be repeatable (the rebalancer plans twice and acts on what both plans
+// share), so ties go to the first name.
+func selectHost(scores []framework.NodePluginScores) string {
+	if len(scores) == 0 {
+		return ""
+	}
+	best := scores[0]
+	for _, s := range scores[1:] {
+		if s.TotalScore > best.TotalScore || (s.TotalScore == best.TotalScore && s.Name < best.Name) {
+			best = s
+		}
+	}
+	return best.Name
+}
