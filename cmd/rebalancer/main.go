@@ -1,8 +1,10 @@
-// Command rebalancer runs spot-scheduler's controllers next to the scheduler: today the
-// deletion-cost controller (scale-down bias, pkg/deletioncost); the failback rebalancer will
-// join it. It reads the scheduler's own KubeSchedulerConfiguration (--scheduler-config,
-// --profile) so that tiers can never disagree, and runs under leader election on its own Lease
-// (kube-system/spot-scheduler-controller by default, never the scheduler's).
+// Command rebalancer (spot-rebalancer) runs spot-scheduler's controllers next to the
+// scheduler: the failback rebalancer (pkg/rebalance) and the deletion-cost controller
+// (pkg/deletioncost). It loads the scheduler's own KubeSchedulerConfiguration
+// (--scheduler-config, --profile) once, with kube-scheduler's loader, and builds one profile
+// simulation whose capacity model both controllers use, over one informer factory, so tiers
+// can never disagree. It runs under leader election on its own Lease (never the scheduler's),
+// with kube-scheduler's flag names for leader election and secure serving.
 package main
 
 import (
@@ -19,69 +21,84 @@ import (
 	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apiserver/pkg/server/healthz"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	cliflag "k8s.io/component-base/cli/flag"
+	componentbaseconfig "k8s.io/component-base/config"
+	componentbaseoptions "k8s.io/component-base/config/options"
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go metrics
 	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config"
+	"k8s.io/utils/clock"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
-	"github.com/spot-scheduler/spot-scheduler/pkg/schedconfig"
+	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/version"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 type options struct {
 	kubeconfig      string
 	schedulerConfig string
 	profile         string
+	kubeAPIQPS      float32
+	kubeAPIBurst    int
+	showVersion     bool
 
-	leaderElect   bool
-	leaseNS       string
-	leaseName     string
-	leaseDuration time.Duration
-	renewDeadline time.Duration
-	retryPeriod   time.Duration
-
-	deletionCostQPS     float32
-	deletionCostBurst   int
-	deletionCostWorkers int
-
-	serving     *servingOptions
-	showVersion bool
-
-	kubeAPIQPS   float32
-	kubeAPIBurst int
-
-	rebalance rebalanceFlags
+	leaderElection componentbaseconfig.LeaderElectionConfiguration
+	serving        *servingOptions
+	rebalance      rebalanceFlags
+	deletionCost   deletionCostFlags
 }
 
-func (o *options) addFlags(fs *pflag.FlagSet) {
+func newOptions() *options {
+	return &options{
+		profile:      wellknown.SchedulerName,
+		kubeAPIQPS:   50,
+		kubeAPIBurst: 100,
+		leaderElection: componentbaseconfig.LeaderElectionConfiguration{
+			LeaderElect:       true,
+			LeaseDuration:     metav1.Duration{Duration: 15 * time.Second},
+			RenewDeadline:     metav1.Duration{Duration: 10 * time.Second},
+			RetryPeriod:       metav1.Duration{Duration: 2 * time.Second},
+			ResourceLock:      resourcelock.LeasesResourceLock,
+			ResourceName:      wellknown.ControllerLeaseName,
+			ResourceNamespace: "kube-system",
+		},
+		serving: newServingOptions(),
+	}
+}
+
+// flags returns the flags by section, as kube-scheduler prints them.
+func (o *options) flags() cliflag.NamedFlagSets {
+	var fss cliflag.NamedFlagSets
+	fs := fss.FlagSet("misc")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path of a kubeconfig; default: clientConnection.kubeconfig of --scheduler-config, else the in-cluster configuration.")
 	fs.StringVar(&o.schedulerConfig, "scheduler-config", "", "Path of the scheduler's KubeSchedulerConfiguration (required): tiers, risk and pools come from its SpotScore args.")
-	fs.StringVar(&o.profile, "profile", schedconfig.DefaultProfile, "Profile (schedulerName) of --scheduler-config whose pods are managed.")
-	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Run only while holding the Lease --leader-elect-namespace/--leader-elect-lease-name.")
-	fs.StringVar(&o.leaseNS, "leader-elect-namespace", "kube-system", "Namespace of the leader-election Lease.")
-	fs.StringVar(&o.leaseName, "leader-elect-lease-name", wellknown.ControllerLeaseName, "Name of the leader-election Lease (never the scheduler's).")
-	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a non-leader waits after the last renewal before taking over.")
-	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader retries renewing before giving up leadership.")
-	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "Interval between leader-election attempts.")
-	fs.Float32Var(&o.deletionCostQPS, "deletion-cost-qps", deletioncost.DefaultQPS, "Most pod deletion-cost writes per second (token bucket).")
-	fs.IntVar(&o.deletionCostBurst, "deletion-cost-burst", deletioncost.DefaultBurst, "Burst of pod deletion-cost writes above --deletion-cost-qps.")
-	fs.IntVar(&o.deletionCostWorkers, "deletion-cost-workers", 2, "Workloads reconciled in parallel by the deletion-cost controller.")
-	o.serving = newServingOptions()
-	o.serving.addFlags(fs)
-	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
-	fs.Float32Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Client-side limit of API requests per second (reads and writes of all controllers).")
-	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of API requests above --kube-api-qps.")
-	o.rebalance.addFlags(fs)
+	fs.StringVar(&o.profile, "profile", o.profile, "Profile (schedulerName) of --scheduler-config whose pods are managed.")
+	fs.Float32Var(&o.kubeAPIQPS, "kube-api-qps", o.kubeAPIQPS, "Client-side limit of API requests per second (reads and writes of all controllers).")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", o.kubeAPIBurst, "Burst of API requests above --kube-api-qps.")
+	fs.BoolVar(&o.showVersion, "version", false, "Print the version on stdout and exit.")
+	componentbaseoptions.BindLeaderElectionFlags(&o.leaderElection, fss.FlagSet("leader election"))
+	o.serving.addFlags(&fss)
+	o.rebalance.addFlags(fss.FlagSet("rebalancer"))
+	o.deletionCost.addFlags(fss.FlagSet("deletion cost"))
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	fss.FlagSet("logging").AddGoFlagSet(klogFlags)
+	return fss
 }
 
 // validate checks the flags on their own; every error names its flag.
@@ -93,29 +110,24 @@ func (o *options) validate() error {
 	if o.profile == "" {
 		errs = append(errs, errors.New("--profile: must not be empty"))
 	}
-	if !(o.deletionCostQPS > 0) {
-		errs = append(errs, fmt.Errorf("--deletion-cost-qps: must be > 0, got %v", o.deletionCostQPS))
-	}
-	if o.deletionCostBurst < 1 {
-		errs = append(errs, fmt.Errorf("--deletion-cost-burst: must be >= 1, got %d", o.deletionCostBurst))
-	}
-	if o.deletionCostWorkers < 1 || o.deletionCostWorkers > 64 {
-		errs = append(errs, fmt.Errorf("--deletion-cost-workers: must be in 1..64, got %d", o.deletionCostWorkers))
-	}
+	errs = append(errs, o.deletionCost.validate()...)
 	errs = append(errs, o.serving.validate()...)
-	if o.leaderElect {
-		if o.leaseNS == "" {
-			errs = append(errs, errors.New("--leader-elect-namespace: must not be empty"))
+	if le := o.leaderElection; le.LeaderElect {
+		if le.ResourceNamespace == "" {
+			errs = append(errs, errors.New("--leader-elect-resource-namespace: must not be empty"))
 		}
-		if o.leaseName == "" {
-			errs = append(errs, errors.New("--leader-elect-lease-name: must not be empty"))
+		if le.ResourceName == "" {
+			errs = append(errs, errors.New("--leader-elect-resource-name: must not be empty"))
 		}
-		if o.leaseName == "kube-scheduler" {
-			errs = append(errs, errors.New("--leader-elect-lease-name: kube-scheduler is the default scheduler's Lease"))
+		if le.ResourceName == "kube-scheduler" {
+			errs = append(errs, errors.New("--leader-elect-resource-name: kube-scheduler is the default scheduler's Lease"))
 		}
-		if o.retryPeriod <= 0 || o.renewDeadline <= o.retryPeriod || o.leaseDuration <= o.renewDeadline {
+		if le.ResourceLock != resourcelock.LeasesResourceLock {
+			errs = append(errs, fmt.Errorf("--leader-elect-resource-lock: Unsupported value: %q: supported values: %q", le.ResourceLock, resourcelock.LeasesResourceLock))
+		}
+		if le.RetryPeriod.Duration <= 0 || le.RenewDeadline.Duration <= le.RetryPeriod.Duration || le.LeaseDuration.Duration <= le.RenewDeadline.Duration {
 			errs = append(errs, fmt.Errorf("--leader-elect-lease-duration, --leader-elect-renew-deadline, --leader-elect-retry-period: need lease duration (%s) > renew deadline (%s) > retry period (%s) > 0",
-				o.leaseDuration, o.renewDeadline, o.retryPeriod))
+				le.LeaseDuration.Duration, le.RenewDeadline.Duration, le.RetryPeriod.Duration))
 		}
 	}
 	if !(o.kubeAPIQPS > 0) || o.kubeAPIBurst < 1 {
@@ -125,92 +137,104 @@ func (o *options) validate() error {
 	return errors.Join(errs...)
 }
 
-func run(args []string, stderr io.Writer) int {
-	o := &options{}
-	fs := pflag.NewFlagSet("rebalancer", pflag.ContinueOnError)
+func run(args []string, stdout, stderr io.Writer) int {
+	o := newOptions()
+	fss := o.flags()
+	fs := pflag.NewFlagSet("spot-rebalancer", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o.addFlags(fs)
-	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(klogFlags)
-	fs.AddGoFlagSet(klogFlags)
+	for _, name := range fss.Order {
+		fs.AddFlagSet(fss.FlagSets[name])
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: spot-rebalancer --scheduler-config FILE [flags]\n")
+		cliflag.PrintSections(stderr, fss, 0)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "rebalancer: %v\n", err)
+		fmt.Fprintf(stderr, "spot-rebalancer: %v\n", err)
 		return 2
 	}
 	defer klog.Flush()
 	if o.showVersion {
-		fmt.Fprintln(stderr, version.Version)
+		fmt.Fprintln(stdout, version.String())
 		return 0
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rebalancer: unexpected arguments %q\n", fs.Args())
+		fmt.Fprintf(stderr, "spot-rebalancer: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
 	if err := o.validate(); err != nil {
-		fmt.Fprintf(stderr, "rebalancer: invalid flags:\n%v\n", err)
+		fmt.Fprintf(stderr, "spot-rebalancer: invalid flags:\n%v\n", err)
 		return 1
 	}
-	profile, err := schedconfig.Load(o.schedulerConfig, o.profile)
+	logger := klog.Background()
+	cfg, err := simulator.LoadConfig(logger, o.schedulerConfig)
 	if err != nil {
-		fmt.Fprintf(stderr, "rebalancer: --scheduler-config: %v\n", err)
+		fmt.Fprintf(stderr, "spot-rebalancer: --scheduler-config: %v\n", err)
 		return 1
 	}
-	if o.leaderElect && profile.SchedulerLeaderElect && o.leaseNS == profile.SchedulerLeaseNamespace && o.leaseName == profile.SchedulerLeaseName {
-		fmt.Fprintf(stderr, "rebalancer: --leader-elect-lease-name: %s/%s is the scheduler's Lease (leaderElection of %s); use another\n", o.leaseNS, o.leaseName, o.schedulerConfig)
-		return 1
-	}
-	model, err := capacity.New(profile.SpotScore.CapacityModel)
+	profile, err := simulator.Profile(cfg, o.profile)
 	if err != nil {
-		fmt.Fprintf(stderr, "rebalancer: --scheduler-config: %s: profile %q: %v\n", o.schedulerConfig, o.profile, err)
+		fmt.Fprintf(stderr, "spot-rebalancer: --scheduler-config: %s: %v\n", o.schedulerConfig, err)
 		return 1
 	}
-	restConfig, err := clientConfig(o.kubeconfig, profile.Kubeconfig)
+	// Bad SpotScore args fail here, before any server is contacted.
+	if _, err := simulator.ModelOf(cfg, o.profile); err != nil {
+		fmt.Fprintf(stderr, "spot-rebalancer: --scheduler-config: %s: %v\n", o.schedulerConfig, err)
+		return 1
+	}
+	le := o.leaderElection
+	if le.LeaderElect && cfg.LeaderElection.LeaderElect && le.ResourceNamespace == cfg.LeaderElection.ResourceNamespace && le.ResourceName == cfg.LeaderElection.ResourceName {
+		fmt.Fprintf(stderr, "spot-rebalancer: --leader-elect-resource-name: %s/%s is the scheduler's Lease (leaderElection of %s); use another\n", le.ResourceNamespace, le.ResourceName, o.schedulerConfig)
+		return 1
+	}
+	kubeconfig := o.kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = cfg.ClientConnection.Kubeconfig
+	}
+	restConfig, err := clientConfig(o.kubeconfig, cfg.ClientConnection.Kubeconfig)
 	if err != nil {
-		fmt.Fprintf(stderr, "rebalancer: %v\n", err)
+		fmt.Fprintf(stderr, "spot-rebalancer: %v\n", err)
 		return 1
 	}
-	restConfig.UserAgent = "spot-scheduler-rebalancer/" + version.Version
+	restConfig.UserAgent = "spot-rebalancer/" + version.Version
 	// client-go's default of 5 requests/s would pace evictions at one every few hundred ms.
 	restConfig.QPS, restConfig.Burst = o.kubeAPIQPS, o.kubeAPIBurst
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
-		fmt.Fprintf(stderr, "rebalancer: --kubeconfig: %v\n", err)
-		return 1
-	}
-	deletioncost.RegisterMetrics()
-	ctrl, err := deletioncost.New(client, deletioncost.Options{
-		SchedulerName: profile.Name,
-		Model:         model,
-		QPS:           o.deletionCostQPS,
-		Burst:         o.deletionCostBurst,
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "rebalancer: %v\n", err)
+		fmt.Fprintf(stderr, "spot-rebalancer: --kubeconfig: %v\n", err)
 		return 1
 	}
 
 	signalCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	logger := klog.Background()
-	logger.Info("Starting", "version", version.Version, "schedulerConfig", o.schedulerConfig, "profile", profile.Name,
-		"tiers", model.TierNames(), "leaderElect", o.leaderElect, "deletionCostQPS", o.deletionCostQPS)
+	ctrls, err := newControllers(klog.NewContext(signalCtx, logger), o, profile, client)
+	if err != nil {
+		fmt.Fprintf(stderr, "spot-rebalancer: --scheduler-config: %s: %v\n", o.schedulerConfig, err)
+		return 1
+	}
+	logger.Info("Starting", "version", version.Version, "schedulerConfig", o.schedulerConfig, "profile", o.profile,
+		"tiers", ctrls.sim.Model.TierNames(), "leaderElect", le.LeaderElect, "rebalance", o.rebalance.enabled)
 
-	var healthz *leaderelection.HealthzAdaptor
-	if o.leaderElect {
-		healthz = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
+	var leaderHealth *leaderelection.HealthzAdaptor
+	if le.LeaderElect {
+		leaderHealth = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 	}
 	if o.serving.enabled() {
-		kubeconfig := o.kubeconfig
-		if kubeconfig == "" {
-			kubeconfig = profile.Kubeconfig
+		// Liveness: the process serves, holds its Lease when leading, and its rebalance loop
+		// turns. Readiness adds the informers' sync, so a component that cannot list what it
+		// needs says so on /readyz instead of hanging silently.
+		live := []healthz.HealthChecker{healthz.PingHealthz, ctrls.rebalancer}
+		if leaderHealth != nil {
+			live = append(live, leaderHealth)
 		}
+		ready := append([]healthz.HealthChecker{healthz.NewInformerSyncHealthz(ctrls.factory)}, live...)
 		stopServing := make(chan struct{})
-		stopped, err := o.serving.start(kubeconfig, healthz, stopServing)
+		stopped, err := o.serving.start(kubeconfig, live, ready, stopServing)
 		if err != nil {
-			fmt.Fprintf(stderr, "rebalancer: %v\n", err)
+			fmt.Fprintf(stderr, "spot-rebalancer: %v\n", err)
 			return 1
 		}
 		defer func() {
@@ -221,45 +245,107 @@ func run(args []string, stderr io.Writer) int {
 			}
 		}()
 	}
-
-	runControllers := func(ctx context.Context) error {
-		// Both controllers run while this process leads; the first to fail stops the other.
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		errs := make(chan error, 2)
-		go func() {
-			errs <- o.rebalance.run(klog.NewContext(ctx, logger.WithName("rebalancer")), o.schedulerConfig, o.profile, client)
-		}()
-		go func() {
-			errs <- ctrl.Run(klog.NewContext(ctx, logger.WithName("deletion-cost")), o.deletionCostWorkers)
-		}()
-		first := <-errs
-		cancel()
-		second := <-errs
-		return errors.Join(first, second)
-	}
-	if !o.leaderElect {
-		if err := runControllers(signalCtx); err != nil && signalCtx.Err() == nil {
+	if !le.LeaderElect {
+		if err := ctrls.run(signalCtx); err != nil && signalCtx.Err() == nil {
 			logger.Error(err, "Controllers failed")
 			return 1
 		}
 		logger.Info("Stopped")
 		return 0
 	}
-	return runLeaderElected(signalCtx, o, client, healthz, runControllers)
+	return runLeaderElected(signalCtx, le, client, leaderHealth, ctrls.run)
+}
+
+// controllers are the rebalancer and the deletion-cost controller over one informer factory
+// and one profile simulation.
+type controllers struct {
+	factory      informers.SharedInformerFactory
+	sim          *simulator.Simulator
+	rebalancer   *rebalance.Controller
+	deletionCost *deletioncost.Controller
+	workers      int
+	rebalance    bool
+}
+
+func newControllers(ctx context.Context, o *options, profile *config.KubeSchedulerProfile, client kubernetes.Interface) (*controllers, error) {
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
+	sim, err := simulator.New(ctx, profile, client, factory)
+	if err != nil {
+		return nil, err
+	}
+	c := &controllers{factory: factory, sim: sim, workers: o.deletionCost.workers, rebalance: o.rebalance.enabled}
+	deletioncost.RegisterMetrics()
+	if c.deletionCost, err = deletioncost.New(client, factory, deletioncost.Options{
+		SchedulerName: sim.SchedulerName,
+		Model:         sim.Model,
+		QPS:           o.deletionCost.qps,
+		Burst:         o.deletionCost.burst,
+	}); err != nil {
+		return nil, err
+	}
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+	broadcaster.StartRecordingToSink(ctx.Done())
+	recorder := broadcaster.NewRecorder(scheme.Scheme, "spot-rebalancer")
+	opts := o.rebalance.opts
+	opts.PlanOutput = os.Stdout
+	if c.rebalancer, err = rebalance.NewController(sim, client, factory, recorder, opts, clock.RealClock{}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// run starts the informers and runs both controllers until ctx ends; the first to fail stops
+// the other.
+func (c *controllers) run(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.factory.Start(ctx.Done())
+	defer c.factory.Shutdown()
+	errs := make(chan error, 2)
+	go func() {
+		if !c.rebalance {
+			<-ctx.Done()
+			errs <- nil
+			return
+		}
+		c.rebalancer.Run(klog.NewContext(ctx, logger.WithName("rebalancer")))
+		if ctx.Err() == nil {
+			errs <- errors.New("rebalancer stopped")
+			return
+		}
+		errs <- nil
+	}()
+	go func() {
+		errs <- c.deletionCost.Run(klog.NewContext(ctx, logger.WithName("deletion-cost")), c.workers)
+	}()
+	first := <-errs
+	cancel()
+	second := <-errs
+	return errors.Join(first, second)
+}
+
+// stripManagedFields drops what no controller here reads and every object carries.
+func stripManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		o.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 // runLeaderElected runs the controllers while holding the Lease. On SIGTERM the controllers
 // stop first (in-flight writes finish), then the Lease is released so a standby takes over at
 // once; the process exits 0. Losing the Lease otherwise exits 1.
-func runLeaderElected(signalCtx context.Context, o *options, client kubernetes.Interface, healthz *leaderelection.HealthzAdaptor, runControllers func(context.Context) error) int {
+func runLeaderElected(signalCtx context.Context, le componentbaseconfig.LeaderElectionConfiguration, client kubernetes.Interface, healthz *leaderelection.HealthzAdaptor, runControllers func(context.Context) error) int {
 	logger := klog.Background()
 	hostname, _ := os.Hostname()
 	identity := hostname + "_" + string(uuid.NewUUID())
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Namespace: o.leaseNS, Name: o.leaseName},
-		Client:     client.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
+	lease := le.ResourceNamespace + "/" + le.ResourceName
+	lock, err := resourcelock.New(le.ResourceLock, le.ResourceNamespace, le.ResourceName, client.CoreV1(), client.CoordinationV1(),
+		resourcelock.ResourceLockConfig{Identity: identity})
+	if err != nil {
+		logger.Error(err, "Leader election lock", "lease", lease)
+		return 1
 	}
 	leCtx, stopLE := context.WithCancel(context.Background())
 	defer stopLE()
@@ -275,24 +361,24 @@ func runLeaderElected(signalCtx context.Context, o *options, client kubernetes.I
 		case <-started:
 			select {
 			case <-ctrlDone:
-			case <-time.After(o.renewDeadline):
+			case <-time.After(le.RenewDeadline.Duration):
 				logger.Info("Controllers did not stop in time; releasing the Lease anyway")
 			}
 		default:
 		}
 		stopLE()
 	}()
-	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
-		LeaseDuration:   o.leaseDuration,
-		RenewDeadline:   o.renewDeadline,
-		RetryPeriod:     o.retryPeriod,
+		LeaseDuration:   le.LeaseDuration.Duration,
+		RenewDeadline:   le.RenewDeadline.Duration,
+		RetryPeriod:     le.RetryPeriod.Duration,
 		ReleaseOnCancel: true,
-		Name:            o.leaseName,
+		Name:            le.ResourceName,
 		WatchDog:        healthz,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
-				logger.Info("Leading", "lease", o.leaseNS+"/"+o.leaseName, "identity", identity)
+				logger.Info("Leading", "lease", lease, "identity", identity)
 				close(started)
 				ctx, cancel := context.WithCancel(ctx)
 				defer cancel()
@@ -305,7 +391,7 @@ func runLeaderElected(signalCtx context.Context, o *options, client kubernetes.I
 				}
 			},
 			OnStoppedLeading: func() {
-				logger.Info("Stopped leading", "lease", o.leaseNS+"/"+o.leaseName, "identity", identity)
+				logger.Info("Stopped leading", "lease", lease, "identity", identity)
 			},
 			OnNewLeader: func(id string) {
 				if id != identity {
@@ -315,10 +401,10 @@ func runLeaderElected(signalCtx context.Context, o *options, client kubernetes.I
 		},
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "rebalancer: leader election: %v\n", err)
+		logger.Error(err, "Leader election", "lease", lease)
 		return 1
 	}
-	le.Run(leCtx)
+	elector.Run(leCtx)
 	select {
 	case err := <-failed:
 		logger.Error(err, "Controllers failed")
@@ -329,7 +415,7 @@ func runLeaderElected(signalCtx context.Context, o *options, client kubernetes.I
 		logger.Info("Stopped; Lease released")
 		return 0
 	}
-	logger.Error(nil, "Lost the Lease", "lease", o.leaseNS+"/"+o.leaseName)
+	logger.Error(nil, "Lost the Lease", "lease", lease)
 	return 1
 }
 

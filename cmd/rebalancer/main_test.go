@@ -53,8 +53,9 @@ current-context: c
 		{"bad TLS version", []string{"--scheduler-config=" + shipped, "--kubeconfig=" + kubeconfig, "--bind-address=127.0.0.1", "--secure-port=" + freePort(t), "--tls-min-version=VersionTLS99"}, 1, []string{"--tls-min-version"}},
 		{"bad authentication kubeconfig", []string{"--scheduler-config=" + shipped, "--kubeconfig=" + kubeconfig, "--bind-address=127.0.0.1", "--secure-port=" + freePort(t), "--authentication-kubeconfig=/nonexistent/authn"}, 1, []string{"/nonexistent/authn"}},
 		{"bad lease timings", []string{"--scheduler-config=" + shipped, "--leader-elect-renew-deadline=20s"}, 1, []string{"--leader-elect-renew-deadline"}},
-		{"kube-scheduler lease", []string{"--scheduler-config=" + shipped, "--leader-elect-lease-name=kube-scheduler"}, 1, []string{"--leader-elect-lease-name"}},
-		{"the scheduler's lease", []string{"--scheduler-config=" + shipped, "--leader-elect-lease-name=spot-scheduler"}, 1, []string{"--leader-elect-lease-name", "scheduler's Lease"}},
+		{"kube-scheduler lease", []string{"--scheduler-config=" + shipped, "--leader-elect-resource-name=kube-scheduler"}, 1, []string{"--leader-elect-resource-name"}},
+		{"the scheduler's lease", []string{"--scheduler-config=" + shipped, "--leader-elect-resource-name=spot-scheduler", "--leader-elect-resource-namespace=kube-system"}, 1, []string{"--leader-elect-resource-name", "scheduler's Lease"}},
+		{"configmap lock", []string{"--scheduler-config=" + shipped, "--leader-elect-resource-lock=configmaps"}, 1, []string{"--leader-elect-resource-lock", "leases"}},
 		{"missing config file", []string{"--scheduler-config=/nonexistent/config.yaml"}, 1, []string{"--scheduler-config", "/nonexistent/config.yaml"}},
 		{"missing profile", []string{"--scheduler-config=" + shipped, "--profile=other"}, 1, []string{"--scheduler-config", `profile "other"`}},
 		{"bad args", []string{"--scheduler-config=" + bad}, 1, []string{bad, `profile "spot-scheduler"`, "profiles[0].pluginConfig[0].args.defaultTier"}},
@@ -66,7 +67,7 @@ current-context: c
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			code := run(tc.args, &stderr)
+			code := run(tc.args, &stderr, &stderr)
 			if code != tc.wantCode {
 				t.Errorf("exit code %d, want %d (stderr: %s)", code, tc.wantCode, stderr.String())
 			}
@@ -76,6 +77,18 @@ current-context: c
 				}
 			}
 		})
+	}
+}
+
+// TestVersionOnStdout: --version prints the product's and Kubernetes' versions on stdout, so
+// that $(spot-rebalancer --version) captures them.
+func TestVersionOnStdout(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--version"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d (stderr %s)", code, stderr.String())
+	}
+	if got := stdout.String(); !strings.HasPrefix(got, "spot-scheduler ") || !strings.Contains(got, "(Kubernetes ") || stderr.Len() != 0 {
+		t.Fatalf("stdout %q, stderr %q: want the versions on stdout only", got, stderr.String())
 	}
 }
 

@@ -1,22 +1,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/klog/v2"
-	"k8s.io/utils/clock"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
 	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
-	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 )
 
 // rebalanceFlags configure the failback rebalancer (pkg/rebalance).
@@ -70,36 +61,29 @@ func (r *rebalanceFlags) validate() []error {
 	return errs
 }
 
-// run builds the scheduler's profile from the same configuration file and runs the rebalancer
-// until ctx ends.
-func (r *rebalanceFlags) run(ctx context.Context, configFile, profileName string, client kubernetes.Interface) error {
-	if !r.enabled {
-		<-ctx.Done()
-		return nil
+// deletionCostFlags configure the deletion-cost controller (pkg/deletioncost).
+type deletionCostFlags struct {
+	qps     float32
+	burst   int
+	workers int
+}
+
+func (d *deletionCostFlags) addFlags(fs *pflag.FlagSet) {
+	fs.Float32Var(&d.qps, "deletion-cost-qps", deletioncost.DefaultQPS, "Most pod deletion-cost writes per second (token bucket).")
+	fs.IntVar(&d.burst, "deletion-cost-burst", deletioncost.DefaultBurst, "Burst of pod deletion-cost writes above --deletion-cost-qps.")
+	fs.IntVar(&d.workers, "deletion-cost-workers", 2, "Workloads reconciled in parallel by the deletion-cost controller.")
+}
+
+func (d *deletionCostFlags) validate() []error {
+	var errs []error
+	if !(d.qps > 0) {
+		errs = append(errs, fmt.Errorf("--deletion-cost-qps: must be > 0, got %v", d.qps))
 	}
-	logger := klog.FromContext(ctx)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	profile, err := simulator.Load(ctx, configFile, profileName, client, factory)
-	if err != nil {
-		return err
+	if d.burst < 1 {
+		errs = append(errs, fmt.Errorf("--deletion-cost-burst: must be >= 1, got %d", d.burst))
 	}
-	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
-	broadcaster.StartRecordingToSink(ctx.Done())
-	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, "spot-scheduler-rebalancer")
-	opts := r.opts
-	opts.PlanOutput = os.Stdout
-	ctrl, err := rebalance.NewController(profile, client, factory, recorder, opts, clock.RealClock{})
-	if err != nil {
-		return err
+	if d.workers < 1 || d.workers > 64 {
+		errs = append(errs, fmt.Errorf("--deletion-cost-workers: must be in 1..64, got %d", d.workers))
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	logger.Info("Rebalancer running", "interval", opts.Interval, "dryRun", opts.DryRun, "minPodAge", opts.MinPodAge,
-		"maxEvictionsPerPass", opts.MaxEvictionsPerPass, "placeholdersAreRoom", profile.IsPlaceholder != nil)
-	ctrl.Run(ctx)
-	if ctx.Err() == nil {
-		return errors.New("rebalancer stopped")
-	}
-	return nil
+	return errs
 }

@@ -3,20 +3,18 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"time"
 
-	"github.com/spf13/pflag"
 	genericapifilters "k8s.io/apiserver/pkg/endpoints/filters"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/server"
 	genericfilters "k8s.io/apiserver/pkg/server/filters"
+	"k8s.io/apiserver/pkg/server/healthz"
 	apiserveroptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/leaderelection"
 	cliflag "k8s.io/component-base/cli/flag"
 	"k8s.io/component-base/metrics/legacyregistry"
 	netutils "k8s.io/utils/net"
@@ -52,12 +50,13 @@ func newServingOptions() *servingOptions {
 	return s
 }
 
-func (s *servingOptions) addFlags(fs *pflag.FlagSet) {
-	s.secure.AddFlags(fs)
-	s.authn.AddFlags(fs)
-	s.authz.AddFlags(fs)
-	fs.Lookup("authentication-kubeconfig").Usage = "kubeconfig allowed to create tokenreviews.authentication.k8s.io and read kube-system/extension-apiserver-authentication; default: the controllers' own (--kubeconfig, else in-cluster)."
-	fs.Lookup("authorization-kubeconfig").Usage = "kubeconfig allowed to create subjectaccessreviews.authorization.k8s.io; default: the controllers' own (--kubeconfig, else in-cluster)."
+// addFlags adds kube-scheduler's sections: secure serving, authentication, authorization.
+func (s *servingOptions) addFlags(fss *cliflag.NamedFlagSets) {
+	s.secure.AddFlags(fss.FlagSet("secure serving"))
+	s.authn.AddFlags(fss.FlagSet("authentication"))
+	s.authz.AddFlags(fss.FlagSet("authorization"))
+	fss.FlagSet("authentication").Lookup("authentication-kubeconfig").Usage = "kubeconfig allowed to create tokenreviews.authentication.k8s.io and read kube-system/extension-apiserver-authentication; default: the controllers' own (--kubeconfig, else in-cluster)."
+	fss.FlagSet("authorization").Lookup("authorization-kubeconfig").Usage = "kubeconfig allowed to create subjectaccessreviews.authorization.k8s.io; default: the controllers' own (--kubeconfig, else in-cluster)."
 }
 
 func (s *servingOptions) enabled() bool { return s.secure.BindPort != 0 }
@@ -92,7 +91,7 @@ func (s *servingOptions) validate() []error {
 // authorization use kubeconfig (the controllers' own credentials) unless
 // --authentication-kubeconfig / --authorization-kubeconfig name others; in a pod both fall
 // back to the in-cluster ServiceAccount.
-func (s *servingOptions) start(kubeconfig string, le *leaderelection.HealthzAdaptor, stop <-chan struct{}) (stopped <-chan struct{}, err error) {
+func (s *servingOptions) start(kubeconfig string, live, ready []healthz.HealthChecker, stop <-chan struct{}) (stopped <-chan struct{}, err error) {
 	if s.authn.RemoteKubeConfigFile == "" {
 		s.authn.RemoteKubeConfigFile = kubeconfig
 	}
@@ -120,7 +119,7 @@ func (s *servingOptions) start(kubeconfig string, le *leaderelection.HealthzAdap
 		serving.Listener.Close()
 		return nil, errors.New("secure serving: no authenticator or authorizer")
 	}
-	handler := healthAndMetrics(le)
+	handler := healthAndMetrics(live, ready)
 	// The chain of kube-scheduler's secure port (cmd/kube-scheduler/app/server.go).
 	requestInfoResolver := &apirequest.RequestInfoFactory{}
 	handler = genericapifilters.WithAuthorization(handler, authz.Authorizer, scheme.Codecs)
@@ -136,22 +135,13 @@ func (s *servingOptions) start(kubeconfig string, le *leaderelection.HealthzAdap
 	return stopped, nil
 }
 
-// healthAndMetrics serves /healthz, /livez, /readyz and /metrics. /healthz and /livez fail
-// when the leader has not renewed its Lease for too long.
-func healthAndMetrics(le *leaderelection.HealthzAdaptor) http.Handler {
+// healthAndMetrics serves /healthz and /livez (the live checks), /readyz (the ready checks),
+// each with its per-check sub-paths and ?verbose, and /metrics.
+func healthAndMetrics(live, ready []healthz.HealthChecker) http.Handler {
 	mux := http.NewServeMux()
-	healthy := func(w http.ResponseWriter, r *http.Request) {
-		if le != nil {
-			if err := le.Check(r); err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-		}
-		_, _ = io.WriteString(w, "ok")
-	}
-	mux.HandleFunc("/healthz", healthy)
-	mux.HandleFunc("/livez", healthy)
-	mux.HandleFunc("/readyz", healthy)
+	healthz.InstallHandler(mux, live...)
+	healthz.InstallLivezHandler(mux, live...)
+	healthz.InstallReadyzHandler(mux, ready...)
 	mux.Handle("/metrics", legacyregistry.Handler())
 	return mux
 }

@@ -86,9 +86,9 @@ type Controller struct {
 	pending map[types.UID]pendingWrite
 }
 
-// New builds the controller with its own informers (pods and nodes, stripped to the fields it
-// reads, so its memory stays small in large clusters).
-func New(client kubernetes.Interface, opts Options) (*Controller, error) {
+// New builds the controller on the pod and node informers of factory (shared with the
+// rebalancer: one watch of each); start the factory afterwards, or let Run start it.
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, opts Options) (*Controller, error) {
 	if opts.SchedulerName == "" {
 		return nil, errors.New("deletioncost: SchedulerName is required")
 	}
@@ -109,7 +109,7 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 		model:         opts.Model,
 		schedulerName: opts.SchedulerName,
 		fieldManager:  opts.FieldManager,
-		factory:       informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(strip)),
+		factory:       factory,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
 			workqueue.TypedRateLimitingQueueConfig[key]{Name: "deletion_cost"}),
 		limiter: flowcontrol.NewTokenBucketRateLimiter(opts.QPS, opts.Burst),
@@ -156,41 +156,10 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	return c, nil
 }
 
-// strip keeps only what the controller reads of pods and nodes.
-func strip(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *v1.Pod:
-		p := &v1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion,
-				CreationTimestamp: o.CreationTimestamp, DeletionTimestamp: o.DeletionTimestamp,
-				OwnerReferences: o.OwnerReferences,
-			},
-			Spec: v1.PodSpec{NodeName: o.Spec.NodeName, SchedulerName: o.Spec.SchedulerName},
-		}
-		for _, k := range []string{wellknown.PodDeletionCostAnnotation, wellknown.ManagedDeletionCostAnnotation, wellknown.AvoidSpotAnnotation} {
-			if v, ok := o.Annotations[k]; ok {
-				if p.Annotations == nil {
-					p.Annotations = map[string]string{}
-				}
-				p.Annotations[k] = v
-			}
-		}
-		return p, nil
-	case *v1.Node:
-		return &v1.Node{
-			ObjectMeta: metav1.ObjectMeta{Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion, Labels: o.Labels},
-			Spec:       v1.NodeSpec{Taints: o.Spec.Taints, Unschedulable: o.Spec.Unschedulable},
-		}, nil
-	}
-	return obj, nil
-}
-
 // Run starts the informers and workers and blocks until ctx ends; it returns once every
 // in-flight write has finished, so a caller holding a lease may release it safely.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	logger := klog.FromContext(ctx)
-	defer c.factory.Shutdown()
 	defer c.queue.ShutDown()
 	if err := c.startInformers(ctx); err != nil {
 		return err

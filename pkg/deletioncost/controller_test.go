@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -99,7 +100,7 @@ type harness struct {
 func newHarness(t *testing.T, objs ...runtime.Object) *harness {
 	t.Helper()
 	client := fake.NewClientset(objs...)
-	c, err := New(client, Options{SchedulerName: wellknown.SchedulerName, Model: defaultModel(t), QPS: 1000, Burst: 1000})
+	c, err := New(client, informers.NewSharedInformerFactory(client, 0), Options{SchedulerName: wellknown.SchedulerName, Model: defaultModel(t), QPS: 1000, Burst: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +328,8 @@ func TestNodeUpdateQueuesOnlyOnClassChange(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := New(fake.NewClientset(), Options{SchedulerName: wellknown.SchedulerName, Model: defaultModel(t), QPS: 1})
+			cs := fake.NewClientset()
+			c, err := New(cs, informers.NewSharedInformerFactory(cs, 0), Options{SchedulerName: wellknown.SchedulerName, Model: defaultModel(t), QPS: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -442,7 +444,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"negative qps", Options{SchedulerName: "s", Model: m, QPS: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := New(fake.NewClientset(), tc.opts); err == nil {
+			cs := fake.NewClientset()
+			if _, err := New(cs, informers.NewSharedInformerFactory(cs, 0), tc.opts); err == nil {
 				t.Fatal("want an error")
 			}
 		})

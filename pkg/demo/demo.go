@@ -24,11 +24,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
-	"github.com/spot-scheduler/spot-scheduler/pkg/schedconfig"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
@@ -112,11 +113,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
-	profile, err := schedconfig.Load(opts.SchedulerConfig, wellknown.SchedulerName)
-	if err != nil {
-		return nil, err
-	}
-	model, err := capacity.New(profile.SpotScore.CapacityModel)
+	model, err := simulator.LoadModel(klog.FromContext(ctx), opts.SchedulerConfig, wellknown.SchedulerName)
 	if err != nil {
 		return nil, err
 	}

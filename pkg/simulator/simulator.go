@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
@@ -28,6 +30,7 @@ import (
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	schedulermetrics "k8s.io/kubernetes/pkg/scheduler/metrics"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/plugins"
 	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
@@ -73,7 +76,7 @@ func Profile(cfg *config.KubeSchedulerConfiguration, name string) (*config.KubeS
 		}
 		all = append(all, cfg.Profiles[i].SchedulerName)
 	}
-	return nil, fmt.Errorf("no profile with schedulerName %q (profiles: %v)", name, all)
+	return nil, fmt.Errorf("profile %q: no profile has this schedulerName (profiles: %v)", name, all)
 }
 
 // Load is LoadConfig, Profile and New in one call.
@@ -412,4 +415,50 @@ func selectHost(scores []framework.NodePluginScores) string {
 		}
 	}
 	return best.Name
+}
+
+// LoadModel reads only the capacity model of a profile's SpotScore args (for a component that
+// classifies nodes without simulating, such as the demo's report); the file is read with
+// kube-scheduler's loader like every other.
+func LoadModel(logger klog.Logger, path, profileName string) (*capacity.Model, error) {
+	cfg, err := LoadConfig(logger, path)
+	if err != nil {
+		return nil, err
+	}
+	model, err := ModelOf(cfg, profileName)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler configuration %s: %w", path, err)
+	}
+	return model, nil
+}
+
+// ModelOf compiles the capacity model of the named profile's SpotScore args (its defaults when
+// the profile has none). Errors name the profile and the field at fault, so that a component
+// can refuse bad args at start-up, before it contacts any server.
+func ModelOf(cfg *config.KubeSchedulerConfiguration, profileName string) (*capacity.Model, error) {
+	for i := range cfg.Profiles {
+		profile := &cfg.Profiles[i]
+		if profile.SchedulerName != profileName {
+			continue
+		}
+		var args runtime.Object // none: SpotScore's defaults
+		argsPath := field.NewPath("profiles").Index(i).Child("pluginConfig").Key(spotscore.Name).Child("args")
+		for j, pc := range profile.PluginConfig {
+			if pc.Name == spotscore.Name {
+				args = pc.Args
+				argsPath = field.NewPath("profiles").Index(i).Child("pluginConfig").Index(j).Child("args")
+			}
+		}
+		decoded, err := v1alpha1.DecodeSpotScoreArgs(args, argsPath)
+		if err != nil {
+			return nil, fmt.Errorf("profile %q: %w", profileName, err)
+		}
+		model, err := capacity.New(decoded.CapacityModel)
+		if err != nil {
+			return nil, fmt.Errorf("profile %q: %s: %w", profileName, argsPath, err)
+		}
+		return model, nil
+	}
+	_, err := Profile(cfg, profileName)
+	return nil, err
 }

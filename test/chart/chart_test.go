@@ -238,7 +238,7 @@ func TestChartRendersDefaults(t *testing.T) {
 				case "controller":
 					wantArgs := []string{
 						"--scheduler-config=/etc/spot-scheduler/scheduler-config.yaml", "--profile=spot-scheduler",
-						"--leader-elect=true", "--leader-elect-namespace=" + tc.namespace, "--leader-elect-lease-name=" + fn + "-controller",
+						"--leader-elect=true", "--leader-elect-resource-namespace=" + tc.namespace, "--leader-elect-resource-name=" + fn + "-controller",
 					}
 					for _, a := range wantArgs {
 						if !contains(c.Args, a) {

@@ -15,11 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/klog/v2"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
-	"github.com/spot-scheduler/spot-scheduler/pkg/schedconfig"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
@@ -39,11 +40,7 @@ type deletionCostController struct {
 func startDeletionCostController(env *framework.Env) *deletionCostController {
 	env.T.Helper()
 	config := framework.RepoFile(env.T, "manifests/scheduler-config.yaml")
-	profile, err := schedconfig.Load(config, "")
-	if err != nil {
-		env.T.Fatal(err)
-	}
-	model, err := capacity.New(profile.SpotScore.CapacityModel)
+	model, err := simulator.LoadModel(klog.FromContext(env.Ctx), config, wellknown.SchedulerName)
 	if err != nil {
 		env.T.Fatal(err)
 	}

@@ -156,8 +156,8 @@ subjects:
 - --scheduler-config={{ include "spot-scheduler.configPath" . }}
 - --profile={{ .Values.schedulerName }}
 - --leader-elect={{ $c.leaderElection.enabled }}
-- --leader-elect-namespace={{ .Release.Namespace }}
-- --leader-elect-lease-name={{ include "spot-scheduler.controllerLease" . }}
+- --leader-elect-resource-namespace={{ .Release.Namespace }}
+- --leader-elect-resource-name={{ include "spot-scheduler.controllerLease" . }}
 - --leader-elect-lease-duration={{ $c.leaderElection.leaseDuration }}
 - --leader-elect-renew-deadline={{ $c.leaderElection.renewDeadline }}
 - --leader-elect-retry-period={{ $c.leaderElection.retryPeriod }}
