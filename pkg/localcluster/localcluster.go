@@ -32,9 +32,10 @@ import (
 const BinDirEnv = "SPOT_SCHEDULER_BIN_DIR"
 
 // DefaultControllers are the kube-controller-manager controllers the product's stories need:
-// Deployments, ReplicaSets (scale-in honours pod-deletion-cost), PDBs, and the garbage
-// collector so that deleting a Deployment removes its pods.
-var DefaultControllers = []string{"deployment", "replicaset", "disruption", "garbagecollector"}
+// Deployments, ReplicaSets (scale-in honours pod-deletion-cost), PDBs, the garbage collector
+// so that deleting a Deployment removes its pods, and the pod garbage collector, which
+// removes the pods of a reclaimed node (see Reclaim).
+var DefaultControllers = []string{"deployment", "replicaset", "disruption", "garbagecollector", "podgc"}
 
 // Options say what to start.
 type Options struct {
@@ -339,24 +340,24 @@ func WaitForAPI(ctx context.Context, timeout time.Duration, fn func(context.Cont
 	return err
 }
 
-// Reclaim deletes a node and every pod bound to it at once, as a provider taking the VM back
-// does (no drain; the pods' controllers recreate them elsewhere).
+// Reclaim takes a node back as a cloud provider does: the VM goes, and the cloud controller
+// deletes its Node object. Nothing deletes its pods then: they stay bound to the missing node
+// until kube-controller-manager's pod garbage collector removes them (its orphan check runs
+// every 20 s and waits out a 40 s quarantine, so orphans live 40 to 80 s), and only then do
+// their controllers recreate them elsewhere. Run the controller manager with "podgc"
+// (DefaultControllers has it). An interruption notice, if any, is the caller's TaintNode
+// before this.
 func Reclaim(ctx context.Context, client kubernetes.Interface, nodeName string) error {
 	if err := client.CoreV1().Nodes().Delete(ctx, nodeName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting node %s: %w", nodeName, err)
 	}
-	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + nodeName})
-	if err != nil {
-		return err
-	}
-	zero := int64(0)
-	for _, p := range pods.Items {
-		if err := client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting pod %s/%s of reclaimed node %s: %w", p.Namespace, p.Name, nodeName, err)
-		}
-	}
 	return nil
 }
+
+// OrphanLifetime bounds how long the pods of a reclaimed node may stay before the pod garbage
+// collector removes them: its check period (20 s) plus its quarantine (40 s), plus slack for a
+// loaded machine.
+const OrphanLifetime = 2 * time.Minute
 
 // ScaleDeployment sets a Deployment's replicas through its scale subresource. A merge patch
 // carries no resourceVersion, so it cannot conflict with the deployment controller's status

@@ -208,8 +208,8 @@ func (e *Env) CreateNodes(nodes ...*v1.Node) {
 	}
 }
 
-// DeleteNodes deletes the nodes and every pod bound to them (as a reclaimed VM would lose
-// them), and waits until they are gone.
+// DeleteNodes reclaims the nodes as a cloud does (localcluster.Reclaim: the Node objects go,
+// their pods are left to the pod garbage collector) and waits until nodes and pods are gone.
 func (e *Env) DeleteNodes(names ...string) {
 	e.T.Helper()
 	for _, name := range names {
@@ -217,7 +217,7 @@ func (e *Env) DeleteNodes(names ...string) {
 			e.T.Fatal(err)
 		}
 	}
-	e.WaitFor(fmt.Sprintf("nodes %v and their pods gone", names), 30*time.Second, func(ctx context.Context) (bool, error) {
+	e.WaitFor(fmt.Sprintf("nodes %v and their pods gone", names), localcluster.OrphanLifetime, func(ctx context.Context) (bool, error) {
 		for _, name := range names {
 			if _, err := e.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 				return false, nil
