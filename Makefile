@@ -12,7 +12,7 @@ LDFLAGS := -s -w \
 IMAGE ?= ghcr.io/spot-scheduler/spot-scheduler:$(VERSION)
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build build-rebalancer control-plane test test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-plan
+.PHONY: all build build-rebalancer control-plane karpenter test test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-plan
 
 all: build
 
@@ -29,8 +29,12 @@ demo: build ## Play the failover/failback/scale-in story on a local control plan
 control-plane: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
 	hack/build-control-plane.sh
 
+karpenter: ## Build (or reuse) Karpenter's kwok provider (sigs.k8s.io/karpenter/kwok, ~6 min cold) and print its directory.
+	@hack/build-karpenter.sh
+
 test: build ## Unit and integration tests against a real control plane.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \
 	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) fuzz
@@ -40,6 +44,7 @@ test-unit: ## Unit tests only (no control plane).
 
 test-integration: build ## Integration tests only.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \
 	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) -v ./test/integration/...
 
