@@ -31,6 +31,7 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/test/chart"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
 
@@ -473,4 +474,45 @@ func mustNode(env *framework.Env, name string) *v1.Node {
 		env.T.Fatal(err)
 	}
 	return n
+}
+
+// TestKarpenterCapacityBuffer: the chart's placeholders.kind=CapacityBuffer (a Karpenter
+// CapacityBuffer of two 1-CPU spot pods, feature gate CapacityBuffer) makes Karpenter keep that
+// room free on a spot node with no pod in it. New spot-scheduler pods take it at once (no
+// launch to wait for) and Karpenter launches another spot node to restore the buffer.
+func TestKarpenterCapacityBuffer(t *testing.T) {
+	env := startKarpenterEnv(t, []localcluster.NodePool{
+		pool("spot", localcluster.CapacityTypeSpot, 100, localcluster.ConsolidateWhenEmpty, "c-4x"),
+		pool("on-demand", localcluster.CapacityTypeOnDemand, 10, localcluster.ConsolidateWhenEmpty, "c-4x"),
+	}, "CapacityBuffer=true")
+	r := chart.Render(t, "spot", ns, "--set", "placeholders.enabled=true,placeholders.kind=CapacityBuffer,placeholders.replicas=2,placeholders.resources.requests.cpu=1,placeholders.resources.requests.memory=64Mi")
+	newChartApplier(env).apply(r.Objects, "PodTemplate", "CapacityBuffer")
+	declared := time.Now()
+	var bufferNode string
+	env.WaitFor("Karpenter launches a spot node for the buffer", karpenterWait, func(context.Context) (bool, error) {
+		spot := karpenterNodes(env)[localcluster.CapacityTypeSpot]
+		if len(spot) == 1 {
+			bufferNode = spot[0].Name
+		}
+		return len(spot) == 1 && len(karpenterNodes(env)[localcluster.CapacityTypeOnDemand]) == 0, nil
+	})
+	t.Logf("buffer: spot node %s launched %s after the CapacityBuffer was declared", bufferNode, time.Since(declared).Round(time.Millisecond))
+	if pods, err := env.Client.CoreV1().Pods("").List(env.Ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + bufferNode}); err != nil || len(pods.Items) != 0 {
+		t.Fatalf("pods on the buffer's node: %v (err %v), want none: a buffer runs no pod", len(pods.Items), err)
+	}
+
+	created := time.Now()
+	createDeployment(env, framework.Deployment(ns, "web", 2, "1"))
+	waitAppOn(env, "web", 2, time.Minute, localcluster.CapacityTypeSpot)
+	if byNode, _ := env.ScheduledPods(ns, "app=web"); byNode[bufferNode] != 2 {
+		t.Fatalf("web on %v, want both pods in the buffer's room on %s", byNode, bufferNode)
+	}
+	t.Logf("2 new pods Running in the buffer's spot room %s after creation", time.Since(created).Round(time.Millisecond))
+	env.WaitFor("Karpenter restores the buffer with a second spot node", karpenterWait, func(context.Context) (bool, error) {
+		return len(karpenterNodes(env)[localcluster.CapacityTypeSpot]) == 2, nil
+	})
+	t.Logf("buffer restored (second spot node) %s after the pods were created", time.Since(created).Round(time.Millisecond))
+	if od := karpenterNodes(env)[localcluster.CapacityTypeOnDemand]; len(od) != 0 {
+		t.Fatalf("on-demand nodes %v launched, want the buffer on spot only", nodeNames(od))
+	}
 }
