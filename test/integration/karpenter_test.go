@@ -16,6 +16,7 @@ package integration
 // is deleted, Karpenter taints the node karpenter.sh/disrupted, evicts its pods and removes it.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/demo"
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/test/chart"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
@@ -514,5 +516,41 @@ func TestKarpenterCapacityBuffer(t *testing.T) {
 	t.Logf("buffer restored (second spot node) %s after the pods were created", time.Since(created).Round(time.Millisecond))
 	if od := karpenterNodes(env)[localcluster.CapacityTypeOnDemand]; len(od) != 0 {
 		t.Fatalf("on-demand nodes %v launched, want the buffer on spot only", nodeNames(od))
+	}
+}
+
+// TestKarpenterDemo plays `make demo-karpenter` to the end and checks its summary: spot first,
+// failover onto on-demand that Karpenter launched, failback by the rebalancer, the on-demand
+// nodes removed by Karpenter, and spot's node-time dominating the cost.
+func TestKarpenterDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	started := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	summary, err := demo.RunKarpenter(ctx, demo.Options{
+		SchedulerBinary:  framework.SchedulerBinary(t),
+		RebalancerBinary: framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv),
+		SchedulerConfig:  framework.RepoFile(t, "manifests/scheduler-config.yaml"),
+		Out:              &out,
+	}, "")
+	t.Logf("demo output:\n%s", out.String())
+	t.Logf("test took %s", time.Since(started).Round(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if summary.NodesLaunched[localcluster.CapacityTypeSpot] == 0 || summary.NodesLaunched[localcluster.CapacityTypeOnDemand] == 0 {
+		t.Errorf("nodes launched %v, want spot and on-demand", summary.NodesLaunched)
+	}
+	if summary.RebalancerEvictions != 9 {
+		t.Errorf("rebalancer evictions %d, want the 9 pods that failed over", summary.RebalancerEvictions)
+	}
+	if summary.KarpenterEvictions == 0 {
+		t.Errorf("Karpenter evicted nothing, yet it drained the interrupted spot nodes")
+	}
+	if s := summary.NodeSecondsByCapacityType; s[localcluster.CapacityTypeSpot] <= s[localcluster.CapacityTypeOnDemand] || summary.NodeCost <= 0 {
+		t.Errorf("node-seconds %v, cost %.4f: want spot's node-time above on-demand's and a cost", s, summary.NodeCost)
 	}
 }
