@@ -12,7 +12,7 @@ LDFLAGS := -s -w \
 IMAGE ?= ghcr.io/spot-scheduler/spot-scheduler:$(VERSION)
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build build-rebalancer control-plane test test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-plan
+.PHONY: all build build-rebalancer demo demo-karpenter control-plane karpenter test test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-plan
 
 all: build
 
@@ -26,11 +26,18 @@ build-rebalancer: ## Build bin/spot-rebalancer (the controllers: deletion cost, 
 demo: build ## Play the failover/failback/scale-in story on a local control plane (KEEP=1 leaves it running).
 	go run ./cmd/demo --scheduler bin/spot-scheduler --rebalancer bin/spot-rebalancer
 
+demo-karpenter: build ## The failover/failback story with Karpenter (kwok provider) adding and removing every node.
+	go run ./cmd/demo --karpenter --karpenter-dir "$$(hack/build-karpenter.sh)" --scheduler bin/spot-scheduler --rebalancer bin/spot-rebalancer
+
 control-plane: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
 	hack/build-control-plane.sh
 
+karpenter: ## Build (or reuse) Karpenter's kwok provider (sigs.k8s.io/karpenter/kwok, ~6 min cold) and print its directory.
+	@hack/build-karpenter.sh
+
 test: build ## Unit and integration tests against a real control plane.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \
 	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) fuzz
@@ -40,6 +47,7 @@ test-unit: ## Unit tests only (no control plane).
 
 test-integration: build ## Integration tests only.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \
 	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) -v ./test/integration/...
 

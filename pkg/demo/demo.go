@@ -110,21 +110,47 @@ func (r *run) say(format string, args ...any) {
 
 // Run plays the story and returns its summary.
 func Run(ctx context.Context, opts Options) (*Summary, error) {
+	r, cleanup, err := setup(ctx, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	return r.story(ctx)
+}
+
+// RunKarpenter plays failover and failback with Karpenter (its kwok provider, built by
+// hack/build-karpenter.sh; karpenterDir "" finds or builds it) adding and removing the nodes.
+func RunKarpenter(ctx context.Context, opts Options, karpenterDir string) (*KarpenterSummary, error) {
+	r, cleanup, err := setup(ctx, opts, &localcluster.KarpenterOptions{Dir: karpenterDir, NodePools: karpenterNodePools()})
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	return r.karpenterStory(ctx)
+}
+
+// setup starts the control plane (with Karpenter when karpenter is set), spot-scheduler and
+// the rebalancer; cleanup stops them (after ctx ends when opts.Keep).
+func setup(ctx context.Context, opts Options, karpenter *localcluster.KarpenterOptions) (*run, func(), error) {
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
 	model, err := simulator.LoadModel(klog.FromContext(ctx), opts.SchedulerConfig, wellknown.SchedulerName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r := &run{opts: opts, model: model, start: time.Now(), podSecs: map[string]float64{}}
-	r.say("starting a local control plane (etcd, kube-apiserver, kube-controller-manager, kwok)")
-	c, err := localcluster.Start(ctx, localcluster.Options{BinDir: opts.BinDir, ControllerManager: true})
+	what := "etcd, kube-apiserver, kube-controller-manager, kwok"
+	if karpenter != nil {
+		what += ", Karpenter"
+	}
+	r.say("starting a local control plane (%s)", what)
+	c, err := localcluster.Start(ctx, localcluster.Options{BinDir: opts.BinDir, ControllerManager: true, Karpenter: karpenter})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.cluster, r.client = c, c.Client
-	defer func() {
+	cleanup := func() {
 		if opts.Keep {
 			r.say("KEEP=1: cluster left running. kubectl --kubeconfig %s get pods -A -o wide ; logs in %s. Ctrl-C to stop.", c.Kubeconfig, c.Dir)
 			<-ctx.Done()
@@ -133,11 +159,12 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		if !opts.Keep {
 			_ = os.RemoveAll(c.Dir)
 		}
-	}()
-	if err := r.startComponents(ctx); err != nil {
-		return nil, err
 	}
-	return r.story(ctx)
+	if err := r.startComponents(ctx); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return r, cleanup, nil
 }
 
 func (r *run) startComponents(ctx context.Context) error {

@@ -49,6 +49,8 @@ type Options struct {
 	Controllers       []string
 	// NoKwok leaves nodes and pods to the caller (nothing makes them Ready).
 	NoKwok bool
+	// Karpenter, when set, starts Karpenter (kwok cloud provider) after the rest (karpenter.go).
+	Karpenter *KarpenterOptions
 }
 
 // Cluster is a running local control plane.
@@ -60,6 +62,8 @@ type Cluster struct {
 	Config     *rest.Config
 	Client     kubernetes.Interface
 	BinDir     string
+	// Karpenter is the running Karpenter when Options.Karpenter was set.
+	Karpenter *Karpenter
 
 	env   *envtest.Environment
 	procs []*Process
@@ -139,6 +143,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
+	if opts.Karpenter != nil {
+		if c.Karpenter, err = c.StartKarpenter(ctx, *opts.Karpenter); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -206,6 +215,12 @@ type Process struct {
 // StartProcess runs a binary with its output in <Dir>/<name>.log. The child gets its own
 // process group (so Stop can kill all it started) and is killed if this process dies first.
 func (c *Cluster) StartProcess(ctx context.Context, name, bin string, args ...string) (*Process, error) {
+	return c.startProcess(ctx, name, bin, nil, args...)
+}
+
+// startProcess is StartProcess with a hook that adjusts the command before it starts (e.g.
+// its environment).
+func (c *Cluster) startProcess(_ context.Context, name, bin string, configure func(*exec.Cmd), args ...string) (*Process, error) {
 	logPath := filepath.Join(c.Dir, name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -214,6 +229,9 @@ func (c *Cluster) StartProcess(ctx context.Context, name, bin string, args ...st
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if configure != nil {
+		configure(cmd)
+	}
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)

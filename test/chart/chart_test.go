@@ -26,7 +26,7 @@ func skipShort(t *testing.T) {
 }
 
 // optional kinds/names that only appear when their option is on.
-var optionalObjects = []string{"PriorityClass", "ServiceMonitor", "Deployment/%s-placeholder", "ConfigMap/cluster-autoscaler-priority-expander", "ConfigMap/%s-dashboard"}
+var optionalObjects = []string{"PriorityClass", "ServiceMonitor", "Deployment/%s-placeholder", "PodTemplate", "CapacityBuffer", "ConfigMap/cluster-autoscaler-priority-expander", "ConfigMap/%s-dashboard"}
 
 func has(r *Rendered, kind, name string) bool {
 	for _, o := range r.Objects {
@@ -426,6 +426,7 @@ func TestChartSchemaRejectsBadValues(t *testing.T) {
 		{"scheduler.spotScore.tiers[0].name=spot,scheduler.spotScore.tiers[0].nodeSelectors[0].matchExpressions[0].key=a,scheduler.spotScore.tiers[0].nodeSelectors[0].matchExpressions[0].operator=Like",
 			"/scheduler/spotScore/tiers/0/nodeSelectors/0/matchExpressions/0/operator"},
 		{"placeholders.priorityClass.value=10", "/placeholders/priorityClass/value"},
+		{"placeholders.kind=Buffer", "/placeholders/kind"},
 		{"image.pullPolicy=Sometimes", "/image/pullPolicy"},
 		{"controller.rebalancer.interval=soon", "/controller/rebalancer/interval"},
 		{"schedulerName=Spot_Scheduler", "/schedulerName"},
@@ -480,5 +481,39 @@ func TestRenderedManifestsUpToDate(t *testing.T) {
 	}
 	if l := objs[0].GetLabels()["pod-security.kubernetes.io/enforce"]; l != "restricted" {
 		t.Errorf("namespace enforce label %q, want restricted", l)
+	}
+}
+
+// TestChartRendersCapacityBuffer: placeholders.kind=CapacityBuffer declares the spot headroom
+// as a Karpenter CapacityBuffer referring to a PodTemplate of the placeholders' shape, instead
+// of the placeholder Deployment and its PriorityClass (no pod runs in a buffer's room).
+func TestChartRendersCapacityBuffer(t *testing.T) {
+	skipShort(t)
+	r := Render(t, "spot", "spot-system", "--set", "placeholders.enabled=true,placeholders.kind=CapacityBuffer,placeholders.replicas=4,placeholders.resources.requests.cpu=2")
+	if has(r, "Deployment", "spot-spot-scheduler-placeholder") || len(r.OfKind("PriorityClass")) != 0 {
+		t.Error("placeholder Deployment or PriorityClass rendered with kind CapacityBuffer")
+	}
+	var tmpl v1.PodTemplate
+	Into(t, r.Get(t, "PodTemplate", "spot-spot-scheduler-placeholder"), &tmpl)
+	spec := tmpl.Template.Spec
+	if tmpl.Namespace != "spot-system" || spec.NodeSelector["karpenter.sh/capacity-type"] != "spot" || spec.PriorityClassName != "" ||
+		spec.Containers[0].Resources.Requests.Cpu().String() != "2" || tmpl.Template.Labels["spot-scheduler.io/placeholder"] != "true" {
+		t.Errorf("PodTemplate %+v", tmpl)
+	}
+	checkPodSecurity(t, "buffer template", &spec)
+	buffer := r.Get(t, "CapacityBuffer", "spot-spot-scheduler-placeholder")
+	var cb struct {
+		APIVersion string `json:"apiVersion"`
+		Metadata   struct {
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+		Spec struct {
+			PodTemplateRef struct{ Name string } `json:"podTemplateRef"`
+			Replicas       int                   `json:"replicas"`
+		} `json:"spec"`
+	}
+	Into(t, buffer, &cb)
+	if cb.APIVersion != "autoscaling.x-k8s.io/v1beta1" || cb.Metadata.Namespace != "spot-system" || cb.Spec.PodTemplateRef.Name != tmpl.Name || cb.Spec.Replicas != 4 {
+		t.Errorf("CapacityBuffer %+v, want v1beta1 in spot-system referring to PodTemplate %s with 4 replicas", cb, tmpl.Name)
 	}
 }
