@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -194,13 +195,8 @@ func (m *Model) tierOf(node *v1.Node) int {
 
 func (m *Model) riskOf(node *v1.Node) string {
 	for _, taint := range node.Spec.Taints {
-		if m.atRiskKeys.Has(taint.Key) {
+		if m.IsAtRiskTaint(taint.Key) {
 			return taint.Key
-		}
-		for _, p := range m.atRiskPrefixes {
-			if strings.HasPrefix(taint.Key, p) {
-				return taint.Key
-			}
 		}
 	}
 	if m.cordonedIsAtRisk && node.Spec.Unschedulable {
@@ -269,3 +265,12 @@ func (m *Model) Band(c Class, avoidSpot bool) int {
 
 // NumBands is the number of distinct bands Band returns.
 func (m *Model) NumBands() int { return 2 * len(m.tiers) }
+
+// StartTime is when the pod started, or was created if it has not started yet: the age every
+// component ranks pods by (oldest placeholders are preempted last, young pods are not moved).
+func StartTime(pod *v1.Pod) time.Time {
+	if pod.Status.StartTime != nil {
+		return pod.Status.StartTime.Time
+	}
+	return pod.CreationTimestamp.Time
+}

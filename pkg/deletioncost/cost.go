@@ -3,7 +3,6 @@ package deletioncost
 import (
 	"strconv"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
@@ -33,11 +32,6 @@ func Cost(band, numBands, crowding int) int32 {
 	crowding = min(max(crowding, 1), BandWidth)
 	keep := numBands - 1 - band
 	return int32(keep*BandWidth + BandWidth - crowding)
-}
-
-// CostFor is Cost for a pod on a node the model classified as c.
-func CostFor(m *capacity.Model, c capacity.Class, avoidSpot bool, crowding int) int32 {
-	return Cost(m.Band(c, avoidSpot), m.NumBands(), crowding)
 }
 
 // action is what the controller does to one pod's annotations.

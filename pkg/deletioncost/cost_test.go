@@ -61,8 +61,8 @@ func TestCost(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := CostFor(m, tc.class, tc.avoidSpot, tc.crowding); got != tc.want {
-				t.Errorf("CostFor = %d, want %d", got, tc.want)
+			if got := Cost(m.Band(tc.class, tc.avoidSpot), m.NumBands(), tc.crowding); got != tc.want {
+				t.Errorf("Cost = %d, want %d", got, tc.want)
 			}
 		})
 	}

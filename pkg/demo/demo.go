@@ -282,7 +282,7 @@ func (r *run) story(ctx context.Context) (*Summary, error) {
 	defer stopTally()
 	r.show(ctx, "the app fills spot first, spread over pools A and B")
 
-	r.say("3. pool A receives interruption notices (aws-node-termination-handler/spot-itn), then is reclaimed")
+	r.say("3. pool A receives interruption notices (aws-node-termination-handler/spot-itn), then is reclaimed: the cloud deletes the nodes, their pods wait for the pod garbage collector (40-80 s) before they are replaced")
 	for _, n := range []string{"spot-a-1", "spot-a-2"} {
 		if err := r.taint(ctx, n, v1.Taint{Key: "aws-node-termination-handler/spot-itn", Value: "notice", Effect: v1.TaintEffectNoSchedule}); err != nil {
 			return nil, err
@@ -424,7 +424,13 @@ func (r *run) waitRunning(ctx context.Context, name string, n int, onTier func(s
 			if p.DeletionTimestamp != nil || p.Status.Phase != v1.PodRunning {
 				return false, nil
 			}
-			if onTier != nil && !onTier(tierOf[p.Spec.NodeName]) {
+			tier, onNode := tierOf[p.Spec.NodeName]
+			if !onNode {
+				// Bound to a reclaimed node: Running on paper until the pod garbage collector
+				// removes it and its ReplicaSet replaces it.
+				return false, nil
+			}
+			if onTier != nil && !onTier(tier) {
 				return false, nil
 			}
 			running++
@@ -441,7 +447,8 @@ func (r *run) taint(ctx context.Context, name string, taint v1.Taint) error {
 	return localcluster.TaintNode(ctx, r.client, name, taint)
 }
 
-// reclaim takes nodes back as a provider does.
+// reclaim takes nodes back as a provider does (localcluster.Reclaim: the Nodes go, their pods
+// are left to the pod garbage collector).
 func (r *run) reclaim(ctx context.Context, names ...string) error {
 	for _, name := range names {
 		if err := localcluster.Reclaim(ctx, r.client, name); err != nil {

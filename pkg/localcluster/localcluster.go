@@ -187,6 +187,16 @@ func ResolveBinDir(dir string) (string, error) {
 	return dir, nil
 }
 
+// RepoRoot is the directory of this repository at or above the working directory (tests,
+// the demo and the benchmarks run from inside it): the first one holding go.mod and hack/.
+func RepoRoot() (string, error) {
+	script, err := findUp("hack/build-control-plane.sh")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(filepath.Dir(script)), nil
+}
+
 func findUp(rel string) (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"math"
 	"sort"
 	"sync"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
 	policy "k8s.io/api/policy/v1"
@@ -185,18 +184,10 @@ func moreImportantPlaceholder(a, b *v1.Pod) bool {
 	if pa, pb := corev1helpers.PodPriority(a), corev1helpers.PodPriority(b); pa != pb {
 		return pa > pb
 	}
-	if ta, tb := podAge(a), podAge(b); !ta.Equal(tb) {
+	if ta, tb := capacity.StartTime(a), capacity.StartTime(b); !ta.Equal(tb) {
 		return ta.Before(tb) // older is more important: the youngest goes first
 	}
 	return a.Namespace+"/"+a.Name > b.Namespace+"/"+b.Name
-}
-
-// podAge is when the pod started, or was created if it has not started.
-func podAge(p *v1.Pod) time.Time {
-	if p.Status.StartTime != nil {
-		return p.Status.StartTime.Time
-	}
-	return p.CreationTimestamp.Time
 }
 
 // OrderedScoreFuncs ranks candidate nodes: best band for the preemptor (its tier order, with

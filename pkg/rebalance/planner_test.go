@@ -2,7 +2,6 @@ package rebalance
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"testing"
 	"time"
@@ -332,5 +331,3 @@ func TestPlanCaps(t *testing.T) {
 		})
 	}
 }
-
-func TestMain(m *testing.M) { os.Exit(m.Run()) }

@@ -6,7 +6,9 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	schedulingapi "k8s.io/kubernetes/pkg/apis/scheduling"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
@@ -84,7 +86,7 @@ func protection(pod *v1.Pod, now time.Time, opts Options) string {
 	case owner.Kind == "Node":
 		return SkipMirrorPod
 	}
-	if corev1helpers.PodPriority(pod) >= 2_000_000_000 || pod.Spec.PriorityClassName == "system-cluster-critical" || pod.Spec.PriorityClassName == "system-node-critical" {
+	if corev1helpers.PodPriority(pod) >= schedulingapi.SystemCriticalPriority || pod.Spec.PriorityClassName == schedulingapi.SystemClusterCritical || pod.Spec.PriorityClassName == schedulingapi.SystemNodeCritical {
 		return SkipSystemCritical
 	}
 	switch {
@@ -101,7 +103,7 @@ func protection(pod *v1.Pod, now time.Time, opts Options) string {
 	if !opts.AllowLocalStorage && hasLocalStorage(pod) {
 		return SkipLocalStorage
 	}
-	if started := podStart(pod); now.Sub(started) < opts.MinPodAge {
+	if started := capacity.StartTime(pod); now.Sub(started) < opts.MinPodAge {
 		return SkipTooYoung
 	}
 	return ""
@@ -115,11 +117,4 @@ func hasLocalStorage(pod *v1.Pod) bool {
 		}
 	}
 	return false
-}
-
-func podStart(pod *v1.Pod) time.Time {
-	if pod.Status.StartTime != nil {
-		return pod.Status.StartTime.Time
-	}
-	return pod.CreationTimestamp.Time
 }

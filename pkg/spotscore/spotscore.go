@@ -113,9 +113,6 @@ func countWorkloads(ni fwk.NodeInfo) map[string]int {
 // Name returns name of the plugin. It is used in logs, etc.
 func (pl *SpotScore) Name() string { return Name }
 
-// Model returns the capacity model the plugin scores with.
-func (pl *SpotScore) Model() *capacity.Model { return pl.model }
-
 // preFilterState is what SpotScore knows of the pod before any node is looked at.
 type preFilterState struct {
 	avoidSpot bool

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 )
 
 type builtBin struct {
@@ -31,7 +33,7 @@ func GoBinary(t testing.TB, pkg, env string) string {
 	v, _ := builtBins.LoadOrStore(pkg, &builtBin{})
 	b := v.(*builtBin)
 	b.once.Do(func() {
-		root, err := moduleRoot()
+		root, err := localcluster.RepoRoot()
 		if err != nil {
 			b.err = err
 			return

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,18 +83,10 @@ func SchedulerBinary(t testing.TB) string {
 	return GoBinary(t, "./cmd/scheduler", BinaryEnv)
 }
 
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(strings.TrimSpace(string(out))), nil
-}
-
 // RepoFile returns the path of a file of this repository (e.g. manifests/scheduler-config.yaml).
 func RepoFile(t testing.TB, rel string) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := localcluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,4 +337,15 @@ func dumpState(c *localcluster.Cluster) string {
 			p.Namespace, p.Name, p.Generation, s.ObservedGeneration, s.ExpectedPods, s.CurrentHealthy, s.DesiredHealthy, s.DisruptionsAllowed, s.DisruptedPods)
 	}
 	return b.String()
+}
+
+// Events lists the core/v1 events of a namespace that match a field selector ("" for all),
+// failing the test on error.
+func (e *Env) Events(namespace, fieldSelector string) []v1.Event {
+	e.T.Helper()
+	events, err := e.Client.CoreV1().Events(namespace).List(e.Ctx, metav1.ListOptions{FieldSelector: fieldSelector})
+	if err != nil {
+		e.T.Fatalf("listing events in %s (%s): %v", namespace, fieldSelector, err)
+	}
+	return events.Items
 }

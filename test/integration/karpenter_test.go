@@ -155,12 +155,9 @@ func karpenterEvictions(env *framework.Env) float64 {
 // rebalancer (Rebalanced events): pod name -> who.
 func evictedPods(env *framework.Env) map[string]string {
 	env.T.Helper()
-	events, err := env.Client.CoreV1().Events(ns).List(env.Ctx, metav1.ListOptions{})
-	if err != nil {
-		env.T.Fatal(err)
-	}
+	events := env.Events(ns, "")
 	out := map[string]string{}
-	for _, e := range events.Items {
+	for _, e := range events {
 		switch {
 		case e.Reason == "Rebalanced":
 			out[e.InvolvedObject.Name] = "rebalancer"

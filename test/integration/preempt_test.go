@@ -67,12 +67,9 @@ func isUnschedulable(p *v1.Pod) bool {
 // preemptedEvents returns victim name -> preemptor name from the Preempted events in ns.
 func preemptedEvents(env *framework.Env) map[string]string {
 	env.T.Helper()
-	events, err := env.Client.CoreV1().Events(ns).List(env.Ctx, metav1.ListOptions{FieldSelector: "reason=Preempted"})
-	if err != nil {
-		env.T.Fatal(err)
-	}
+	events := env.Events(ns, "reason=Preempted")
 	out := map[string]string{}
-	for _, e := range events.Items {
+	for _, e := range events {
 		related := ""
 		if e.Related != nil {
 			related = e.Related.Name

@@ -185,12 +185,9 @@ func (r *rebalancer) waitPasses(n int) {
 // rebalancedEvents returns the Rebalanced events in ns: pod name -> message.
 func rebalancedEvents(env *framework.Env) map[string]string {
 	env.T.Helper()
-	events, err := env.Client.CoreV1().Events(ns).List(env.Ctx, metav1.ListOptions{FieldSelector: "reason=Rebalanced"})
-	if err != nil {
-		env.T.Fatal(err)
-	}
+	events := env.Events(ns, "reason=Rebalanced")
 	out := map[string]string{}
-	for _, e := range events.Items {
+	for _, e := range events {
 		out[e.InvolvedObject.Name] = e.Message
 	}
 	return out

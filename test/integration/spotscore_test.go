@@ -331,11 +331,7 @@ func TestSpotScoreLeavesOtherPodsAlone(t *testing.T) {
 	if p.Spec.NodeName != "" {
 		t.Fatalf("pod for the default scheduler was bound to %s by spot-scheduler", p.Spec.NodeName)
 	}
-	events, err := env.Client.CoreV1().Events(ns).List(env.Ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=default-scheduler-pod"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(events.Items) != 0 {
-		t.Fatalf("spot-scheduler reported on a pod it does not own: %v", events.Items[0].Message)
+	if events := env.Events(ns, "involvedObject.name=default-scheduler-pod"); len(events) != 0 {
+		t.Fatalf("spot-scheduler reported on a pod it does not own: %v", events[0].Message)
 	}
 }
