@@ -77,9 +77,12 @@ soak: build ## ~10 minutes of spot reclaims, returns and scale changes with ever
 	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" SOAK_DURATION=$(SOAK_DURATION) \
 	  hack/run-tests.sh -timeout 30m -v -run '^TestReliabilitySoak$$' ./test/integration/
 
-lint: ## gofmt and go vet.
+STATICCHECK_VERSION ?= v0.8.2
+
+lint: ## gofmt, go vet and staticcheck (its default checks: bugs, simplifications, unused code).
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 image: ## Build the container image (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .

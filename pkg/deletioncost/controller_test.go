@@ -29,7 +29,6 @@ const (
 
 var (
 	base          = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	spotLabels    = map[string]string{"karpenter.sh/capacity-type": "spot"}
 	riskTaint     = v1.Taint{Key: "aws-node-termination-handler/spot-itn", Effect: v1.TaintEffectNoSchedule}
 	onDemandLabel = map[string]string{"karpenter.sh/capacity-type": "on-demand"}
 )
@@ -134,16 +133,6 @@ func (h *harness) eventually(desc string, want map[string]string) {
 		return cmp.Equal(want, last), nil
 	}); err != nil {
 		h.t.Fatalf("%s (-want +got):\n%s", desc, cmp.Diff(want, last))
-	}
-}
-
-// waitQueued waits until an event has queued work (bounded).
-func (h *harness) waitQueued() {
-	h.t.Helper()
-	if err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
-		return h.c.queue.Len() > 0, nil
-	}); err != nil {
-		h.t.Fatal("no work queued after the change")
 	}
 }
 

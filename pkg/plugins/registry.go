@@ -21,18 +21,29 @@ import (
 	"sigs.k8s.io/scheduler-plugins/pkg/trimaran/lowriskovercommitment"
 	"sigs.k8s.io/scheduler-plugins/pkg/trimaran/peaks"
 	"sigs.k8s.io/scheduler-plugins/pkg/trimaran/targetloadpacking"
+
 	// Registers scheduler-plugins' typed args in the kube-scheduler configuration scheme.
 	_ "sigs.k8s.io/scheduler-plugins/apis/config/scheme"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
+	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
 // OutOfTree returns the registry of out-of-tree plugins, keyed by plugin name.
 func OutOfTree() frameworkruntime.Registry {
+	registry, _ := NewRegistry()
+	return registry
+}
+
+// NewRegistry returns the registry of out-of-tree plugins and the one owner of what the
+// plugins of each profile built from it share (SpotScore's capacity model, the placeholder
+// rule).
+func NewRegistry() (frameworkruntime.Registry, *profilestate.Registry) {
+	shared := profilestate.New()
 	return frameworkruntime.Registry{
-		spotscore.Name: spotscore.New,
-		preempt.Name:   preempt.New,
+		spotscore.Name: spotscore.NewFactory(shared),
+		preempt.Name:   preempt.NewFactory(shared),
 
 		capacityscheduling.Name:         capacityscheduling.New,
 		coscheduling.Name:               coscheduling.New,
@@ -48,5 +59,5 @@ func OutOfTree() frameworkruntime.Registry {
 		peaks.Name:                      peaks.New,
 		podstate.Name:                   podstate.New,
 		qos.Name:                        qos.New,
-	}
+	}, shared
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"sync"
 
 	v1 "k8s.io/api/core/v1"
 	policy "k8s.io/api/policy/v1"
@@ -30,11 +29,12 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/defaultpreemption"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/feature"
 	"k8s.io/kubernetes/pkg/scheduler/framework/preemption"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
-	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
+	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 )
 
 // Name is the name of the plugin used in the plugin registry and configurations.
@@ -42,8 +42,9 @@ const Name = "PlaceholderPreemption"
 
 // PlaceholderPreemption is a PostFilter plugin preempting only placeholder pods.
 type PlaceholderPreemption struct {
-	handle    framework.Handle
-	evaluator *preemption.Evaluator
+	handle framework.Handle
+	// shared holds the profile's capacity model (SpotScore's), read at run time.
+	shared *profilestate.Registry
 	// victimSearch is upstream DefaultPreemption with its hooks set to placeholders only; its
 	// SelectVictimsOnNode and PodEligibleToPreemptOthers do the per-node work.
 	victimSearch *defaultpreemption.DefaultPreemption
@@ -56,10 +57,18 @@ type PlaceholderPreemption struct {
 }
 
 var _ framework.PostFilterPlugin = &PlaceholderPreemption{}
-var _ preemption.Interface = &PlaceholderPreemption{}
+var _ preemption.Interface = preemptorView{}
 
-// New validates the args and builds the plugin.
-func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework.Plugin, error) {
+// NewFactory returns PlaceholderPreemption's factory. The plugin records its placeholder rule
+// in shared and reads the profile's capacity model (SpotScore's) from it.
+func NewFactory(shared *profilestate.Registry) frameworkruntime.PluginFactory {
+	return func(ctx context.Context, obj runtime.Object, h framework.Handle) (framework.Plugin, error) {
+		return newPlugin(ctx, obj, h, shared)
+	}
+}
+
+// newPlugin validates the args and builds the plugin.
+func newPlugin(ctx context.Context, obj runtime.Object, h framework.Handle, shared *profilestate.Registry) (framework.Plugin, error) {
 	args, err := v1alpha1.DecodePlaceholderPreemptionArgs(obj, field.NewPath("pluginConfig").Key(Name).Child("args"))
 	if err != nil {
 		return nil, err
@@ -76,6 +85,7 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 	}
 	pl := &PlaceholderPreemption{
 		handle:                   h,
+		shared:                   shared,
 		victimSearch:             search,
 		placeholderSelector:      selector,
 		placeholderPriorityBelow: *args.PlaceholderPriorityBelow,
@@ -85,38 +95,43 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 		return pl.IsPlaceholder(victim.GetPod())
 	}
 	search.MoreImportantPod = moreImportantPlaceholder
-	if h != nil {
-		profileMatchers.Store(h, pl.IsPlaceholder)
-	}
-	// Synchronous preemption: the victims are gone (or the attempt failed) before the cycle
-	// ends, so the outcome never depends on goroutine timing.
-	pl.evaluator = preemption.NewEvaluator(Name, h, pl, false)
-	// Count victims as the Evaluator removes them (it sets DisruptionTarget, deletes the pod
-	// and records a Preempted event related to the preemptor).
-	preemptPod := pl.evaluator.PreemptPod
-	pl.evaluator.PreemptPod = func(ctx context.Context, c preemption.Candidate, preemptor, victim *v1.Pod, pluginName string) error {
+	shared.SetPlaceholderRule(h, pl.IsPlaceholder)
+	return pl, nil
+}
+
+// model is the profile's capacity model; nil when the profile does not enable SpotScore.
+func (pl *PlaceholderPreemption) model() *capacity.Model {
+	return pl.shared.Get(pl.handle).Model
+}
+
+// preemptorView is the upstream Evaluator's Interface for one preemptor: the node order
+// depends on the pod (its avoid-spot preference), and the Evaluator hands OrderedScoreFuncs
+// the context but not the pod.
+type preemptorView struct {
+	*PlaceholderPreemption
+	preemptor *v1.Pod
+}
+
+// OrderedScoreFuncs ranks candidate nodes for the view's preemptor (see orderedScoreFuncs).
+func (v preemptorView) OrderedScoreFuncs(ctx context.Context, nodesToVictims map[string]*extenderv1.Victims) []func(node string) int64 {
+	return v.orderedScoreFuncs(ctx, v.preemptor, nodesToVictims)
+}
+
+// evaluatorFor builds upstream's Evaluator for one preemptor. Synchronous preemption: the
+// victims are gone (or the attempt failed) before the cycle ends, so the outcome never depends
+// on goroutine timing. Victims are counted as the Evaluator removes them (it sets
+// DisruptionTarget, deletes the pod and records a Preempted event related to the preemptor).
+func (pl *PlaceholderPreemption) evaluatorFor(preemptor *v1.Pod) *preemption.Evaluator {
+	ev := preemption.NewEvaluator(Name, pl.handle, preemptorView{pl, preemptor}, false)
+	preemptPod := ev.PreemptPod
+	ev.PreemptPod = func(ctx context.Context, c preemption.Candidate, preemptor, victim *v1.Pod, pluginName string) error {
 		err := preemptPod(ctx, c, preemptor, victim, pluginName)
 		if err == nil {
 			victims.Inc()
 		}
 		return err
 	}
-	return pl, nil
-}
-
-// profileMatchers maps each profile's framework handle to its placeholder rule, so that
-// components simulating the profile (the rebalancer) count as free room exactly the pods this
-// plugin would preempt.
-var profileMatchers sync.Map
-
-// PlaceholderMatcherFor returns the placeholder rule of the PlaceholderPreemption plugin in the
-// profile behind h. ok is false when the profile does not enable the plugin.
-func PlaceholderMatcherFor(h framework.Handle) (isPlaceholder func(*v1.Pod) bool, ok bool) {
-	m, ok := profileMatchers.Load(h)
-	if !ok {
-		return nil, false
-	}
-	return m.(func(*v1.Pod) bool), true
+	return ev
 }
 
 // Name returns name of the plugin.
@@ -128,15 +143,10 @@ func (pl *PlaceholderPreemption) IsPlaceholder(pod *v1.Pod) bool {
 	return corev1helpers.PodPriority(pod) < pl.placeholderPriorityBelow || pl.placeholderSelector.Matches(labels.Set(pod.Labels))
 }
 
-type preemptorKey struct{}
-
 // PostFilter preempts placeholders to make room for pod. It returns Unschedulable, so that a
 // later PostFilter plugin (DefaultPreemption) may try, when placeholders alone cannot help.
 func (pl *PlaceholderPreemption) PostFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, m framework.NodeToStatusReader) (*framework.PostFilterResult, *fwk.Status) {
-	// The node order depends on the preemptor (avoid-spot); the Evaluator hands ctx to
-	// OrderedScoreFuncs but not the pod.
-	ctx = context.WithValue(ctx, preemptorKey{}, pod)
-	result, status := pl.evaluator.Preempt(ctx, state, pod, m)
+	result, status := pl.evaluatorFor(pod).Preempt(ctx, state, pod, m)
 	outcome := "preempted"
 	switch {
 	case status.IsSuccess():
@@ -190,21 +200,18 @@ func moreImportantPlaceholder(a, b *v1.Pod) bool {
 	return a.Namespace+"/"+a.Name > b.Namespace+"/"+b.Name
 }
 
-// OrderedScoreFuncs ranks candidate nodes: best band for the preemptor (its tier order, with
+// orderedScoreFuncs ranks candidate nodes: best band for the preemptor (its tier order, with
 // at-risk nodes after every healthy node, as SpotScore ranks them: headroom on a node about to
 // be reclaimed is no place to land), fewest PDB violations, fewest victims, least victim CPU
 // then memory requests, then node name. The last key is total, so the same cluster state always
 // gives the same node.
-func (pl *PlaceholderPreemption) OrderedScoreFuncs(ctx context.Context, nodesToVictims map[string]*extenderv1.Victims) []func(node string) int64 {
+func (pl *PlaceholderPreemption) orderedScoreFuncs(ctx context.Context, preemptor *v1.Pod, nodesToVictims map[string]*extenderv1.Victims) []func(node string) int64 {
 	logger := klog.FromContext(ctx)
-	model, ok := spotscore.ModelFor(pl.handle)
-	if !ok {
+	model := pl.model()
+	if model == nil {
 		logger.Error(nil, "profile has no SpotScore plugin; ranking preemption candidates without capacity tiers", "plugin", Name)
 	}
-	avoidSpot := false
-	if pod, ok := ctx.Value(preemptorKey{}).(*v1.Pod); ok {
-		avoidSpot = capacity.AvoidsSpot(pod)
-	}
+	avoidSpot := capacity.AvoidsSpot(preemptor)
 	classes := make(map[string]capacity.Class, len(nodesToVictims))
 	names := make([]string, 0, len(nodesToVictims))
 	for name := range nodesToVictims {

@@ -29,6 +29,7 @@ import (
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 	tf "k8s.io/kubernetes/pkg/scheduler/testing/framework"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
@@ -113,12 +114,13 @@ func newEnv(t *testing.T, args runtime.Object, nodes []*v1.Node, pods []*v1.Pod,
 			t.Fatal(err)
 		}
 	}
+	shared := profilestate.New()
 	f, err := tf.NewFramework(ctx,
 		[]tf.RegisterPluginFunc{
 			tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),
 			tf.RegisterBindPlugin(defaultbinder.Name, defaultbinder.New),
 			tf.RegisterPluginAsExtensions(noderesources.Name, fitPlugin, "Filter", "PreFilter"),
-			tf.RegisterPluginAsExtensions(spotscore.Name, spotscore.New, "PreFilter", "Score"),
+			tf.RegisterPluginAsExtensions(spotscore.Name, spotscore.NewFactory(shared), "PreFilter", "Score"),
 		},
 		"spot-scheduler",
 		frameworkruntime.WithClientSet(cs),
@@ -132,7 +134,7 @@ func newEnv(t *testing.T, args runtime.Object, nodes []*v1.Node, pods []*v1.Pod,
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(ctx, args, f)
+	p, err := NewFactory(shared)(ctx, args, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,12 +158,13 @@ func (e *env) decide(t *testing.T, pod *v1.Pod) (node string, victims []string) 
 		t.Fatal(err)
 	}
 	offset, n := e.pl.GetOffsetAndNumCandidates(int32(len(nodeInfos)))
-	ctx := context.WithValue(e.ctx, preemptorKey{}, pod)
-	candidates, _, err := e.pl.evaluator.DryRunPreemption(ctx, state, pod, nodeInfos, nil, offset, n)
+	ctx := e.ctx
+	evaluator := e.pl.evaluatorFor(pod)
+	candidates, _, err := evaluator.DryRunPreemption(ctx, state, pod, nodeInfos, nil, offset, n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := e.pl.evaluator.SelectCandidate(ctx, candidates)
+	c := evaluator.SelectCandidate(ctx, candidates)
 	if c == nil {
 		return "", nil
 	}
@@ -382,7 +385,7 @@ func TestArgs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := &runtime.Unknown{ContentType: runtime.ContentTypeJSON, Raw: []byte(tc.args)}
 			if tc.wantErr != "" {
-				_, err := New(context.Background(), raw, nil)
+				_, err := NewFactory(profilestate.New())(context.Background(), raw, nil)
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("New error = %v, want %q", err, tc.wantErr)
 				}

@@ -13,7 +13,6 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/util"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
-	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
 // The tier gate makes headroom work across tiers. Preemption runs only when a pod fits
@@ -76,8 +75,8 @@ func (pl *PlaceholderPreemption) Filter(ctx context.Context, state fwk.CycleStat
 // where no node hosts a placeholder (a cached lookup per node). Otherwise the gate's fit check
 // needs every plugin's PreFilter state, so it runs lazily, once, on the first Filter call.
 func (pl *PlaceholderPreemption) PreFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
-	model, ok := spotscore.ModelFor(pl.handle)
-	if !ok || !pl.canPreempt(pod) || !pl.anyHostsPlaceholders(ctx, nodes) {
+	model := pl.model()
+	if model == nil || !pl.canPreempt(pod) || !pl.anyHostsPlaceholders(ctx, nodes) {
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
 	state.Write(gateStateKey, &gateState{model: model, bestBand: math.MaxInt, avoidSpot: capacity.AvoidsSpot(pod)})

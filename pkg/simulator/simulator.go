@@ -103,7 +103,8 @@ func New(ctx context.Context, profile *config.KubeSchedulerProfile, client kuber
 	// simulation needs no DRA manager: DynamicResources is left out.
 	simulated.Plugins.MultiPoint.Disabled = append(simulated.Plugins.MultiPoint.Disabled, config.Plugin{Name: names.DynamicResources})
 	registry := frameworkplugins.NewInTreeRegistry()
-	if err := registry.Merge(plugins.OutOfTree()); err != nil {
+	outOfTree, shared := plugins.NewRegistry()
+	if err := registry.Merge(outOfTree); err != nil {
 		return nil, err
 	}
 	s := &Simulator{SchedulerName: profile.SchedulerName}
@@ -119,13 +120,13 @@ func New(ctx context.Context, profile *config.KubeSchedulerProfile, client kuber
 		return nil, fmt.Errorf("building profile %q: %w", profile.SchedulerName, err)
 	}
 	s.framework = f
-	model, ok := spotscore.ModelFor(f)
-	if !ok {
+	state := shared.Get(f)
+	if state.Model == nil {
 		return nil, fmt.Errorf("profile %q does not enable %s: simulations rank nodes with its tiers", profile.SchedulerName, spotscore.Name)
 	}
-	s.Model = model
-	if isPlaceholder, ok := preempt.PlaceholderMatcherFor(f); ok && hasPostFilter(f, preempt.Name) {
-		s.IsPlaceholder = isPlaceholder
+	s.Model = state.Model
+	if state.IsPlaceholder != nil && hasPostFilter(f, preempt.Name) {
+		s.IsPlaceholder = state.IsPlaceholder
 	}
 	return s, nil
 }

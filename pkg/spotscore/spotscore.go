@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,11 +15,13 @@ import (
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	"k8s.io/kubernetes/pkg/scheduler/util"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
+	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 )
 
 const (
@@ -53,6 +54,20 @@ var _ framework.PreScorePlugin = &SpotScore{}
 var _ framework.ScorePlugin = &SpotScore{}
 var _ framework.EnqueueExtensions = &SpotScore{}
 
+// NewFactory returns SpotScore's factory. The plugin records the capacity model its args
+// define in shared, where the profile's other plugins (PlaceholderPreemption) and the
+// simulator read it.
+func NewFactory(shared *profilestate.Registry) frameworkruntime.PluginFactory {
+	return func(ctx context.Context, obj runtime.Object, h framework.Handle) (framework.Plugin, error) {
+		pl, err := New(ctx, obj, h)
+		if err != nil {
+			return nil, err
+		}
+		shared.SetModel(h, pl.(*SpotScore).model)
+		return pl, nil
+	}
+}
+
 // New validates the args and builds the plugin. Bad args fail the scheduler's start-up with
 // the path of the field at fault.
 func New(_ context.Context, obj runtime.Object, h framework.Handle) (framework.Plugin, error) {
@@ -64,25 +79,7 @@ func New(_ context.Context, obj runtime.Object, h framework.Handle) (framework.P
 	if err != nil {
 		return nil, err
 	}
-	if h != nil {
-		profileModels.Store(h, model)
-	}
 	return newWithModel(h, model, *args.SpreadWeight), nil
-}
-
-// profileModels maps each profile's framework handle to the capacity model its SpotScore
-// args define, so that the profile's other plugins (PlaceholderPreemption) rank nodes with
-// the very same tiers instead of a second copy of the configuration.
-var profileModels sync.Map
-
-// ModelFor returns the capacity model of the SpotScore plugin in the profile behind h, once
-// the profile is built. ok is false when the profile does not enable SpotScore.
-func ModelFor(h framework.Handle) (model *capacity.Model, ok bool) {
-	m, ok := profileModels.Load(h)
-	if !ok {
-		return nil, false
-	}
-	return m.(*capacity.Model), true
 }
 
 func newWithModel(h framework.Handle, model *capacity.Model, spreadWeight int32) *SpotScore {
