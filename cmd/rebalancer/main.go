@@ -274,7 +274,6 @@ func newControllers(ctx context.Context, o *options, profile *config.KubeSchedul
 		return nil, err
 	}
 	c := &controllers{factory: factory, sim: sim, workers: o.deletionCost.workers, rebalance: o.rebalance.enabled}
-	deletioncost.RegisterMetrics()
 	if c.deletionCost, err = deletioncost.New(client, factory, deletioncost.Options{
 		SchedulerName: sim.SchedulerName,
 		Model:         sim.Model,

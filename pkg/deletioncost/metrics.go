@@ -1,8 +1,6 @@
 package deletioncost
 
 import (
-	"sync"
-
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 )
@@ -29,13 +27,8 @@ var (
 		Help:           "Work items (workloads or single pods) the deletion-cost controller reconciled, by result (success, error).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
-	registerOnce sync.Once
 )
 
-// RegisterMetrics registers the controller's metrics with the component-base legacy registry
-// (served by legacyregistry.Handler). Safe to call more than once.
-func RegisterMetrics() {
-	registerOnce.Do(func() {
-		legacyregistry.MustRegister(writesTotal, skipsTotal, syncsTotal)
-	})
+func init() {
+	legacyregistry.MustRegister(writesTotal, skipsTotal, syncsTotal)
 }

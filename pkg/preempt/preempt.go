@@ -209,7 +209,7 @@ func (pl *PlaceholderPreemption) orderedScoreFuncs(ctx context.Context, preempto
 	logger := klog.FromContext(ctx)
 	model := pl.model()
 	if model == nil {
-		logger.Error(nil, "profile has no SpotScore plugin; ranking preemption candidates without capacity tiers", "plugin", Name)
+		logger.Error(nil, "Profile has no SpotScore plugin; ranking preemption candidates without capacity tiers", "plugin", Name)
 	}
 	avoidSpot := capacity.AvoidsSpot(preemptor)
 	classes := make(map[string]capacity.Class, len(nodesToVictims))

@@ -119,7 +119,7 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 	best := math.MaxInt
 	nodeInfos, err := pl.handle.SnapshotSharedLister().NodeInfos().List()
 	if err != nil {
-		logger.Error(err, "listing nodes for the tier gate")
+		logger.Error(err, "Listing nodes for the tier gate")
 		return best
 	}
 	for _, ni := range nodeInfos {

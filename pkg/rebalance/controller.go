@@ -170,7 +170,7 @@ func (c *Controller) Run(ctx context.Context) {
 		}
 		if _, err := c.recoveredPass(ctx); err != nil {
 			if ctx.Err() == nil {
-				logger.Error(err, "rebalance pass failed")
+				logger.Error(err, "Rebalance pass failed")
 			}
 		} else {
 			c.passCompleted()
@@ -216,13 +216,13 @@ func (c *Controller) Pass(ctx context.Context) (*PassResult, error) {
 	res := &PassResult{Plan: plan}
 	if len(plan.Moves) == 0 {
 		result = "ok"
-		logger.V(2).Info("rebalance pass: nothing to move", "skipped", plan.SkipCounts())
+		logger.V(2).Info("Rebalance pass: nothing to move", "skipped", plan.SkipCounts())
 		return res, nil
 	}
 	if c.opts.DryRun {
 		result = "ok"
 		c.printPlan(plan)
-		logger.Info("rebalance pass (dry run): no pod evicted", "moves", len(plan.Moves), "emptiedNodes", plan.EmptiedNodes)
+		logger.Info("Rebalance pass (dry run): no pod evicted", "moves", len(plan.Moves), "emptiedNodes", plan.EmptiedNodes)
 		return res, nil
 	}
 	// Re-validate: plan again on fresh state and keep only the moves found both times.
@@ -257,7 +257,7 @@ func (c *Controller) Pass(ctx context.Context) (*PassResult, error) {
 		skipsTotal.WithLabelValues(d.Reason).Inc()
 	}
 	result = "ok"
-	logger.Info("rebalance pass", "planned", len(plan.Moves), "evicted", len(res.Evicted), "dropped", len(res.Dropped), "emptiedNodes", plan.EmptiedNodes)
+	logger.Info("Rebalance pass", "planned", len(plan.Moves), "evicted", len(res.Evicted), "dropped", len(res.Dropped), "emptiedNodes", plan.EmptiedNodes)
 	return res, nil
 }
 
@@ -344,19 +344,19 @@ func (c *Controller) evict(ctx context.Context, m Move) string {
 	if err := c.client.PolicyV1().Evictions(pod.Namespace).Evict(ctx, eviction); err != nil {
 		switch {
 		case apierrors.IsTooManyRequests(err):
-			logger.V(2).Info("eviction refused by a PodDisruptionBudget; retrying on a later pass", "pod", klog.KObj(pod))
+			logger.V(2).Info("Eviction refused by a PodDisruptionBudget; retrying on a later pass", "pod", klog.KObj(pod))
 			return SkipPDB
 		case apierrors.IsConflict(err), apierrors.IsNotFound(err):
 			return SkipChanged
 		default:
-			logger.Error(err, "evicting pod", "pod", klog.KObj(pod))
+			logger.Error(err, "Evicting pod", "pod", klog.KObj(pod))
 			return SkipEvictionFailure
 		}
 	}
 	evictionsTotal.WithLabelValues(m.FromTier, m.ToTier).Inc()
 	c.recorder.Eventf(pod, nil, v1.EventTypeNormal, "Rebalanced", "Evict",
 		"Moving from %s node %s to %s: node %s has room", m.FromTier, m.From, m.ToTier, m.To)
-	logger.Info("evicted pod to move it to a better tier", "pod", klog.KObj(pod), "fromTier", m.FromTier, "fromNode", m.From, "toTier", m.ToTier, "toNode", m.To)
+	logger.Info("Evicted pod to move it to a better tier", "pod", klog.KObj(pod), "fromTier", m.FromTier, "fromNode", m.From, "toTier", m.ToTier, "toNode", m.To)
 	return ""
 }
 

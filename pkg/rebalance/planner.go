@@ -357,7 +357,7 @@ func mustPodInfo(pod *v1.Pod) *framework.PodInfo {
 	pi, err := framework.NewPodInfo(pod)
 	if err != nil {
 		// NewPodInfo fails only on unparsable affinity terms, which the API server rejects.
-		klog.Background().Error(err, "building pod info", "pod", klog.KObj(pod))
+		klog.Background().Error(err, "Building pod info", "pod", klog.KObj(pod))
 		pi = &framework.PodInfo{Pod: pod}
 	}
 	return pi

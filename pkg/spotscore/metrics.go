@@ -32,7 +32,7 @@ func (pl *SpotScore) PostBind(ctx context.Context, _ fwk.CycleState, pod *v1.Pod
 	// Binding runs outside the scheduling cycle: read the informer's cache, not the snapshot.
 	node, err := pl.handle.SharedInformerFactory().Core().V1().Nodes().Lister().Get(nodeName)
 	if err != nil {
-		klog.FromContext(ctx).V(4).Info("node of a bound pod not in the cache; binding not counted", "pod", klog.KObj(pod), "node", nodeName)
+		klog.FromContext(ctx).V(4).Info("Node of a bound pod not in the cache; binding not counted", "pod", klog.KObj(pod), "node", nodeName)
 		return
 	}
 	c := pl.model.Classify(node)

@@ -319,7 +319,7 @@ func (pl *SpotScore) isBetterAfterNodeChange(logger klog.Logger, pod *v1.Pod, ol
 	avoidSpot := capacity.AvoidsSpot(pod)
 	newClass := pl.model.Classify(newNode)
 	if newClass.AtRisk {
-		logger.V(5).Info("node is at risk, it is no better place for the pod", "pod", klog.KObj(pod), "node", klog.KObj(newNode))
+		logger.V(5).Info("Node is at risk, it is no better place for the pod", "pod", klog.KObj(pod), "node", klog.KObj(newNode))
 		return fwk.QueueSkip, nil
 	}
 	if oldNode == nil {
@@ -362,6 +362,6 @@ func (pl *SpotScore) isBetterAfterPodDelete(logger klog.Logger, pod *v1.Pod, old
 	if pl.model.Classify(node).AtRisk {
 		return fwk.QueueSkip, nil
 	}
-	logger.V(5).Info("a pod left a healthy node, room opened", "pod", klog.KObj(pod), "deletedPod", klog.KObj(deleted), "node", deleted.Spec.NodeName)
+	logger.V(5).Info("A pod left a healthy node, room opened", "pod", klog.KObj(pod), "deletedPod", klog.KObj(deleted), "node", deleted.Spec.NodeName)
 	return fwk.Queue, nil
 }

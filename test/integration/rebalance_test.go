@@ -147,7 +147,7 @@ func passesThatEvicted(t testing.TB, log string) []int {
 	}
 	var counts []int
 	for _, line := range strings.Split(string(data), "\n") {
-		if !strings.Contains(line, `"rebalance pass"`) {
+		if !strings.Contains(line, `"Rebalance pass"`) {
 			continue
 		}
 		_, after, ok := strings.Cut(line, " evicted=")
