@@ -67,10 +67,11 @@ bench-plan: ## The rebalancer's planning pass over 5000 nodes and 50 000 pods.
 FUZZTIME ?= 10s
 SOAK_DURATION ?= 9m
 
-fuzz: ## Fuzz args decoding/validation and the tier classifier, FUZZTIME (10s) each, from the committed seed corpora.
+fuzz: ## Fuzz args decoding/validation, the tier classifier and the planner/simulation on random cluster shapes, FUZZTIME (10s) each, from the committed seed corpora.
 	go test ./pkg/apis/config/v1alpha1 -run '^$$' -fuzz '^FuzzDecodeSpotScoreArgs$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/apis/config/v1alpha1 -run '^$$' -fuzz '^FuzzDecodePlaceholderPreemptionArgs$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/capacity -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/rebalance -run '^$$' -fuzz '^FuzzClusterShapes$$' -fuzztime $(FUZZTIME)
 
 soak: build ## ~10 minutes of spot reclaims, returns and scale changes with every component running, invariants checked (SOAK_DURATION, SOAK_SEED).
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
