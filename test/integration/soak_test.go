@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
@@ -213,7 +214,11 @@ func TestReliabilitySoak(t *testing.T) {
 			victim := names[rng.Intn(len(names))]
 			taintNode(env, victim, v1.Taint{Key: "aws-node-termination-handler/spot-itn", Effect: v1.TaintEffectNoSchedule})
 			time.Sleep(time.Duration(1+rng.Intn(3)) * time.Second) // the notice period
-			env.DeleteNodes(victim)
+			// As a cloud does: the Node goes, its pods stay bound to it until the pod garbage
+			// collector removes them; the churn goes on meanwhile.
+			if err := localcluster.Reclaim(env.Ctx, env.Client, victim); err != nil {
+				t.Fatal(err)
+			}
 			delete(spot, victim)
 			reclaims++
 		case r < 7 && len(spot) < 5: // capacity returns
@@ -233,10 +238,22 @@ func TestReliabilitySoak(t *testing.T) {
 	t.Logf("churn stopped: %d reclaims (with notice), %d spot nodes returned, %d scale changes; spot nodes now %d", reclaims, returns, scales, len(spot))
 
 	// After the churn: everything opted in is Running again.
-	env.WaitFor("every workload Running again", 3*time.Minute, func(ctx context.Context) (bool, error) {
+	// Orphans of the last reclaims live until the pod garbage collector removes them.
+	env.WaitFor("every workload Running again", 3*time.Minute+localcluster.OrphanLifetime, func(ctx context.Context) (bool, error) {
+		nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		exists := map[string]bool{}
+		for _, n := range nodes.Items {
+			exists[n.Name] = true
+		}
 		for app, want := range map[string]int32{"web": replicas["web"], "api": replicas["api"], "guarded": 3, "keep": 2, "bare": 1} {
 			running := int32(0)
 			for _, p := range podsOf(env, "app="+app) {
+				if !exists[p.Spec.NodeName] {
+					return false, nil // bound to a reclaimed node: not yet replaced
+				}
 				if p.DeletionTimestamp == nil && p.Status.Phase == v1.PodRunning {
 					running++
 				} else if p.DeletionTimestamp == nil {
