@@ -40,6 +40,12 @@ patch=${BASH_REMATCH[2]}
 
 log() { echo "build-compat: $*" >&2; }
 
+# The product's own minor is the main control plane (hack/build-control-plane.sh).
+if [ "$version" = "$(go list -m -f '{{.Version}}' k8s.io/kubernetes)" ]; then
+  hack/build-control-plane.sh
+  exit 0
+fi
+
 cache_root=${SPOT_SCHEDULER_CACHE:-$HOME/.cache/spot-scheduler}
 go_version=$(go env GOVERSION)
 # Revision of this build recipe; part of the cache key.

@@ -28,6 +28,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/compat"
 	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
 	"github.com/spot-scheduler/spot-scheduler/pkg/schedconfig"
 	"github.com/spot-scheduler/spot-scheduler/pkg/version"
@@ -178,6 +179,10 @@ func run(args []string, stderr io.Writer) int {
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "rebalancer: --kubeconfig: %v\n", err)
+		return 1
+	}
+	if err := compat.Adapt(context.Background(), client.Discovery(), klog.Background()); err != nil {
+		fmt.Fprintf(stderr, "rebalancer: %v\n", err)
 		return 1
 	}
 	deletioncost.RegisterMetrics()

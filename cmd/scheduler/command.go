@@ -210,8 +210,6 @@ func adaptToServer(ctx context.Context, opts *options.Options) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
-	defer cancel()
 	return compat.Adapt(ctx, client.Discovery(), klog.FromContext(ctx))
 }
 

@@ -13,8 +13,6 @@ import (
 )
 
 const (
-	// discoveryTimeout bounds the start-up question to the API server (pkg/compat).
-	discoveryTimeout = 30 * time.Second
 	// kube-scheduler lists every resource its informers watch before it competes for its Lease
 	// and schedules; on a healthy cluster that takes seconds.
 	unsyncedReportAfter = 15 * time.Second

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -36,6 +37,10 @@ const (
 	MinMinor = 32
 	MaxMinor = 37
 )
+
+// discoveryTimeout bounds the start-up question to the API server: a server that does not
+// answer within it is reported rather than waited for.
+const discoveryTimeout = 30 * time.Second
 
 // SupportedRange names the supported server minors for messages.
 var SupportedRange = fmt.Sprintf("1.%d to 1.%d", MinMinor, MaxMinor)
@@ -101,8 +106,11 @@ var optional = []optionalFeature{
 // is turned off in the process-wide feature gate, with a log line saying so. It returns an error
 // naming the server's version and the supported range when the server is outside that range or
 // does not serve an API the components always need. Call it once, before building a scheduler
-// framework (kube-scheduler's Setup, the rebalancer's and explain's profile).
+// framework (kube-scheduler's Setup, the rebalancer's and explain's profile). It waits for the
+// server for 30 seconds at most.
 func Adapt(ctx context.Context, client discovery.DiscoveryInterface, logger klog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
+	defer cancel()
 	_, err := adapt(ctx, client, logger, utilfeature.DefaultMutableFeatureGate)
 	return err
 }

@@ -1,0 +1,145 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/spot-scheduler/spot-scheduler/test/framework"
+)
+
+// The compatibility smoke suite (docs/compatibility.md): the product's binaries against the API
+// server, kube-controller-manager and etcd of every Kubernetes minor from 1.32 to 1.37. Each
+// TestCompat<minor><What> runs one of this package's own integration tests, unchanged, on that
+// minor's control plane (hack/build-compat.sh builds and caches it): spot-first placement,
+// failover to on-demand, placeholder preemption, failback, deletion cost on scale-in, explain,
+// and the chart's RBAC run as its ServiceAccounts.
+//
+// CompatMinorsEnv selects the minors a run covers: `make test-compat` sets every one; unset (as
+// in `make test`), the oldest and the newest run and the others skip, saying so.
+const CompatMinorsEnv = "SPOT_SCHEDULER_COMPAT_MINORS"
+
+var defaultCompatMinors = []string{"1.32", "1.37"}
+
+func compatSelected(minor string) bool {
+	minors := defaultCompatMinors
+	if v := os.Getenv(CompatMinorsEnv); v != "" {
+		minors = strings.Fields(strings.ReplaceAll(v, ",", " "))
+	}
+	for _, m := range minors {
+		if m == minor {
+			return true
+		}
+	}
+	return false
+}
+
+type compatControlPlane struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+var compatControlPlanes sync.Map // minor -> *compatControlPlane
+
+// compatDir returns the control-plane binaries of a minor, built (or reused from the cache) by
+// hack/build-compat.sh once per test process.
+func compatDir(t *testing.T, minor string) string {
+	t.Helper()
+	v, _ := compatControlPlanes.LoadOrStore(minor, &compatControlPlane{})
+	cp := v.(*compatControlPlane)
+	cp.once.Do(func() {
+		cmd := exec.Command("bash", framework.RepoFile(t, "hack/build-compat.sh"), minor)
+		cmd.Dir = framework.RepoFile(t, ".")
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			cp.err = fmt.Errorf("hack/build-compat.sh %s: %w", minor, err)
+			return
+		}
+		cp.dir = strings.TrimSpace(string(out))
+	})
+	if cp.err != nil {
+		t.Fatal(cp.err)
+	}
+	return cp.dir
+}
+
+// compat runs test against minor's control plane.
+func compat(t *testing.T, minor string, test func(*testing.T)) {
+	if testing.Short() {
+		t.Skip("integration test: needs a real control plane (run without -short)")
+	}
+	if !compatSelected(minor) {
+		t.Skipf("Kubernetes %s not selected (%s=%q; make test-compat runs every minor)", minor, CompatMinorsEnv, os.Getenv(CompatMinorsEnv))
+	}
+	dir := compatDir(t, minor)
+	framework.UseControlPlane(t, dir)
+	t.Logf("control plane of Kubernetes %s: %s", minor, dir)
+	test(t)
+}
+
+func TestCompat132SpotFirst(t *testing.T) { compat(t, "1.32", TestSpotScoreSpotFirst) }
+func TestCompat132Failover(t *testing.T)  { compat(t, "1.32", TestSpotScoreFallback) }
+func TestCompat132PlaceholderPreemption(t *testing.T) {
+	compat(t, "1.32", TestPreemptPlaceholdersOnSpot)
+}
+func TestCompat132Failback(t *testing.T)     { compat(t, "1.32", TestRebalanceFailback) }
+func TestCompat132DeletionCost(t *testing.T) { compat(t, "1.32", TestDeletionCostScaleInKeepsSpot) }
+func TestCompat132Explain(t *testing.T)      { compat(t, "1.32", TestExplainPod) }
+func TestCompat132ChartRBAC(t *testing.T)    { compat(t, "1.32", TestChartComponentsRunAsServiceAccounts) }
+
+func TestCompat133SpotFirst(t *testing.T) { compat(t, "1.33", TestSpotScoreSpotFirst) }
+func TestCompat133Failover(t *testing.T)  { compat(t, "1.33", TestSpotScoreFallback) }
+func TestCompat133PlaceholderPreemption(t *testing.T) {
+	compat(t, "1.33", TestPreemptPlaceholdersOnSpot)
+}
+func TestCompat133Failback(t *testing.T)     { compat(t, "1.33", TestRebalanceFailback) }
+func TestCompat133DeletionCost(t *testing.T) { compat(t, "1.33", TestDeletionCostScaleInKeepsSpot) }
+func TestCompat133Explain(t *testing.T)      { compat(t, "1.33", TestExplainPod) }
+func TestCompat133ChartRBAC(t *testing.T)    { compat(t, "1.33", TestChartComponentsRunAsServiceAccounts) }
+
+// 1.34 is the minor the product is built on: the whole integration suite runs on it; these
+// complete the matrix when make test-compat selects it.
+func TestCompat134SpotFirst(t *testing.T) { compat(t, "1.34", TestSpotScoreSpotFirst) }
+func TestCompat134Failover(t *testing.T)  { compat(t, "1.34", TestSpotScoreFallback) }
+func TestCompat134PlaceholderPreemption(t *testing.T) {
+	compat(t, "1.34", TestPreemptPlaceholdersOnSpot)
+}
+func TestCompat134Failback(t *testing.T)     { compat(t, "1.34", TestRebalanceFailback) }
+func TestCompat134DeletionCost(t *testing.T) { compat(t, "1.34", TestDeletionCostScaleInKeepsSpot) }
+func TestCompat134Explain(t *testing.T)      { compat(t, "1.34", TestExplainPod) }
+func TestCompat134ChartRBAC(t *testing.T)    { compat(t, "1.34", TestChartComponentsRunAsServiceAccounts) }
+
+func TestCompat135SpotFirst(t *testing.T) { compat(t, "1.35", TestSpotScoreSpotFirst) }
+func TestCompat135Failover(t *testing.T)  { compat(t, "1.35", TestSpotScoreFallback) }
+func TestCompat135PlaceholderPreemption(t *testing.T) {
+	compat(t, "1.35", TestPreemptPlaceholdersOnSpot)
+}
+func TestCompat135Failback(t *testing.T)     { compat(t, "1.35", TestRebalanceFailback) }
+func TestCompat135DeletionCost(t *testing.T) { compat(t, "1.35", TestDeletionCostScaleInKeepsSpot) }
+func TestCompat135Explain(t *testing.T)      { compat(t, "1.35", TestExplainPod) }
+func TestCompat135ChartRBAC(t *testing.T)    { compat(t, "1.35", TestChartComponentsRunAsServiceAccounts) }
+
+func TestCompat136SpotFirst(t *testing.T) { compat(t, "1.36", TestSpotScoreSpotFirst) }
+func TestCompat136Failover(t *testing.T)  { compat(t, "1.36", TestSpotScoreFallback) }
+func TestCompat136PlaceholderPreemption(t *testing.T) {
+	compat(t, "1.36", TestPreemptPlaceholdersOnSpot)
+}
+func TestCompat136Failback(t *testing.T)     { compat(t, "1.36", TestRebalanceFailback) }
+func TestCompat136DeletionCost(t *testing.T) { compat(t, "1.36", TestDeletionCostScaleInKeepsSpot) }
+func TestCompat136Explain(t *testing.T)      { compat(t, "1.36", TestExplainPod) }
+func TestCompat136ChartRBAC(t *testing.T)    { compat(t, "1.36", TestChartComponentsRunAsServiceAccounts) }
+
+func TestCompat137SpotFirst(t *testing.T) { compat(t, "1.37", TestSpotScoreSpotFirst) }
+func TestCompat137Failover(t *testing.T)  { compat(t, "1.37", TestSpotScoreFallback) }
+func TestCompat137PlaceholderPreemption(t *testing.T) {
+	compat(t, "1.37", TestPreemptPlaceholdersOnSpot)
+}
+func TestCompat137Failback(t *testing.T)     { compat(t, "1.37", TestRebalanceFailback) }
+func TestCompat137DeletionCost(t *testing.T) { compat(t, "1.37", TestDeletionCostScaleInKeepsSpot) }
+func TestCompat137Explain(t *testing.T)      { compat(t, "1.37", TestExplainPod) }
+func TestCompat137ChartRBAC(t *testing.T)    { compat(t, "1.37", TestChartComponentsRunAsServiceAccounts) }
