@@ -2,12 +2,15 @@ package integration
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
 
@@ -81,6 +84,72 @@ func compat(t *testing.T, minor string, test func(*testing.T)) {
 	t.Logf("control plane of Kubernetes %s: %s", minor, dir)
 	test(t)
 }
+
+// testServerFeatures: the scheduler and the rebalancer decide from what the API server serves:
+// where it serves no resource.k8s.io/v1 (1.32, 1.33), each logs that DynamicResourceAllocation
+// is off and why; where it does, neither turns anything off. The scheduler is then Ready
+// (/readyz: its informers synced) and schedules.
+func testServerFeatures(t *testing.T) {
+	env := framework.Start(t, localcluster.Options{})
+	env.CreateNamespace(ns)
+	sched := env.StartScheduler("spot-scheduler", "")
+	version, err := env.Client.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := true
+	if _, err := env.Client.Discovery().ServerResourcesForGroupVersion("resource.k8s.io/v1"); err != nil {
+		served = false
+	}
+	rb := startRebalancer(env)
+	const turnedOff = "feature turned off"
+	for _, log := range []string{sched.Log, rb.log} {
+		data, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.Contains(l, turnedOff) {
+				lines = append(lines, l)
+			}
+		}
+		switch {
+		case served && len(lines) > 0:
+			t.Errorf("%s serves resource.k8s.io/v1, yet %s says: %v", version.GitVersion, log, lines)
+		case !served && (len(lines) != 1 || !strings.Contains(lines[0], "DynamicResourceAllocation") || !strings.Contains(lines[0], version.GitVersion)):
+			t.Errorf("%s serves no resource.k8s.io/v1; %s should say once that DynamicResourceAllocation is off, naming the server version: %v", version.GitVersion, log, lines)
+		}
+		t.Logf("%s (resource.k8s.io/v1 served: %v): %s: %v", version.GitVersion, served, log, lines)
+	}
+	port := ""
+	for _, a := range sched.Cmd.Args {
+		if v, ok := strings.CutPrefix(a, "--secure-port="); ok {
+			port = v
+		}
+	}
+	base := "https://127.0.0.1:" + port
+	resp, err := adminHTTPS(env, base).Get(base + "/readyz?verbose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scheduler /readyz: %s\n%s", resp.Status, body)
+	}
+	env.CreateNodes(framework.Node("spot-1", "4", framework.SpotLabels))
+	if got := createPod(env, framework.Pod(ns, "p", "1", nil)); got != "spot-1" {
+		t.Fatalf("pod bound to %s, want spot-1", got)
+	}
+}
+
+func TestCompat132ServerFeatures(t *testing.T) { compat(t, "1.32", testServerFeatures) }
+func TestCompat133ServerFeatures(t *testing.T) { compat(t, "1.33", testServerFeatures) }
+func TestCompat134ServerFeatures(t *testing.T) { compat(t, "1.34", testServerFeatures) }
+func TestCompat135ServerFeatures(t *testing.T) { compat(t, "1.35", testServerFeatures) }
+func TestCompat136ServerFeatures(t *testing.T) { compat(t, "1.36", testServerFeatures) }
+func TestCompat137ServerFeatures(t *testing.T) { compat(t, "1.37", testServerFeatures) }
 
 func TestCompat132SpotFirst(t *testing.T) { compat(t, "1.32", TestSpotScoreSpotFirst) }
 func TestCompat132Failover(t *testing.T)  { compat(t, "1.32", TestSpotScoreFallback) }
