@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,8 +10,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/test/chart"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
 
@@ -104,16 +112,7 @@ func testServerFeatures(t *testing.T) {
 	rb := startRebalancer(env)
 	const turnedOff = "feature turned off"
 	for _, log := range []string{sched.Log, rb.log} {
-		data, err := os.ReadFile(log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.Contains(l, turnedOff) {
-				lines = append(lines, l)
-			}
-		}
+		lines := logLines(t, log, turnedOff)
 		switch {
 		case served && len(lines) > 0:
 			t.Errorf("%s serves resource.k8s.io/v1, yet %s says: %v", version.GitVersion, log, lines)
@@ -212,3 +211,83 @@ func TestCompat137Failback(t *testing.T)     { compat(t, "1.37", TestRebalanceFa
 func TestCompat137DeletionCost(t *testing.T) { compat(t, "1.37", TestDeletionCostScaleInKeepsSpot) }
 func TestCompat137Explain(t *testing.T)      { compat(t, "1.37", TestExplainPod) }
 func TestCompat137ChartRBAC(t *testing.T)    { compat(t, "1.37", TestChartComponentsRunAsServiceAccounts) }
+
+// TestSchedulerNamesUnsyncedInformers: a scheduler whose informer cannot sync (here RBAC does
+// not let it list CSINodes; on an old server, an API it does not serve) does not hang silently:
+// its log names the informer it waits for, its /readyz fails naming the handler sync, and once
+// the cause is gone it syncs, takes its Lease and schedules.
+func TestSchedulerNamesUnsyncedInformers(t *testing.T) {
+	env := framework.Start(t, localcluster.Options{})
+	chartCreateRestrictedNamespace(env, chartNamespace)
+	env.CreateNamespace(ns)
+	r := chart.Render(t, chartRelease, chartNamespace)
+	role := r.Get(t, "ClusterRole", chartRelease+"-scheduler")
+	withoutCSINodes := role.DeepCopy()
+	rules, _, _ := unstructured.NestedSlice(withoutCSINodes.Object, "rules")
+	for _, rule := range rules {
+		m := rule.(map[string]interface{})
+		var kept []interface{}
+		for _, res := range m["resources"].([]interface{}) {
+			if res != "csinodes" {
+				kept = append(kept, res)
+			}
+		}
+		m["resources"] = kept
+	}
+	if err := unstructured.SetNestedSlice(withoutCSINodes.Object, rules, "rules"); err != nil {
+		t.Fatal(err)
+	}
+	applier := newChartApplier(env)
+	var objs []*unstructured.Unstructured
+	for _, o := range r.Objects {
+		if o.GetKind() == "ClusterRole" && o.GetName() == role.GetName() {
+			o = withoutCSINodes
+		}
+		objs = append(objs, o)
+	}
+	applier.apply(objs, chartRBACKinds...)
+	user := chartSAUser(chartSchedSA)
+	chartWaitAuthorized(env, user, authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"})
+
+	kubeconfig := chartKubeconfigAs(env, user)
+	port := framework.FreePort(t)
+	sched, err := env.StartProcess(env.Ctx, "spot-scheduler", framework.SchedulerBinary(t),
+		"--config="+r.WriteSchedulerConfig(t, env.Dir, kubeconfig), "--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port),
+		"--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sched.Stop(10 * time.Second) })
+	env.WaitFor("the scheduler's log names the CSINode informer", 60*time.Second, func(context.Context) (bool, error) {
+		if sched.Exited() {
+			return false, fmt.Errorf("scheduler exited: %v", sched.Wait(0))
+		}
+		for _, l := range logLines(t, sched.Log, "informers have not synced") {
+			if strings.Contains(l, "k8s.io/api/storage/v1.CSINode") {
+				t.Logf("scheduler log: %s", l)
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	code, body := chartScrape(t, adminHTTPS(env, base), base+"/readyz?verbose")
+	if code != http.StatusServiceUnavailable && code != http.StatusInternalServerError || !strings.Contains(body, "sched-handler-sync failed") {
+		t.Errorf("/readyz while an informer cannot sync: %d\n%s\nwant not ready with sched-handler-sync failed", code, body)
+	}
+	if _, err := env.Client.CoordinationV1().Leases(chartNamespace).Get(env.Ctx, chartSchedLease, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Lease %s/%s: %v; want none while the informers have not synced", chartNamespace, chartSchedLease, err)
+	}
+
+	// The cause goes away: the chart's own role.
+	applier.apply([]*unstructured.Unstructured{role})
+	chartWaitLease(env, sched, chartNamespace, chartSchedLease)
+	env.CreateNodes(framework.Node("spot-1", "4", framework.SpotLabels))
+	if got := createPod(env, framework.Pod(ns, "p", "1", nil)); got != "spot-1" {
+		t.Fatalf("pod bound to %s, want spot-1", got)
+	}
+	code, body = chartScrape(t, adminHTTPS(env, base), base+"/readyz")
+	if code != http.StatusOK {
+		t.Errorf("/readyz after sync: %d %s", code, body)
+	}
+}
