@@ -181,10 +181,6 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rebalancer: --kubeconfig: %v\n", err)
 		return 1
 	}
-	if err := compat.Adapt(context.Background(), client.Discovery(), klog.Background()); err != nil {
-		fmt.Fprintf(stderr, "rebalancer: %v\n", err)
-		return 1
-	}
 	deletioncost.RegisterMetrics()
 	ctrl, err := deletioncost.New(client, deletioncost.Options{
 		SchedulerName: profile.Name,
@@ -225,6 +221,11 @@ func run(args []string, stderr io.Writer) int {
 			case <-time.After(10 * time.Second):
 			}
 		}()
+	}
+
+	if err := compat.Adapt(signalCtx, client.Discovery(), logger); err != nil {
+		fmt.Fprintf(stderr, "rebalancer: %v\n", err)
+		return 1
 	}
 
 	runControllers := func(ctx context.Context) error {
