@@ -57,7 +57,7 @@ link_shared() { # DIR: etcd, kwok and kwok's stages of the main control plane (b
   # hack/build-control-plane.sh starts a half-built directory over: when another process is
   # building the main control plane right now (its .partial directory changed in the last 30
   # minutes), wait for it (up to 30 minutes) instead of destroying its work.
-  while [ -n "$(find "$cache_root/bin" -maxdepth 1 -name '*.partial' -mmin -30 2>/dev/null)" ] && [ $waited -lt 1800 ]; do
+  while [ -n "$(find "$cache_root/bin" -maxdepth 1 -name 'v*.partial' -mmin -30 2>/dev/null)" ] && [ $waited -lt 1800 ]; do
     [ $waited -gt 0 ] || log "waiting for another build of the main control plane to finish"
     sleep 15
     waited=$((waited + 15))
