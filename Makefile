@@ -11,8 +11,12 @@ LDFLAGS := -s -w \
   -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR)
 IMAGE ?= ghcr.io/spot-scheduler/spot-scheduler:$(VERSION)
 TEST_TIMEOUT ?= 40m
+# API server minors the compatibility smoke suite covers (docs/compatibility.md); `make test`
+# runs it against the oldest and the newest, `make test-compat` against every one.
+COMPAT_MINORS ?= 1.32 1.33 1.34 1.35 1.36 1.37
+COMPAT_CI_MINORS ?= 1.32 1.37
 
-.PHONY: all build build-rebalancer demo demo-karpenter control-plane karpenter test test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-plan
+.PHONY: all build build-rebalancer demo demo-karpenter control-plane karpenter test test-compat test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-plan
 
 all: build
 
@@ -35,12 +39,19 @@ control-plane: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager
 karpenter: ## Build (or reuse) Karpenter's kwok provider (sigs.k8s.io/karpenter/kwok, ~6 min cold) and print its directory.
 	@hack/build-karpenter.sh
 
-test: build ## Unit and integration tests against a real control plane.
+test: build ## Unit and integration tests against a real control plane (and the compatibility smoke suite on COMPAT_CI_MINORS).
+	for minor in $(COMPAT_CI_MINORS); do hack/build-compat.sh $$minor >/dev/null || exit 1; done
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
 	  SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \
-	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
+	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" SPOT_SCHEDULER_COMPAT_MINORS="$(COMPAT_CI_MINORS)" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) fuzz
+
+test-compat: build ## The compatibility smoke suite (TestCompat<minor>...) against every API server minor in COMPAT_MINORS (docs/compatibility.md).
+	for minor in $(COMPAT_MINORS); do hack/build-compat.sh $$minor >/dev/null || exit 1; done
+	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" SPOT_SCHEDULER_COMPAT_MINORS="$(COMPAT_MINORS)" \
+	  hack/run-tests.sh -timeout 90m -v -run '^TestCompat' ./test/integration/
 
 test-unit: ## Unit tests only (no control plane).
 	go test -short ./...

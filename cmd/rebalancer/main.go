@@ -13,8 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +40,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/apis/config"
 	"k8s.io/utils/clock"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/compat"
 	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
 	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
@@ -210,27 +213,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	signalCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	ctrls, err := newControllers(klog.NewContext(signalCtx, logger), o, profile, client)
-	if err != nil {
-		fmt.Fprintf(stderr, "spot-rebalancer: --scheduler-config: %s: %v\n", o.schedulerConfig, err)
-		return 1
-	}
-	logger.Info("Starting", "version", version.Version, "schedulerConfig", o.schedulerConfig, "profile", o.profile,
-		"tiers", ctrls.sim.Model.TierNames(), "leaderElect", le.LeaderElect, "rebalance", o.rebalance.enabled)
-
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
 	var leaderHealth *leaderelection.HealthzAdaptor
 	if le.LeaderElect {
 		leaderHealth = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 	}
+	// The rebalancer exists once the server has been asked what it serves (below); until then
+	// its loop check has nothing to report.
+	var rebalancer atomic.Pointer[rebalance.Controller]
+	loopCheck := healthz.NamedCheck("rebalance-loop", func(r *http.Request) error {
+		if c := rebalancer.Load(); c != nil {
+			return c.Check(r)
+		}
+		return nil
+	})
 	if o.serving.enabled() {
 		// Liveness: the process serves, holds its Lease when leading, and its rebalance loop
 		// turns. Readiness adds the informers' sync, so a component that cannot list what it
 		// needs says so on /readyz instead of hanging silently.
-		live := []healthz.HealthChecker{healthz.PingHealthz, ctrls.rebalancer}
+		live := []healthz.HealthChecker{healthz.PingHealthz, loopCheck}
 		if leaderHealth != nil {
 			live = append(live, leaderHealth)
 		}
-		ready := append([]healthz.HealthChecker{healthz.NewInformerSyncHealthz(ctrls.factory)}, live...)
+		ready := append([]healthz.HealthChecker{healthz.NewInformerSyncHealthz(factory)}, live...)
 		stopServing := make(chan struct{})
 		stopped, err := o.serving.start(kubeconfig, live, ready, stopServing)
 		if err != nil {
@@ -245,6 +250,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
+	// Fit the scheduler framework to what this API server serves (or refuse a server outside
+	// the supported range) before the simulation registers its informers.
+	if err := compat.Adapt(signalCtx, client.Discovery(), logger); err != nil {
+		fmt.Fprintf(stderr, "spot-rebalancer: %v\n", err)
+		return 1
+	}
+	ctrls, err := newControllers(klog.NewContext(signalCtx, logger), o, profile, client, factory)
+	if err != nil {
+		fmt.Fprintf(stderr, "spot-rebalancer: --scheduler-config: %s: %v\n", o.schedulerConfig, err)
+		return 1
+	}
+	rebalancer.Store(ctrls.rebalancer)
+	logger.Info("Starting", "version", version.Version, "schedulerConfig", o.schedulerConfig, "profile", o.profile,
+		"tiers", ctrls.sim.Model.TierNames(), "leaderElect", le.LeaderElect, "rebalance", o.rebalance.enabled)
+
 	if !le.LeaderElect {
 		if err := ctrls.run(signalCtx); err != nil && signalCtx.Err() == nil {
 			logger.Error(err, "Controllers failed")
@@ -267,8 +287,7 @@ type controllers struct {
 	rebalance    bool
 }
 
-func newControllers(ctx context.Context, o *options, profile *config.KubeSchedulerProfile, client kubernetes.Interface) (*controllers, error) {
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
+func newControllers(ctx context.Context, o *options, profile *config.KubeSchedulerProfile, client kubernetes.Interface, factory informers.SharedInformerFactory) (*controllers, error) {
 	sim, err := simulator.New(ctx, profile, client, factory)
 	if err != nil {
 		return nil, err

@@ -87,7 +87,7 @@ func TestVersionOnStdout(t *testing.T) {
 	if code := run([]string{"--version"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d (stderr %s)", code, stderr.String())
 	}
-	if got := stdout.String(); !strings.HasPrefix(got, "spot-scheduler ") || !strings.Contains(got, "(Kubernetes ") || stderr.Len() != 0 {
+	if got := stdout.String(); !strings.HasPrefix(got, "spot-scheduler ") || !strings.Contains(got, "(built on Kubernetes ") || stderr.Len() != 0 {
 		t.Fatalf("stdout %q, stderr %q: want the versions on stdout only", got, stderr.String())
 	}
 }

@@ -23,7 +23,9 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/compat"
 	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
@@ -94,6 +96,9 @@ func (o *options) run(ctx context.Context, args []string) error {
 	}
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
+		return err
+	}
+	if err := compat.Adapt(ctx, client.Discovery(), klog.FromContext(ctx)); err != nil {
 		return err
 	}
 	configFile, cleanup, err := o.configFile(ctx, client)

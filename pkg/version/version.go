@@ -13,5 +13,5 @@ var Version = "dev"
 // String is what --version prints: the product's version and the Kubernetes version its
 // scheduler framework is built on.
 func String() string {
-	return "spot-scheduler " + Version + " (Kubernetes " + k8sversion.Get().GitVersion + ")"
+	return "spot-scheduler " + Version + " (built on Kubernetes " + k8sversion.Get().GitVersion + ")"
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,9 @@ func Start(t testing.TB, opts localcluster.Options) *Env {
 		t.Fatal(err)
 	}
 	opts.Dir = dir
+	if opts.BinDir == "" {
+		opts.BinDir = controlPlaneOf(t)
+	}
 	started := time.Now()
 	c, err := localcluster.Start(ctx, opts)
 	if err != nil {
@@ -70,6 +74,31 @@ func Start(t testing.TB, opts localcluster.Options) *Env {
 		_ = os.RemoveAll(dir)
 	})
 	return &Env{Cluster: c, T: t, Ctx: ctx}
+}
+
+// controlPlanes maps a test's name to the control-plane binaries it runs (UseControlPlane).
+var controlPlanes sync.Map
+
+// UseControlPlane makes Start, for t and its subtests, run the control-plane binaries in dir
+// (another Kubernetes minor's, from hack/build-compat.sh) instead of $SPOT_SCHEDULER_BIN_DIR's.
+// The compatibility tests run the integration tests themselves this way.
+func UseControlPlane(t testing.TB, dir string) {
+	controlPlanes.Store(t.Name(), dir)
+	t.Cleanup(func() { controlPlanes.Delete(t.Name()) })
+}
+
+// controlPlaneOf returns the directory UseControlPlane gave t or a parent test, "" if none.
+func controlPlaneOf(t testing.TB) string {
+	for name := t.Name(); ; {
+		if dir, ok := controlPlanes.Load(name); ok {
+			return dir.(string)
+		}
+		i := strings.LastIndex(name, "/")
+		if i < 0 {
+			return ""
+		}
+		name = name[:i]
+	}
 }
 
 func sanitize(name string) string {
