@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +38,9 @@ const yardstick = "SchedulingBasic/500Nodes," +
 
 // The smoke test's workload: upstream's 5-node SchedulingBasic (10 pods measured) at default gates.
 const smokeWorkload = "SchedulingBasic/5Nodes_QueueingHintsEnabled"
+
+// smokeTimeout bounds the smoke test's run.
+const smokeTimeout = 5 * time.Minute
 
 // topic is the name scheduler_perf puts into its data-items file name.
 const topic = "spot-scheduler"
@@ -173,13 +177,23 @@ func TestSchedulerPerfSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs etcd and runs kube-apiserver in process")
 	}
-	ctx := context.Background()
-	if d, ok := t.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.Add(-30*time.Second))
-		defer cancel()
+	// It takes ~30 s; scheduler_perf itself would wait 30 minutes for pods that never schedule.
+	deadline := time.Now().Add(smokeTimeout)
+	if d, ok := t.Deadline(); ok && d.Add(-30*time.Second).Before(deadline) {
+		deadline = d.Add(-30 * time.Second)
 	}
-	dir := t.TempDir()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	// Not t.TempDir: the workload's logs stay here when it fails (hack/run-tests.sh keeps TMPDIR).
+	dir, err := os.MkdirTemp("", "scheduler-perf-smoke-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			_ = os.RemoveAll(dir)
+		}
+	})
 	summary := filepath.Join(dir, "summary.json")
 	profile, err := filepath.Abs(*flagProfile)
 	if err != nil {
@@ -196,11 +210,14 @@ func TestSchedulerPerfSmoke(t *testing.T) {
 	}
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "ARTIFACTS="+dir)
-	start := time.Now()
+	// Its own process group, killed whole at the deadline: the etcd it starts must not outlive it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	start, limit := time.Now(), time.Until(deadline)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("scheduler_perf %s with the spot-scheduler profile failed after %s: %v\n%s\n(workload logs of a failure: %s)",
-			smokeWorkload, time.Since(start).Round(time.Second), err, tail(out, 80), dir)
+		t.Fatalf("scheduler_perf %s with the spot-scheduler profile did not complete: %v after %s (limit %s)\n%s\n(the workload's log: %s)",
+			smokeWorkload, err, time.Since(start).Round(time.Second), limit.Round(time.Second), tail(out, 80), dir)
 	}
 	data, err := os.ReadFile(summary)
 	if err != nil {
