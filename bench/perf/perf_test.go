@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,7 +123,9 @@ func BenchmarkPerfScheduling(b *testing.B) {
 	// The generated file selects exactly what runs: no label filtering on top.
 	schedperf.PerfSchedulingLabelFilter = ""
 	dataDir := flag.Lookup("data-items-dir").Value.String()
+	dataNote := dataDir
 	if dataDir == "" {
+		dataNote = "temporary (-data-items-dir keeps them)"
 		dataDir = filepath.Join(work, "data-items")
 		if err := flag.Set("data-items-dir", dataDir); err != nil {
 			b.Fatal(err)
@@ -157,9 +160,10 @@ func BenchmarkPerfScheduling(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	fmt.Printf("\nscheduler_perf (%s) with profile %q of %s, %s on %s; data items: %s; logs of failed workloads: %s\n\n%s\n",
-		filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(upstreamDir)))), *flagProfName, *flagProfile,
-		time.Since(start).Round(time.Second), time.Now().Format("2006-01-02"), file, os.Getenv("ARTIFACTS"), FormatTable(rows))
+	profileFile, _ := filepath.Abs(*flagProfile)
+	fmt.Printf("\nscheduler_perf of %s: default profile vs profile %q of %s; %s on %s, GOMAXPROCS %d; data items: %s; logs of failed workloads: %s\n\n%s\n",
+		filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(upstreamDir)))), *flagProfName, profileFile,
+		time.Since(start).Round(time.Second), time.Now().Format("2006-01-02"), runtime.GOMAXPROCS(0), dataNote, os.Getenv("ARTIFACTS"), FormatTable(rows))
 	for _, r := range rows {
 		for _, p := range profiles {
 			if !r.Results[p.Label].Completed {
