@@ -16,7 +16,7 @@ TEST_TIMEOUT ?= 40m
 COMPAT_MINORS ?= 1.32 1.33 1.34 1.35 1.36 1.37
 COMPAT_CI_MINORS ?= 1.32 1.37
 
-.PHONY: all build build-rebalancer demo demo-karpenter control-plane karpenter test test-compat test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-plan
+.PHONY: all build build-rebalancer demo demo-karpenter control-plane karpenter test test-compat test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-plan bench-perf
 
 all: build
 
@@ -73,6 +73,11 @@ bench-throughput: build ## Scheduling throughput, default profile vs spot-schedu
 
 bench-plan: ## The rebalancer's planning pass over 5000 nodes and 50 000 pods.
 	go test ./pkg/rebalance -run '^$$' -bench BenchmarkPlan -benchtime 1x -timeout 30m
+
+PERF_PROFILE ?= manifests/scheduler-config.yaml
+bench-perf: ## Upstream's scheduler_perf workloads, default profile vs the spot-scheduler profile of PERF_PROFILE (PERF_ARGS="-perf.workloads=SchedulingBasic/500Nodes").
+	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" hack/run-tests.sh ./bench/perf -run '^$$' -bench '^BenchmarkPerfScheduling$$' \
+	  -benchtime 1x -timeout 120m -perf.profile="$(abspath $(PERF_PROFILE))" $(PERF_ARGS)
 
 .PHONY: fuzz soak
 FUZZTIME ?= 10s

@@ -442,6 +442,9 @@ func ModelOf(cfg *config.KubeSchedulerConfiguration, profileName string) (*capac
 		if profile.SchedulerName != profileName {
 			continue
 		}
+		if !enablesSpotScore(profile.Plugins) {
+			return nil, fmt.Errorf("profile %q does not enable %s (plugins.multiPoint or plugins.score): it would not rank by capacity tier", profileName, spotscore.Name)
+		}
 		var args runtime.Object // none: SpotScore's defaults
 		argsPath := field.NewPath("profiles").Index(i).Child("pluginConfig").Key(spotscore.Name).Child("args")
 		for j, pc := range profile.PluginConfig {
@@ -462,4 +465,21 @@ func ModelOf(cfg *config.KubeSchedulerConfiguration, profileName string) (*capac
 	}
 	_, err := Profile(cfg, profileName)
 	return nil, err
+}
+
+// enablesSpotScore tells whether the profile scores with SpotScore: enabled at multiPoint or
+// score, and not disabled at score.
+func enablesSpotScore(p *config.Plugins) bool {
+	if p == nil {
+		return false
+	}
+	has := func(ps []config.Plugin) bool {
+		for _, pl := range ps {
+			if pl.Name == spotscore.Name || pl.Name == "*" {
+				return true
+			}
+		}
+		return false
+	}
+	return (has(p.MultiPoint.Enabled) || has(p.Score.Enabled)) && !has(p.Score.Disabled) && !has(p.MultiPoint.Disabled)
 }
