@@ -80,7 +80,7 @@ kubectl label namespace "$namespace" pod-security.kubernetes.io/enforce=restrict
   --set image.repository=spot-scheduler --set image.tag=e2e --set image.pullPolicy=Never \
   --set-string scheduler.nodeSelector.karpenter\\.sh/capacity-type=on-demand \
   --set-string controller.nodeSelector.karpenter\\.sh/capacity-type=on-demand \
-  --set controller.rebalancer.minPodAge=0s --set controller.rebalancer.debounce=2s --set controller.rebalancer.interval=15s
+  --set rebalancer.failback.minPodAge=0s --set rebalancer.failback.debounce=2s --set rebalancer.failback.interval=15s
 
 spot_nodes=($(kubectl get nodes -l karpenter.sh/capacity-type=spot -o jsonpath='{.items[*].metadata.name}'))
 ondemand=$(kubectl get nodes -l karpenter.sh/capacity-type=on-demand -o jsonpath='{.items[0].metadata.name}')
@@ -125,7 +125,7 @@ all_on() { # all_on COUNT NODE...: exactly COUNT Running web pods, all on NODEs
 }
 
 wait_for "4 web pods Running on spot" all_on 4 "${spot_nodes[@]}"
-kubectl get lease -n "$namespace" spot-scheduler spot-scheduler-controller >&2
+kubectl get lease -n "$namespace" spot-scheduler spot-scheduler-rebalancer >&2
 kubectl get pods -n "$app_ns" -l app=web -o jsonpath='{range .items[*]}{.metadata.name}{" cost="}{.metadata.annotations.controller\.kubernetes\.io/pod-deletion-cost}{"\n"}{end}' >&2
 
 log "failover: interruption notice on ${spot_nodes[0]}"

@@ -77,7 +77,7 @@ func newOptions() *options {
 			RenewDeadline:     metav1.Duration{Duration: 10 * time.Second},
 			RetryPeriod:       metav1.Duration{Duration: 2 * time.Second},
 			ResourceLock:      resourcelock.LeasesResourceLock,
-			ResourceName:      wellknown.ControllerLeaseName,
+			ResourceName:      wellknown.RebalancerLeaseName,
 			ResourceNamespace: "kube-system",
 		},
 		serving: newServingOptions(),

@@ -30,9 +30,9 @@ const (
 	// DeletionCostFieldManager is the field manager of the deletion-cost controller's writes.
 	DeletionCostFieldManager = "spot-scheduler-deletion-cost"
 
-	// ControllerLeaseName is the Lease of the rebalancer binary (deletion-cost controller and
+	// RebalancerLeaseName is the Lease of the rebalancer binary (deletion-cost controller and
 	// rebalancer), distinct from the scheduler's.
-	ControllerLeaseName = "spot-scheduler-controller"
+	RebalancerLeaseName = "spot-rebalancer"
 )
 
 // IsTrue reports whether an annotation or label value means true.

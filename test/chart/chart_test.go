@@ -199,7 +199,7 @@ func TestChartRendersDefaults(t *testing.T) {
 				t.Errorf("scheduler leaderElection %v, want Lease %s/%s", le, tc.namespace, fn)
 			}
 
-			for _, component := range []string{"scheduler", "controller"} {
+			for _, component := range []string{"scheduler", "rebalancer"} {
 				var d appsv1.Deployment
 				Into(t, r.Get(t, "Deployment", fn+"-"+component), &d)
 				spec := d.Spec.Template.Spec
@@ -235,31 +235,31 @@ func TestChartRendersDefaults(t *testing.T) {
 					probe(t, "scheduler liveness", c.LivenessProbe, "/livez", v1.URISchemeHTTPS, "https")
 					probe(t, "scheduler readiness", c.ReadinessProbe, "/readyz", v1.URISchemeHTTPS, "https")
 					probe(t, "scheduler startup", c.StartupProbe, "/livez", v1.URISchemeHTTPS, "https")
-				case "controller":
+				case "rebalancer":
 					wantArgs := []string{
 						"--scheduler-config=/etc/spot-scheduler/scheduler-config.yaml", "--profile=spot-scheduler",
-						"--leader-elect=true", "--leader-elect-resource-namespace=" + tc.namespace, "--leader-elect-resource-name=" + fn + "-controller",
+						"--leader-elect=true", "--leader-elect-resource-namespace=" + tc.namespace, "--leader-elect-resource-name=" + fn + "-rebalancer",
 					}
 					for _, a := range wantArgs {
 						if !contains(c.Args, a) {
-							t.Errorf("controller args %v lack %s", c.Args, a)
+							t.Errorf("rebalancer args %v lack %s", c.Args, a)
 						}
 					}
 					if !contains(c.Args, "--secure-port=10260") || c.Ports[0].Name != "https" || c.Ports[0].ContainerPort != 10260 {
-						t.Errorf("controller args %v ports %v, want HTTPS on 10260", c.Args, c.Ports)
+						t.Errorf("rebalancer args %v ports %v, want HTTPS on 10260", c.Args, c.Ports)
 					}
 					for _, a := range c.Args {
 						if strings.HasPrefix(a, "--bind-address") {
-							t.Errorf("controller arg %s: the chart serves on every interface", a)
+							t.Errorf("rebalancer arg %s: the chart serves on every interface", a)
 						}
 					}
-					probe(t, "controller liveness", c.LivenessProbe, "/livez", v1.URISchemeHTTPS, "https")
-					probe(t, "controller readiness", c.ReadinessProbe, "/readyz", v1.URISchemeHTTPS, "https")
+					probe(t, "rebalancer liveness", c.LivenessProbe, "/livez", v1.URISchemeHTTPS, "https")
+					probe(t, "rebalancer readiness", c.ReadinessProbe, "/readyz", v1.URISchemeHTTPS, "https")
 				}
 			}
 			checkRBAC(t, r)
 			// Leases by name: each component's Role names its own Lease only.
-			for component, lease := range map[string]string{"scheduler": fn, "controller": fn + "-controller"} {
+			for component, lease := range map[string]string{"scheduler": fn, "rebalancer": fn + "-rebalancer"} {
 				var role rbacv1.Role
 				Into(t, r.Get(t, "Role", fn+"-"+component+"-lease"), &role)
 				for _, rule := range role.Rules {
@@ -350,12 +350,12 @@ func TestChartRendersAllOptions(t *testing.T) {
 	}
 	checkPodSecurity(t, "placeholder", &spec)
 
-	for _, component := range []string{"scheduler", "controller"} {
+	for _, component := range []string{"scheduler", "rebalancer"} {
 		var d appsv1.Deployment
 		Into(t, r.Get(t, "Deployment", "spot-"+component), &d)
 		s := d.Spec.Template.Spec
 		c := s.Containers[0]
-		if *d.Spec.Replicas != 3 || s.PriorityClassName != "system-cluster-critical" || s.ServiceAccountName != map[string]string{"scheduler": "spot-sched-sa", "controller": "spot-ctrl-sa"}[component] ||
+		if *d.Spec.Replicas != 3 || s.PriorityClassName != "system-cluster-critical" || s.ServiceAccountName != map[string]string{"scheduler": "spot-sched-sa", "rebalancer": "spot-rebalancer-sa"}[component] ||
 			c.Image != "registry.example.com/platform/spot-scheduler:v0.1.0-test" || c.ImagePullPolicy != v1.PullAlways ||
 			len(s.ImagePullSecrets) != 1 || s.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil ||
 			len(s.TopologySpreadConstraints) != 1 || len(s.Tolerations) != 1 || d.Spec.Template.Labels["tier"] != "control" ||
@@ -428,10 +428,10 @@ func TestChartSchemaRejectsBadValues(t *testing.T) {
 		{"placeholders.priorityClass.value=10", "/placeholders/priorityClass/value"},
 		{"placeholders.kind=Buffer", "/placeholders/kind"},
 		{"image.pullPolicy=Sometimes", "/image/pullPolicy"},
-		{"controller.rebalancer.interval=soon", "/controller/rebalancer/interval"},
+		{"rebalancer.failback.interval=soon", "/rebalancer/failback/interval"},
 		{"schedulerName=Spot_Scheduler", "/schedulerName"},
 		{"scheduler.extraArgs[0]=verbose", "/scheduler/extraArgs/0"},
-		{"controller.deletionCost.workers=0", "/controller/deletionCost/workers"},
+		{"rebalancer.deletionCost.workers=0", "/rebalancer/deletionCost/workers"},
 		{"scheduler.securePort=80", "/scheduler/securePort"},
 		{"scheduler.extraPlugins.scroe.enabled[0].name=X", "additional properties 'scroe' not allowed"},
 	} {
@@ -443,7 +443,7 @@ func TestChartSchemaRejectsBadValues(t *testing.T) {
 		})
 	}
 	// And the same values pass when valid: the schema is not just refusing everything.
-	if _, err := Template(t, "spot-scheduler", "spot-scheduler", "--set", "scheduler.spotScore.spreadWeight=99,placeholders.priorityClass.value=-1,controller.rebalancer.interval=90s"); err != nil {
+	if _, err := Template(t, "spot-scheduler", "spot-scheduler", "--set", "scheduler.spotScore.spreadWeight=99,placeholders.priorityClass.value=-1,rebalancer.failback.interval=90s"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -48,9 +48,9 @@ const (
 	chartRelease    = "spot-scheduler"
 	chartNamespace  = "spot-system"
 	chartSchedSA    = "spot-scheduler-scheduler"
-	chartCtrlSA     = "spot-scheduler-controller"
+	chartRebalancerSA     = "spot-scheduler-rebalancer"
 	chartSchedLease = "spot-scheduler"
-	chartCtrlLease  = "spot-scheduler-controller"
+	chartRebalancerLease  = "spot-scheduler-rebalancer"
 )
 
 func chartSAUser(sa string) string { return "system:serviceaccount:" + chartNamespace + ":" + sa }
@@ -317,12 +317,12 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 	env.CreateNamespace(ns)
 	r := chart.Render(t, chartRelease, chartNamespace)
 	newChartApplier(env).apply(r.Objects, chartRBACKinds...)
-	for _, sa := range []struct{ name, lease string }{{chartSchedSA, chartSchedLease}, {chartCtrlSA, chartCtrlLease}} {
+	for _, sa := range []struct{ name, lease string }{{chartSchedSA, chartSchedLease}, {chartRebalancerSA, chartRebalancerLease}} {
 		chartWaitAuthorized(env, chartSAUser(sa.name),
 			authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"},
 			authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: sa.lease})
 	}
-	for _, sa := range []string{chartSchedSA, chartCtrlSA} {
+	for _, sa := range []string{chartSchedSA, chartRebalancerSA} {
 		chartWaitAuthorized(env, chartSAUser(sa),
 			authorizationv1.ResourceAttributes{Verb: "get", Resource: "configmaps", Namespace: "kube-system", Name: "extension-apiserver-authentication"},
 			authorizationv1.ResourceAttributes{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"},
@@ -347,9 +347,9 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 
 	// The controllers, as theirs. Test timings replace the production ones (pods may move at
 	// once, passes soon after room appears); everything else is the chart's.
-	ctrlKubeconfig := chartKubeconfigAs(env, chartSAUser(chartCtrlSA))
+	ctrlKubeconfig := chartKubeconfigAs(env, chartSAUser(chartRebalancerSA))
 	ctrlPort := framework.FreePort(t)
-	ctrlArgs := chartContainerArgs(t, r, chartRelease+"-controller",
+	ctrlArgs := chartContainerArgs(t, r, chartRelease+"-rebalancer",
 		map[string]string{"--scheduler-config": config, "--secure-port": fmt.Sprint(ctrlPort)},
 		"--bind-address=127.0.0.1",
 		// Delegated authn/authz default to --kubeconfig's identity, as they default to the
@@ -360,7 +360,7 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ctrl.Stop(10 * time.Second) })
-	chartWaitLease(env, ctrl, chartNamespace, chartCtrlLease)
+	chartWaitLease(env, ctrl, chartNamespace, chartRebalancerLease)
 	if _, err := env.Client.CoordinationV1().Leases("kube-system").Get(env.Ctx, "kube-scheduler", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("kube-system/kube-scheduler Lease: %v, want none (the default scheduler's)", err)
 	}
@@ -453,7 +453,7 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 		return metrics
 	}
 	schedMetrics := scrapeSecure("scheduler", schedPort)
-	ctrlMetrics := scrapeSecure("controller", ctrlPort)
+	ctrlMetrics := scrapeSecure("rebalancer", ctrlPort)
 
 	exported := chartExported(schedMetrics)
 	for m := range chartExported(ctrlMetrics) {
@@ -528,14 +528,14 @@ func TestChartServiceAccountBoundaries(t *testing.T) {
 	env.CreateNamespace(ns)
 	r := chart.Render(t, chartRelease, chartNamespace)
 	newChartApplier(env).apply(r.Objects, chartRBACKinds...)
-	for _, sa := range []struct{ name, lease string }{{chartSchedSA, chartSchedLease}, {chartCtrlSA, chartCtrlLease}} {
+	for _, sa := range []struct{ name, lease string }{{chartSchedSA, chartSchedLease}, {chartRebalancerSA, chartRebalancerLease}} {
 		chartWaitAuthorized(env, chartSAUser(sa.name),
 			authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"},
 			authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: sa.lease})
 	}
 
 	_, sched := chartImpersonating(env, chartSAUser(chartSchedSA))
-	_, ctrl := chartImpersonating(env, chartSAUser(chartCtrlSA))
+	_, ctrl := chartImpersonating(env, chartSAUser(chartRebalancerSA))
 	both := []chartAccess{
 		{"get", "", "secrets", "", ns, "x", false}, {"list", "", "secrets", "", "", "", false},
 		{"get", "", "secrets", "", "kube-system", "x", false}, {"list", "", "secrets", "", chartNamespace, "", false},
@@ -544,7 +544,7 @@ func TestChartServiceAccountBoundaries(t *testing.T) {
 		{"update", "coordination.k8s.io", "leases", "", "kube-system", "kube-scheduler", false},
 		{"get", "", "configmaps", "", ns, "x", false},
 		{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", "", false},
-		{"impersonate", "", "serviceaccounts", "", chartNamespace, chartCtrlSA, false},
+		{"impersonate", "", "serviceaccounts", "", chartNamespace, chartRebalancerSA, false},
 		{"list", "", "nodes", "", "", "", true}, {"watch", "", "pods", "", "", "", true},
 		{"create", "", "events", "", ns, "", true}, {"create", "events.k8s.io", "events", "", ns, "", true}, {"patch", "events.k8s.io", "events", "", ns, "e", true},
 	}
@@ -553,7 +553,7 @@ func TestChartServiceAccountBoundaries(t *testing.T) {
 		{"get", "coordination.k8s.io", "leases", "", chartNamespace, chartSchedLease, true},
 		{"update", "coordination.k8s.io", "leases", "", chartNamespace, chartSchedLease, true},
 		{"create", "coordination.k8s.io", "leases", "", chartNamespace, "", true},
-		{"update", "coordination.k8s.io", "leases", "", chartNamespace, chartCtrlLease, false},
+		{"update", "coordination.k8s.io", "leases", "", chartNamespace, chartRebalancerLease, false},
 		{"create", "coordination.k8s.io", "leases", "", "kube-system", "", false},
 		{"get", "", "configmaps", "", "kube-system", "extension-apiserver-authentication", true},
 		{"get", "", "configmaps", "", "kube-system", "kube-root-ca.crt", false},
@@ -563,8 +563,8 @@ func TestChartServiceAccountBoundaries(t *testing.T) {
 	}, both...))
 	chartCheckAccess(t, env, ctrl, "the controller", append([]chartAccess{
 		{"create", "", "pods", "eviction", ns, "p", true}, {"patch", "", "pods", "", ns, "p", true},
-		{"get", "coordination.k8s.io", "leases", "", chartNamespace, chartCtrlLease, true},
-		{"update", "coordination.k8s.io", "leases", "", chartNamespace, chartCtrlLease, true},
+		{"get", "coordination.k8s.io", "leases", "", chartNamespace, chartRebalancerLease, true},
+		{"update", "coordination.k8s.io", "leases", "", chartNamespace, chartRebalancerLease, true},
 		{"create", "coordination.k8s.io", "leases", "", chartNamespace, "", true},
 		{"update", "coordination.k8s.io", "leases", "", chartNamespace, chartSchedLease, false},
 		{"delete", "", "pods", "", ns, "p", false}, {"create", "", "pods", "binding", ns, "p", false},
@@ -585,10 +585,10 @@ func TestChartServiceAccountBoundaries(t *testing.T) {
 	if _, err := ctrl.CoreV1().Pods(ns).Patch(env.Ctx, "other", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Errorf("controller annotating a pod: %v", err)
 	}
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: chartNamespace, Name: chartCtrlLease}, Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("test")}}
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: chartNamespace, Name: chartRebalancerLease}, Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("test")}}
 	if _, err := ctrl.CoordinationV1().Leases(chartNamespace).Create(env.Ctx, lease, metav1.CreateOptions{}); err != nil {
 		t.Errorf("controller creating its Lease: %v", err)
-	} else if got, err := ctrl.CoordinationV1().Leases(chartNamespace).Get(env.Ctx, chartCtrlLease, metav1.GetOptions{}); err != nil {
+	} else if got, err := ctrl.CoordinationV1().Leases(chartNamespace).Get(env.Ctx, chartRebalancerLease, metav1.GetOptions{}); err != nil {
 		t.Errorf("controller getting its Lease: %v", err)
 	} else {
 		got.Spec.HolderIdentity = ptr.To("test-2")
@@ -618,7 +618,7 @@ func TestChartServiceAccountBoundaries(t *testing.T) {
 	if _, err := env.Client.CoordinationV1().Leases("kube-system").Create(env.Ctx, defaultLease, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for who, c := range map[string]kubernetes.Interface{"scheduler": sched, "controller": ctrl} {
+	for who, c := range map[string]kubernetes.Interface{"scheduler": sched, "rebalancer": ctrl} {
 		_, err := c.CoreV1().Secrets(ns).Get(env.Ctx, "db", metav1.GetOptions{})
 		chartWantForbidden(t, who+" reading a secret", err)
 		_, err = c.CoreV1().Secrets("").List(env.Ctx, metav1.ListOptions{})

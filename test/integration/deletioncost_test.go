@@ -58,7 +58,7 @@ func (c *deletionCostController) terminate() {
 	if err := c.proc.Wait(20 * time.Second); err != nil {
 		c.env.T.Fatalf("rebalancer after SIGTERM: %v, want exit 0", err)
 	}
-	lease, err := c.env.Client.CoordinationV1().Leases("kube-system").Get(c.env.Ctx, wellknown.ControllerLeaseName, metav1.GetOptions{})
+	lease, err := c.env.Client.CoordinationV1().Leases("kube-system").Get(c.env.Ctx, wellknown.RebalancerLeaseName, metav1.GetOptions{})
 	if err != nil {
 		c.env.T.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func TestReadmeCommandLines(t *testing.T) {
 			}
 		case strings.HasPrefix(line, "bin/spot-rebalancer "):
 			p := runLine(t, env, "readme-rebalancer", line, bin, home, repo)
-			chartWaitLease(env, p, "kube-system", wellknown.ControllerLeaseName)
+			chartWaitLease(env, p, "kube-system", wellknown.RebalancerLeaseName)
 		}
 	}
 	for _, line := range lines {

@@ -68,7 +68,7 @@ func startRebalancerAs(env *framework.Env, name string, args ...string) *rebalan
 		if p.Exited() {
 			return false, fmt.Errorf("%s exited: %v (log %s)", name, p.Wait(0), p.Log)
 		}
-		lease, err := env.Client.CoordinationV1().Leases("kube-system").Get(ctx, wellknown.ControllerLeaseName, metav1.GetOptions{})
+		lease, err := env.Client.CoordinationV1().Leases("kube-system").Get(ctx, wellknown.RebalancerLeaseName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}

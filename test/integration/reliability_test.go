@@ -153,7 +153,7 @@ func TestReliabilityHA(t *testing.T) {
 
 	// Round 1: the first leaders bind and evict; the standbys do neither.
 	schedLeader, schedStandbys := leaderOf(env, schedulerLease, sched...)
-	rbLeaderProc, _ := leaderOf(env, wellknown.ControllerLeaseName, rbProcs()...)
+	rbLeaderProc, _ := leaderOf(env, wellknown.RebalancerLeaseName, rbProcs()...)
 	t.Logf("leaders: %s and %s", schedLeader.Name, rbLeaderProc.Name)
 	failbackRound := func(round int, spotNode string) {
 		t.Helper()
@@ -203,7 +203,7 @@ func TestReliabilityHA(t *testing.T) {
 			rbStandbys = append(rbStandbys, p)
 		}
 	}
-	nextRB, took := handover(env, wellknown.ControllerLeaseName, rbLeaderProc, syscall.SIGTERM, rbStandbys...)
+	nextRB, took := handover(env, wellknown.RebalancerLeaseName, rbLeaderProc, syscall.SIGTERM, rbStandbys...)
 	if err := rbLeaderProc.Wait(20 * time.Second); err != nil {
 		t.Errorf("%s after SIGTERM: %v, want exit 0", rbLeaderProc.Name, err)
 	}
@@ -225,7 +225,7 @@ func TestReliabilityHA(t *testing.T) {
 	if took > handoverLimit {
 		t.Errorf("scheduler handover after SIGKILL took %s, want <= %s", took, handoverLimit)
 	}
-	nextRB, took = handover(env, wellknown.ControllerLeaseName, rbLeaderProc, syscall.SIGKILL, rc.proc)
+	nextRB, took = handover(env, wellknown.RebalancerLeaseName, rbLeaderProc, syscall.SIGKILL, rc.proc)
 	t.Logf("rebalancer SIGKILL: %s leads %s later", nextRB.Name, took.Round(time.Millisecond))
 	if took > handoverLimit {
 		t.Errorf("rebalancer handover after SIGKILL took %s, want <= %s", took, handoverLimit)
@@ -260,7 +260,7 @@ func TestReliabilityHA(t *testing.T) {
 		}
 	}
 	t.Logf("Leases: %v", names)
-	for _, want := range []string{"kube-system/" + schedulerLease, "kube-system/" + wellknown.ControllerLeaseName} {
+	for _, want := range []string{"kube-system/" + schedulerLease, "kube-system/" + wellknown.RebalancerLeaseName} {
 		if !chartContains(names, want) {
 			t.Errorf("Lease %s missing (have %v)", want, names)
 		}

@@ -32,7 +32,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end -}}
 
-{{/* Selector labels of one component (scheduler, controller, placeholder). Call with (list . "scheduler"). */}}
+{{/* Selector labels of one component (scheduler, rebalancer, placeholder). Call with (list . "scheduler"). */}}
 {{- define "spot-scheduler.selectorLabels" -}}
 {{- $ctx := index . 0 -}}
 app.kubernetes.io/name: {{ include "spot-scheduler.name" $ctx }}
@@ -53,8 +53,8 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- default (printf "%s-scheduler" (include "spot-scheduler.fullname" .)) .Values.serviceAccount.schedulerName -}}
 {{- end -}}
 
-{{- define "spot-scheduler.controllerServiceAccount" -}}
-{{- default (printf "%s-controller" (include "spot-scheduler.fullname" .)) .Values.serviceAccount.controllerName -}}
+{{- define "spot-scheduler.rebalancerServiceAccount" -}}
+{{- default (printf "%s-rebalancer" (include "spot-scheduler.fullname" .)) .Values.serviceAccount.rebalancerName -}}
 {{- end -}}
 
 {{/* The scheduler's Lease (in the release namespace). */}}
@@ -62,9 +62,9 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- default (include "spot-scheduler.fullname" .) .Values.scheduler.leaderElection.leaseName -}}
 {{- end -}}
 
-{{/* The controller's Lease (in the release namespace). */}}
-{{- define "spot-scheduler.controllerLease" -}}
-{{- default (printf "%s-controller" (include "spot-scheduler.fullname" .)) .Values.controller.leaderElection.leaseName -}}
+{{/* The rebalancer's Lease (in the release namespace). */}}
+{{- define "spot-scheduler.rebalancerLease" -}}
+{{- default (printf "%s-rebalancer" (include "spot-scheduler.fullname" .)) .Values.rebalancer.leaderElection.leaseName -}}
 {{- end -}}
 
 {{- define "spot-scheduler.placeholderPriorityClass" -}}
@@ -151,29 +151,29 @@ subjects:
 {{- end -}}
 
 {{/* Flags of the spot-rebalancer binary (cmd/rebalancer). */}}
-{{- define "spot-scheduler.controllerArgs" -}}
-{{- $c := .Values.controller -}}
+{{- define "spot-scheduler.rebalancerArgs" -}}
+{{- $c := .Values.rebalancer -}}
 - --scheduler-config={{ include "spot-scheduler.configPath" . }}
 - --profile={{ .Values.schedulerName }}
 - --leader-elect={{ $c.leaderElection.enabled }}
 - --leader-elect-resource-namespace={{ .Release.Namespace }}
-- --leader-elect-resource-name={{ include "spot-scheduler.controllerLease" . }}
+- --leader-elect-resource-name={{ include "spot-scheduler.rebalancerLease" . }}
 - --leader-elect-lease-duration={{ $c.leaderElection.leaseDuration }}
 - --leader-elect-renew-deadline={{ $c.leaderElection.renewDeadline }}
 - --leader-elect-retry-period={{ $c.leaderElection.retryPeriod }}
 - --deletion-cost-qps={{ $c.deletionCost.qps }}
 - --deletion-cost-burst={{ $c.deletionCost.burst }}
 - --deletion-cost-workers={{ $c.deletionCost.workers }}
-- --rebalance={{ $c.rebalancer.enabled }}
-- --dry-run={{ $c.rebalancer.dryRun }}
-- --rebalance-interval={{ $c.rebalancer.interval }}
-- --rebalance-debounce={{ $c.rebalancer.debounce }}
-- --rebalance-validation-delay={{ $c.rebalancer.validationDelay }}
-- --min-pod-age={{ $c.rebalancer.minPodAge }}
-- --max-evictions-per-pass={{ $c.rebalancer.maxEvictionsPerPass }}
-- --max-evictions-per-node={{ $c.rebalancer.maxEvictionsPerNode }}
-- --max-evictions-per-workload={{ $c.rebalancer.maxEvictionsPerWorkload }}
-- --allow-local-storage={{ $c.rebalancer.allowLocalStorage }}
+- --rebalance={{ $c.failback.enabled }}
+- --dry-run={{ $c.failback.dryRun }}
+- --rebalance-interval={{ $c.failback.interval }}
+- --rebalance-debounce={{ $c.failback.debounce }}
+- --rebalance-validation-delay={{ $c.failback.validationDelay }}
+- --min-pod-age={{ $c.failback.minPodAge }}
+- --max-evictions-per-pass={{ $c.failback.maxEvictionsPerPass }}
+- --max-evictions-per-node={{ $c.failback.maxEvictionsPerNode }}
+- --max-evictions-per-workload={{ $c.failback.maxEvictionsPerWorkload }}
+- --allow-local-storage={{ $c.failback.allowLocalStorage }}
 - --secure-port={{ $c.securePort }}
 - --v={{ $c.logLevel }}
 {{- with $c.extraArgs }}
