@@ -45,12 +45,12 @@ import (
 
 // The release the chart tests install: the names below are what the chart renders for it.
 const (
-	chartRelease    = "spot-scheduler"
-	chartNamespace  = "spot-system"
-	chartSchedSA    = "spot-scheduler-scheduler"
-	chartRebalancerSA     = "spot-scheduler-rebalancer"
-	chartSchedLease = "spot-scheduler"
-	chartRebalancerLease  = "spot-scheduler-rebalancer"
+	chartRelease         = "spot-scheduler"
+	chartNamespace       = "spot-system"
+	chartSchedSA         = "spot-scheduler-scheduler"
+	chartRebalancerSA    = "spot-scheduler-rebalancer"
+	chartSchedLease      = "spot-scheduler"
+	chartRebalancerLease = "spot-scheduler-rebalancer"
 )
 
 func chartSAUser(sa string) string { return "system:serviceaccount:" + chartNamespace + ":" + sa }
