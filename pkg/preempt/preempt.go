@@ -131,12 +131,17 @@ func (pl *PlaceholderPreemption) IsPlaceholder(pod *v1.Pod) bool {
 
 type preemptorKey struct{}
 
+// preemptorStateKey carries the cycle state, whose SpotScore part ranks nodes for the pod
+// (capacity policy included).
+type preemptorStateKey struct{}
+
 // PostFilter preempts placeholders to make room for pod. It returns Unschedulable, so that a
 // later PostFilter plugin (DefaultPreemption) may try, when placeholders alone cannot help.
 func (pl *PlaceholderPreemption) PostFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, m framework.NodeToStatusReader) (*framework.PostFilterResult, *fwk.Status) {
 	// The node order depends on the preemptor (avoid-spot); the Evaluator hands ctx to
 	// OrderedScoreFuncs but not the pod.
 	ctx = context.WithValue(ctx, preemptorKey{}, pod)
+	ctx = context.WithValue(ctx, preemptorStateKey{}, state)
 	result, status := pl.evaluator.Preempt(ctx, state, pod, m)
 	outcome := "preempted"
 	switch {
@@ -214,6 +219,12 @@ func (pl *PlaceholderPreemption) OrderedScoreFuncs(ctx context.Context, nodesToV
 	if pod, ok := ctx.Value(preemptorKey{}).(*v1.Pod); ok {
 		avoidSpot = capacity.AvoidsSpot(pod)
 	}
+	bandOf := func(c capacity.Class) int { return model.Band(c, avoidSpot) }
+	if state, ok := ctx.Value(preemptorStateKey{}).(fwk.CycleState); ok && model != nil {
+		if band, ok := spotscore.BandFor(state, model); ok {
+			bandOf = band
+		}
+	}
 	classes := make(map[string]capacity.Class, len(nodesToVictims))
 	names := make([]string, 0, len(nodesToVictims))
 	for name := range nodesToVictims {
@@ -235,7 +246,7 @@ func (pl *PlaceholderPreemption) OrderedScoreFuncs(ctx context.Context, nodesToV
 			if model == nil {
 				return 0
 			}
-			return -int64(model.Band(classes[n], avoidSpot))
+			return -int64(bandOf(classes[n]))
 		},
 		func(n string) int64 { return -nodesToVictims[n].NumPDBViolations },
 		func(n string) int64 { return -int64(len(nodesToVictims[n].Pods)) },
