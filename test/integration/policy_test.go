@@ -92,3 +92,39 @@ func TestPolicyPlacement(t *testing.T) {
 	createDeployment(env, policyDeployment("web", 10, "500m", policyBase2Share75Cap50))
 	waitSplit(env, "web", map[string]int{"on-demand": 4, "spot-a": 3, "spot-b": 3}, 90*time.Second)
 }
+
+// waitOnDemandOf waits until app has exactly total Running pods (none terminating) with
+// onDemand of them on on-demand nodes, and returns the split.
+func waitOnDemandOf(env *framework.Env, app string, total, onDemand int, timeout time.Duration) map[string]int {
+	env.T.Helper()
+	var got map[string]int
+	env.WaitFor(fmt.Sprintf("%d pods of %s Running, %d on on-demand", total, app, onDemand), timeout, func(context.Context) (bool, error) {
+		var n int
+		got, n = tierSplit(env, app)
+		return n == total && len(podsOf(env, "app="+app)) == total && got["on-demand"] == onDemand, nil
+	})
+	return got
+}
+
+// TestPolicyScaleIn: scaling the policy's Deployment 10 -> 4 -> 2 keeps the policy at each
+// step: the deletion costs make the ReplicaSet remove spot pods while the base and the share
+// need on-demand ones (4 = 3 on-demand + 1 spot; 2 = 2 on-demand), though spot pods are the
+// ones kept without a policy.
+func TestPolicyScaleIn(t *testing.T) {
+	env := startWithScheduler(t, true)
+	ctrl := startDeletionCostController(env)
+	env.CreateNodes(spotPoolNode("a-1", "a", "8"), spotPoolNode("b-1", "b", "8"), onDemandPoolNode("ondemand-1", "8"))
+	createDeployment(env, policyDeployment("web", 10, "500m", policyBase2Share75Cap50))
+	waitSplit(env, "web", map[string]int{"on-demand": 4, "spot-a": 3, "spot-b": 3}, 90*time.Second)
+	pods := ctrl.waitSettled("web", 10)
+	t.Logf("costs per node at 10: %v", costsByNode(pods))
+
+	scaleTo(env, "web", 4)
+	split := waitOnDemandOf(env, "web", 4, 3, 60*time.Second)
+	t.Logf("at 4: %v", split)
+	ctrl.waitSettled("web", 4)
+
+	scaleTo(env, "web", 2)
+	split = waitOnDemandOf(env, "web", 2, 2, 60*time.Second)
+	t.Logf("at 2: %v", split)
+}
