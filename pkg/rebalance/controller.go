@@ -277,6 +277,7 @@ func (c *Controller) plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	c.recordPodsPerTier(nodes, pods)
+	recordPolicies(c.sim.Model, nodes, pods)
 	return plan, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"sort"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
@@ -185,4 +187,41 @@ func PolicyStatuses(model *capacity.Model, nodes []*v1.Node, pods []*v1.Pod) []P
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Workload < out[j].Workload })
 	return out
+}
+
+// Policy metrics, as of the last pass. Labels are bounded: two reasons, two verdicts.
+var (
+	replicasOutOfPolicy = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: "spot_scheduler", Subsystem: "capacity_policy", Name: "replicas_out_of_policy",
+		Help: "Replicas out of their workload's capacity policy, summed over workloads, by reason: " +
+			"below_on_demand_base (missing on non-reclaimable capacity: base and share) or over_pool_cap.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"reason"})
+	policyWorkloads = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: "spot_scheduler", Subsystem: "capacity_policy", Name: "workloads",
+		Help:           "Workloads with a capacity policy, by whether their replicas keep it.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"holds"})
+)
+
+func init() {
+	legacyregistry.MustRegister(replicasOutOfPolicy, policyWorkloads)
+}
+
+// recordPolicies sets the policy metrics from the pass's nodes and pods.
+func recordPolicies(model *capacity.Model, nodes []*v1.Node, pods []*v1.Pod) {
+	var shortfall, excess, holds, broken int
+	for _, st := range PolicyStatuses(model, nodes, pods) {
+		shortfall += st.Violation.Shortfall
+		excess += st.Violation.PoolExcess
+		if st.Violation.Holds() {
+			holds++
+		} else {
+			broken++
+		}
+	}
+	replicasOutOfPolicy.WithLabelValues("below_on_demand_base").Set(float64(shortfall))
+	replicasOutOfPolicy.WithLabelValues("over_pool_cap").Set(float64(excess))
+	policyWorkloads.WithLabelValues("true").Set(float64(holds))
+	policyWorkloads.WithLabelValues("false").Set(float64(broken))
 }
