@@ -11,6 +11,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
@@ -178,10 +179,16 @@ func TestPolicyReclaimAndFailback(t *testing.T) {
 	waitSplit(env, "safe", map[string]int{"on-demand": 4, "spot-a": 3, "spot-b": 3}, 90*time.Second)
 	waitOnDemandOf(env, "plain", 10, 0, 60*time.Second)
 
-	env.DeleteNodes("a-1", "b-1")
+	// Reclaimed as a cloud does: the Nodes go at once, their pods stay (running nowhere) until
+	// the pod garbage collector removes them and the ReplicaSets replace them.
+	for _, n := range []string{"a-1", "b-1"} {
+		if err := localcluster.Reclaim(env.Ctx, env.Client, n); err != nil {
+			t.Fatal(err)
+		}
+	}
 	reclaimed := time.Now()
 	minSafe, minPlain := 10, 10
-	env.WaitFor("both Deployments Running again on on-demand", 3*time.Minute, func(context.Context) (bool, error) {
+	env.WaitFor("both Deployments Running again on on-demand", localcluster.OrphanLifetime+time.Minute, func(context.Context) (bool, error) {
 		safe, plain := runningOnExistingNodes(env, "safe"), runningOnExistingNodes(env, "plain")
 		minSafe, minPlain = min(minSafe, safe), min(minPlain, plain)
 		if minSafe < 2 {
