@@ -158,7 +158,16 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 		ours := pod.Spec.SchedulerName == pl.sim.SchedulerName
 		avoid := capacity.AvoidsSpot(pod)
 		wp := pl.policyOf(pod)
-		if ours && (pl.sim.Model.Rank(class.Tier, avoid) > bestHealthyRank[avoid] || (wp != nil && pl.mayMoveForPolicy(pod, wp))) {
+		candidate := pl.sim.Model.Rank(class.Tier, avoid) > bestHealthyRank[avoid]
+		if ours && wp != nil {
+			// With a capacity policy, the ranking of the pod's replacement decides (policy.go).
+			mayMove := pl.mayMoveForPolicy(pod, wp)
+			if candidate && !mayMove {
+				pl.skip(pod, SkipPolicy) // a better tier exists, but the policy keeps the pod here
+			}
+			candidate = mayMove
+		}
+		if ours && candidate {
 			if reason := protection(pod, pl.now, pl.opts); reason != "" {
 				pl.skip(pod, reason)
 			} else {

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 
@@ -28,7 +29,8 @@ import (
 // workloads are untouched by a move, so the cluster's potential decreases with every move
 // and no sequence of passes can loop.
 
-// SkipPolicy: the best node for the pod would not bring its workload closer to the policy or
+// SkipPolicy: the capacity policy keeps the pod where it is (its replacement would rank no
+// node better), or the best node for it would not bring its workload closer to the policy nor
 // save cost (see potential).
 const SkipPolicy = "policy"
 
@@ -140,7 +142,11 @@ func (pl *planner) recordPolicyMove(pod *v1.Pod, from, to string, sign int) {
 
 // PolicyStatus is a workload's capacity policy and whether its replicas keep it.
 type PolicyStatus struct {
+	// Workload is capacity.WorkloadKey; Namespace and Name (the controller's kind and name,
+	// else the first pod's name) are for people.
 	Workload  string
+	Namespace string
+	Name      string
 	Policy    policy.Policy
 	Counts    policy.Counts
 	Violation policy.Violation
@@ -171,7 +177,10 @@ func PolicyStatuses(model *capacity.Model, nodes []*v1.Node, pods []*v1.Pod) []P
 				byWorkload[key] = nil
 				continue
 			}
-			st = &PolicyStatus{Workload: key, Policy: p}
+			st = &PolicyStatus{Workload: key, Namespace: pod.Namespace, Name: "pod/" + pod.Name, Policy: p}
+			if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+				st.Name = ref.Kind + "/" + ref.Name
+			}
 			byWorkload[key] = st
 			order = append(order, key)
 		}

@@ -3,6 +3,7 @@ package rebalance
 import (
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -94,6 +95,11 @@ func TestPlanPolicy(t *testing.T) {
 				t.Errorf("moves %v, want %v (skips %v)", got, tc.wantMoves, plan.SkipCounts())
 			}
 			checkPotentialDecreases(t, p.Model, tc.nodes, tc.pods, plan)
+			if strings.HasPrefix(tc.name, "the policy holds") {
+				if got := plan.SkipCounts()[SkipPolicy]; got != 3 {
+					t.Errorf("skips %v, want the 3 on-demand pods kept by the policy", plan.SkipCounts())
+				}
+			}
 		})
 	}
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/explain"
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
@@ -285,6 +287,27 @@ func TestPolicyNoLoop(t *testing.T) {
 	if v := rb.metric(`spot_scheduler_capacity_policy_replicas_out_of_policy{reason="below_on_demand_base"}`); v != 1 {
 		t.Errorf("replicas below the on-demand floor reported %v, want 1", v)
 	}
+	if v := rb.metric(`spot_scheduler_capacity_policy_replicas_out_of_policy{reason="over_pool_cap"}`); v != 1 {
+		t.Errorf("replicas over the pool cap reported %v, want 1", v)
+	}
+	// explain shows the policy, the replicas per tier and pool, and that it does not hold.
+	var scope explain.ScopeReport
+	if err := json.Unmarshal([]byte(runExplain(env, "namespace", ns, "-o", "json")), &scope); err != nil {
+		t.Fatal(err)
+	}
+	if len(scope.Policies) != 1 {
+		t.Fatalf("explain policies %+v, want the one workload", scope.Policies)
+	}
+	got := scope.Policies[0]
+	if got.Holds || got.NonReclaimable != 2 || got.ReclaimablePerPool["karpenter.sh/nodepool=spot-a"] != 2 || got.WantNonReclaimable != 3 ||
+		got.MaxPerPool != 1 || got.BelowOnDemandBase != 1 || got.OverPoolCap != 1 || !strings.Contains(got.Policy, "on-demand-base=2") {
+		t.Errorf("explain policy report %+v", got)
+	}
+	table := runExplain(env, "namespace", ns)
+	if !strings.Contains(table, "Capacity policies:") || !strings.Contains(table, "no: 1 below the on-demand floor of 3, 1 over the pool cap") {
+		t.Errorf("explain table does not show the policy:\n%s", table)
+	}
+	t.Logf("explain:\n%s", table)
 }
 
 // TestPolicyMalformedAnnotation: a malformed annotation gives the pod a Warning event naming
