@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
@@ -55,6 +56,8 @@ type Model struct {
 	poolTopologyKeys []string
 	// rankAvoidingSpot[t] is tier t's rank for pods that avoid reclaimable capacity.
 	rankAvoidingSpot []int
+	// defaultPolicy is the capacity policy of pods carrying no policy annotation.
+	defaultPolicy policy.Policy
 
 	// classes caches Classify by node name. An entry holds the node object it was computed
 	// from and serves only that object: informers replace a node object on every update (they
@@ -105,6 +108,11 @@ func New(cfg v1alpha1.CapacityModel) (*Model, error) {
 		}
 	}
 	m.rankAvoidingSpot = rankAvoidingReclaimable(m.tiers)
+	def, err := policy.FromArgs(cfg.DefaultCapacityPolicy)
+	if err != nil {
+		return nil, err
+	}
+	m.defaultPolicy = def
 	return m, nil
 }
 
@@ -237,6 +245,15 @@ func (m *Model) PoolOf(node *v1.Node) string {
 		return "node=" + node.Name
 	}
 	return strings.Join(parts, ",")
+}
+
+// DefaultPolicy is the cluster-wide capacity policy (policy.None unless configured).
+func (m *Model) DefaultPolicy() policy.Policy { return m.defaultPolicy }
+
+// PolicyFor returns the pod's capacity policy: its annotations over the cluster-wide default.
+// A malformed annotation gives policy.None and a *policy.InvalidError.
+func (m *Model) PolicyFor(pod *v1.Pod) (policy.Policy, error) {
+	return policy.ForPod(pod, m.defaultPolicy)
 }
 
 // AvoidsSpot reports whether the pod asks to rank reclaimable capacity below on-demand.

@@ -32,6 +32,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
@@ -237,7 +238,7 @@ func relevantChange(old, cur *v1.Pod) bool {
 	if (oldRef == nil) != (curRef == nil) || (oldRef != nil && oldRef.UID != curRef.UID) {
 		return true
 	}
-	for _, k := range []string{wellknown.PodDeletionCostAnnotation, wellknown.ManagedDeletionCostAnnotation, wellknown.AvoidSpotAnnotation} {
+	for _, k := range append([]string{wellknown.PodDeletionCostAnnotation, wellknown.ManagedDeletionCostAnnotation, wellknown.AvoidSpotAnnotation}, policy.Annotations...) {
 		if old.Annotations[k] != cur.Annotations[k] {
 			return true
 		}
@@ -453,7 +454,55 @@ func Desired(m *capacity.Model, schedulerName string, pods []*v1.Pod, nodeOf fun
 			out[mb.pod.UID] = Placement{Cost: Cost(mb.band, m.NumBands(), i+1), Class: mb.class}
 		}
 	}
+	keepPolicy(m, pods, out)
 	return out
+}
+
+// keepPolicy re-ranks a workload with a capacity policy so that scale-in keeps the policy at
+// every replica count (policy.Policy.KeepOrder): healthy pods get costs above every at-risk
+// pod's, in keep order (PolicyCostBase + healthy count for the pod kept longest, down to
+// PolicyCostBase + 1); at-risk pods keep their cost and go first. The costs computed without
+// a policy are the preference among pods the policy does not tell apart.
+func keepPolicy(m *capacity.Model, pods []*v1.Pod, out map[types.UID]Placement) {
+	var p policy.Policy
+	var first *v1.Pod
+	for _, pod := range pods {
+		if _, ok := out[pod.UID]; ok && (first == nil || pod.Name < first.Name) {
+			first = pod
+		}
+	}
+	if first == nil {
+		return
+	}
+	p, err := m.PolicyFor(first) // one template: every pod carries the same policy
+	if err != nil || !p.Active() {
+		return
+	}
+	var uids []types.UID
+	var replicas []policy.Replica
+	healthy := 0
+	for _, pod := range pods {
+		pl, ok := out[pod.UID]
+		if !ok {
+			continue
+		}
+		uids = append(uids, pod.UID)
+		replicas = append(replicas, policy.Replica{
+			Reclaimable: m.Reclaimable(pl.Class.Tier), Pool: pl.Class.Pool, AtRisk: pl.Class.AtRisk,
+			Preference: pl.Cost, Name: pod.Name,
+		})
+		if !pl.Class.AtRisk {
+			healthy++
+		}
+	}
+	for pos, i := range p.KeepOrder(replicas) {
+		if replicas[i].AtRisk {
+			continue
+		}
+		pl := out[uids[i]]
+		pl.Cost = PolicyCostBase + int32(healthy-pos)
+		out[uids[i]] = pl
+	}
 }
 
 type pendingWrite struct {

@@ -10,6 +10,10 @@ import (
 // workload apart; beyond that they share the lowest cost of the band.
 const BandWidth = 1000
 
+// PolicyCostBase: the healthy pods of a workload with a capacity policy cost more than this
+// (see keepPolicy), above every at-risk pod and every band of the default model.
+const PolicyCostBase = 100_000
+
 // Cost is the pod-deletion-cost of a pod (higher is kept longer). band is the node's band for
 // the pod (capacity.Model.Band: 0 best; healthy tiers in order, then at-risk tiers), numBands
 // the model's NumBands, and crowding the pod's 1-based position among the pods of its workload

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/compat"
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
@@ -292,6 +294,8 @@ type ScopeReport struct {
 	Moves       []MoveReport   `json:"moves"`
 	Stays       []StayReport   `json:"stays"`
 	Emptied     []string       `json:"emptiedNodes,omitempty"`
+	// Policies: the workloads with a capacity policy.
+	Policies []PolicyReport `json:"policies,omitempty"`
 }
 
 // MoveReport is one planned move.
@@ -301,6 +305,22 @@ type MoveReport struct {
 	FromTier string `json:"fromTier"`
 	To       string `json:"to"`
 	ToTier   string `json:"toTier"`
+}
+
+// PolicyReport is a workload's capacity policy, where its replicas are, and whether that
+// keeps the policy.
+type PolicyReport struct {
+	Workload           string         `json:"workload"`
+	Policy             string         `json:"policy"`
+	NonReclaimable     int            `json:"nonReclaimable"`
+	ReclaimablePerPool map[string]int `json:"reclaimablePerPool,omitempty"`
+	// WantNonReclaimable is the policy's floor for the current replica count; MaxPerPool its
+	// pool cap (0 when none).
+	WantNonReclaimable int  `json:"wantNonReclaimable"`
+	MaxPerPool         int  `json:"maxPerPool"`
+	Holds              bool `json:"holds"`
+	BelowOnDemandBase  int  `json:"belowOnDemandBase"`
+	OverPoolCap        int  `json:"overPoolCap"`
 }
 
 // StayReport is a pod on a worse tier the rebalancer leaves, with the reason.
@@ -347,6 +367,17 @@ func (o *options) explainScope(ctx context.Context, profile *simulator.Simulator
 		}
 	}
 	report.Emptied = plan.EmptiedNodes
+	for _, st := range rebalance.PolicyStatuses(profile.Model, nodes, pods) {
+		if namespace == "" || st.Namespace == namespace {
+			target := st.Policy.Target(st.Counts.Total())
+			report.Policies = append(report.Policies, PolicyReport{
+				Workload: st.Namespace + "/" + st.Name, Policy: st.Policy.String(),
+				NonReclaimable: st.Counts.NonReclaimable, ReclaimablePerPool: st.Counts.ReclaimablePerPool,
+				WantNonReclaimable: target.NonReclaimable, MaxPerPool: poolCap(st.Policy, st.Counts.Total()),
+				Holds: st.Violation.Holds(), BelowOnDemandBase: st.Violation.Shortfall, OverPoolCap: st.Violation.PoolExcess,
+			})
+		}
+	}
 	if o.output == "json" {
 		return writeJSON(o.out, report)
 	}
@@ -362,9 +393,30 @@ func (o *options) explainScope(ctx context.Context, profile *simulator.Simulator
 		fmt.Fprintf(w, "%s\t%d\n", t, report.PodsPerTier[t])
 	}
 	_ = w.Flush()
+	if len(report.Policies) > 0 {
+		fmt.Fprintln(o.out, "\nCapacity policies:")
+		w := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "WORKLOAD\tPOLICY\tREPLICAS\tHOLDS")
+		for _, p := range report.Policies {
+			counts := policy.FormatCounts(policy.Counts{NonReclaimable: p.NonReclaimable, ReclaimablePerPool: p.ReclaimablePerPool})
+			holds := "yes"
+			if !p.Holds {
+				holds = fmt.Sprintf("no: %d below the on-demand floor of %d, %d over the pool cap", p.BelowOnDemandBase, p.WantNonReclaimable, p.OverPoolCap)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Workload, p.Policy, counts, holds)
+		}
+		_ = w.Flush()
+	}
 	fmt.Fprintf(o.out, "\nRebalancer plan now (dry run): %d move(s)\n", len(report.Moves))
 	rebalance.PrintPlan(o.out, scoped)
 	return nil
+}
+
+func poolCap(p policy.Policy, n int) int {
+	if c := p.PoolCap(n); c != math.MaxInt {
+		return c
+	}
+	return 0
 }
 
 func writeJSON(out io.Writer, v any) error {

@@ -35,6 +35,7 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
 	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
+	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
 // Name is the name of the plugin used in the plugin registry and configurations.
@@ -110,19 +111,22 @@ func (pl *PlaceholderPreemption) model() *capacity.Model {
 type preemptorView struct {
 	*PlaceholderPreemption
 	preemptor *v1.Pod
+	// state is the preemptor's cycle state: its SpotScore part ranks nodes for the pod
+	// (capacity policy included).
+	state fwk.CycleState
 }
 
 // OrderedScoreFuncs ranks candidate nodes for the view's preemptor (see orderedScoreFuncs).
 func (v preemptorView) OrderedScoreFuncs(ctx context.Context, nodesToVictims map[string]*extenderv1.Victims) []func(node string) int64 {
-	return v.orderedScoreFuncs(ctx, v.preemptor, nodesToVictims)
+	return v.orderedScoreFuncs(ctx, v.preemptor, v.state, nodesToVictims)
 }
 
 // evaluatorFor builds upstream's Evaluator for one preemptor. Synchronous preemption: the
 // victims are gone (or the attempt failed) before the cycle ends, so the outcome never depends
 // on goroutine timing. Victims are counted as the Evaluator removes them (it sets
 // DisruptionTarget, deletes the pod and records a Preempted event related to the preemptor).
-func (pl *PlaceholderPreemption) evaluatorFor(preemptor *v1.Pod) *preemption.Evaluator {
-	ev := preemption.NewEvaluator(Name, pl.handle, preemptorView{pl, preemptor}, false)
+func (pl *PlaceholderPreemption) evaluatorFor(preemptor *v1.Pod, state fwk.CycleState) *preemption.Evaluator {
+	ev := preemption.NewEvaluator(Name, pl.handle, preemptorView{pl, preemptor, state}, false)
 	preemptPod := ev.PreemptPod
 	ev.PreemptPod = func(ctx context.Context, c preemption.Candidate, preemptor, victim *v1.Pod, pluginName string) error {
 		err := preemptPod(ctx, c, preemptor, victim, pluginName)
@@ -146,7 +150,7 @@ func (pl *PlaceholderPreemption) IsPlaceholder(pod *v1.Pod) bool {
 // PostFilter preempts placeholders to make room for pod. It returns Unschedulable, so that a
 // later PostFilter plugin (DefaultPreemption) may try, when placeholders alone cannot help.
 func (pl *PlaceholderPreemption) PostFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, m framework.NodeToStatusReader) (*framework.PostFilterResult, *fwk.Status) {
-	result, status := pl.evaluatorFor(pod).Preempt(ctx, state, pod, m)
+	result, status := pl.evaluatorFor(pod, state).Preempt(ctx, state, pod, m)
 	outcome := "preempted"
 	switch {
 	case status.IsSuccess():
@@ -205,13 +209,19 @@ func moreImportantPlaceholder(a, b *v1.Pod) bool {
 // be reclaimed is no place to land), fewest PDB violations, fewest victims, least victim CPU
 // then memory requests, then node name. The last key is total, so the same cluster state always
 // gives the same node.
-func (pl *PlaceholderPreemption) orderedScoreFuncs(ctx context.Context, preemptor *v1.Pod, nodesToVictims map[string]*extenderv1.Victims) []func(node string) int64 {
+func (pl *PlaceholderPreemption) orderedScoreFuncs(ctx context.Context, preemptor *v1.Pod, state fwk.CycleState, nodesToVictims map[string]*extenderv1.Victims) []func(node string) int64 {
 	logger := klog.FromContext(ctx)
 	model := pl.model()
 	if model == nil {
 		logger.Error(nil, "Profile has no SpotScore plugin; ranking preemption candidates without capacity tiers", "plugin", Name)
 	}
 	avoidSpot := capacity.AvoidsSpot(preemptor)
+	bandOf := func(c capacity.Class) int { return model.Band(c, avoidSpot) }
+	if state != nil && model != nil {
+		if band, ok := spotscore.BandFor(state, model); ok {
+			bandOf = band
+		}
+	}
 	classes := make(map[string]capacity.Class, len(nodesToVictims))
 	names := make([]string, 0, len(nodesToVictims))
 	for name := range nodesToVictims {
@@ -233,7 +243,7 @@ func (pl *PlaceholderPreemption) orderedScoreFuncs(ctx context.Context, preempto
 			if model == nil {
 				return 0
 			}
-			return -int64(model.Band(classes[n], avoidSpot))
+			return -int64(bandOf(classes[n]))
 		},
 		func(n string) int64 { return -nodesToVictims[n].NumPDBViolations },
 		func(n string) int64 { return -int64(len(nodesToVictims[n].Pods)) },

@@ -159,7 +159,7 @@ func (e *env) decide(t *testing.T, pod *v1.Pod) (node string, victims []string) 
 	}
 	offset, n := e.pl.GetOffsetAndNumCandidates(int32(len(nodeInfos)))
 	ctx := e.ctx
-	evaluator := e.pl.evaluatorFor(pod)
+	evaluator := e.pl.evaluatorFor(pod, state)
 	candidates, _, err := evaluator.DryRunPreemption(ctx, state, pod, nodeInfos, nil, offset, n)
 	if err != nil {
 		t.Fatal(err)

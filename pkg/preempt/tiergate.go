@@ -13,6 +13,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/util"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
 // The tier gate makes headroom work across tiers. Preemption runs only when a pod fits
@@ -38,6 +39,9 @@ type gateState struct {
 	// placeholders; math.MaxInt when there is none.
 	bestBand  int
 	avoidSpot bool
+	// band is SpotScore's band for the pod in this cycle (capacity policy included), set with
+	// bestBand.
+	band func(capacity.Class) int
 }
 
 // Clone shares the state: it is written once and read afterwards.
@@ -63,7 +67,7 @@ func (pl *PlaceholderPreemption) Filter(ctx context.Context, state fwk.CycleStat
 	if gs == nil || gs.bestBand == math.MaxInt || nodeInfo.Node() == nil {
 		return nil
 	}
-	if gs.model.Band(gs.model.Classify(nodeInfo.Node()), gs.avoidSpot) > gs.bestBand {
+	if gs.band(gs.model.Classify(nodeInfo.Node())) > gs.bestBand {
 		return fwk.NewStatus(fwk.Unschedulable, ErrReasonPlaceholderRoom)
 	}
 	return nil
@@ -107,14 +111,21 @@ func (pl *PlaceholderPreemption) gate(ctx context.Context, state fwk.CycleState,
 	if !ok {
 		return nil
 	}
-	gs.once.Do(func() { gs.bestBand = pl.bestPlaceholderBand(ctx, state, pod, gs.model, gs.avoidSpot) })
+	gs.once.Do(func() {
+		band, ok := spotscore.BandFor(state, gs.model)
+		if !ok {
+			band = func(c capacity.Class) int { return gs.model.Band(c, gs.avoidSpot) }
+		}
+		gs.band = band
+		gs.bestBand = pl.bestPlaceholderBand(ctx, state, pod, gs.model, band)
+	})
 	return gs
 }
 
 // bestPlaceholderBand simulates removing the placeholders of each healthy node that hosts
 // some, with upstream's victim search (which runs every Filter plugin), and returns the best
 // band where the pod then fits.
-func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state fwk.CycleState, pod *v1.Pod, model *capacity.Model, avoidSpot bool) int {
+func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state fwk.CycleState, pod *v1.Pod, model *capacity.Model, bandOf func(capacity.Class) int) int {
 	logger := klog.FromContext(ctx)
 	best := math.MaxInt
 	nodeInfos, err := pl.handle.SnapshotSharedLister().NodeInfos().List()
@@ -129,7 +140,7 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 			continue
 		}
 		class := model.Classify(ni.Node())
-		band := model.Band(class, avoidSpot)
+		band := bandOf(class)
 		if class.AtRisk || band >= best {
 			continue
 		}

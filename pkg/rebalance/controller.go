@@ -277,6 +277,7 @@ func (c *Controller) plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	c.recordPodsPerTier(nodes, pods)
+	recordPolicies(c.sim.Model, nodes, pods)
 	return plan, nil
 }
 
@@ -333,7 +334,9 @@ func (c *Controller) evict(ctx context.Context, m Move) string {
 	class := c.sim.Model.Classify(target)
 	avoid := capacity.AvoidsSpot(pod)
 	source, err := c.nodes.Get(m.From)
-	if err != nil || class.AtRisk || c.sim.Model.Rank(class.Tier, avoid) >= c.sim.Model.Rank(c.sim.Model.Classify(source).Tier, avoid) {
+	// A policy move may go to a worse or the same tier (pkg/rebalance/policy.go): both plans
+	// found it reducing the potential; the target must still be healthy.
+	if err != nil || class.AtRisk || (!m.ForPolicy && c.sim.Model.Rank(class.Tier, avoid) >= c.sim.Model.Rank(c.sim.Model.Classify(source).Tier, avoid)) {
 		return SkipChanged
 	}
 	uid := pod.UID
@@ -354,8 +357,12 @@ func (c *Controller) evict(ctx context.Context, m Move) string {
 		}
 	}
 	evictionsTotal.WithLabelValues(m.FromTier, m.ToTier).Inc()
+	why := ""
+	if m.ForPolicy {
+		why = " (capacity policy)"
+	}
 	c.recorder.Eventf(pod, nil, v1.EventTypeNormal, "Rebalanced", "Evict",
-		"Moving from %s node %s to %s: node %s has room", m.FromTier, m.From, m.ToTier, m.To)
+		"Moving from %s node %s to %s: node %s has room%s", m.FromTier, m.From, m.ToTier, m.To, why)
 	logger.Info("Evicted pod to move it to a better tier", "pod", klog.KObj(pod), "fromTier", m.FromTier, "fromNode", m.From, "toTier", m.ToTier, "toNode", m.To)
 	return ""
 }

@@ -48,6 +48,7 @@ var allSkipReasons = []string{
 	SkipLocalStorage, SkipResourceClaims, SkipOptedOut, SkipDoNotDisrupt, SkipNotSafeToEvict,
 	SkipTooYoung, SkipNoBetterRoom, SkipCapPass, SkipCapNode, SkipCapWorkload, SkipPDB, SkipChanged,
 	SkipEvictionFailure,
+	SkipPolicy,
 }
 
 // initMetrics creates every bounded series at zero: dashboards and alerts see a 0, not nothing.

@@ -23,6 +23,10 @@ type Move struct {
 	FromTier string
 	To       string
 	ToTier   string
+	// ForPolicy: the move keeps the workload's capacity policy (policy.go); the target may be
+	// of a worse tier than the source (a base pod back to on-demand) or of the same tier (a
+	// pool over its cap re-spread).
+	ForPolicy bool
 }
 
 // Skip records why a pod on a worse tier stays.
@@ -65,6 +69,9 @@ type planner struct {
 	// room: planned moves only consume room, so a replica of the same workload would find none
 	// either. Undoing a tentative node clears it.
 	noRoom map[string]bool
+	// policies: the workloads with a capacity policy and their replica counts (policy.go);
+	// nil entries for workloads without one.
+	policies map[string]*workloadPolicy
 	// evictions counts planned moves, including tentative ones of a node being emptied.
 	evictions            int
 	evictionsPerNode     map[string]int
@@ -109,6 +116,7 @@ func PlanMoves(ctx context.Context, sim *simulator.Simulator, nodes []*v1.Node, 
 		}
 		candidates = append(candidates, pod)
 	}
+	pl.initPolicies(candidates)
 	if err := pl.run(ctx, candidates); err != nil {
 		return nil, err
 	}
@@ -149,7 +157,17 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 		}
 		ours := pod.Spec.SchedulerName == pl.sim.SchedulerName
 		avoid := capacity.AvoidsSpot(pod)
-		if ours && pl.sim.Model.Rank(class.Tier, avoid) > bestHealthyRank[avoid] {
+		wp := pl.policyOf(pod)
+		candidate := pl.sim.Model.Rank(class.Tier, avoid) > bestHealthyRank[avoid]
+		if ours && wp != nil {
+			// With a capacity policy, the ranking of the pod's replacement decides (policy.go).
+			mayMove := pl.mayMoveForPolicy(pod, wp)
+			if candidate && !mayMove {
+				pl.skip(pod, SkipPolicy) // a better tier exists, but the policy keeps the pod here
+			}
+			candidate = mayMove
+		}
+		if ours && candidate {
 			if reason := protection(pod, pl.now, pl.opts); reason != "" {
 				pl.skip(pod, reason)
 			} else {
@@ -274,7 +292,15 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 		return nil, SkipCapWorkload, nil
 	}
 	memo := fmt.Sprintf("%s|%d|%v", workload, pl.classes[from].Tier, capacity.AvoidsSpot(pod))
-	if workload != "" && pl.noRoom[memo] {
+	wp := pl.policyOf(pod)
+	rank := func(c capacity.Class) int { return pl.sim.Model.Rank(c.Tier, capacity.AvoidsSpot(pod)) }
+	if wp != nil {
+		// The policy's decision changes with every move of the workload: no memo.
+		d := pl.decisionWithout(wp, from)
+		rank = func(c capacity.Class) int { return pl.rankFor(pod, d, c) }
+		memo = ""
+	}
+	if memo != "" && workload != "" && pl.noRoom[memo] {
 		return nil, SkipNoBetterRoom, nil
 	}
 	logger := klog.FromContext(ctx)
@@ -287,17 +313,21 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 	}
 	restore := func() { source.AddPodInfo(mustPodInfo(pod)) }
 	// The scheduler sees the replacement pod unbound (the NodeName filter would pin it).
-	to, err := pl.bestTarget(ctx, simulator.Unbound(pod), from)
+	to, err := pl.bestTarget(ctx, simulator.Unbound(pod), from, rank)
 	if err != nil {
 		restore()
 		return nil, "", err
 	}
 	if to == "" {
 		restore()
-		if workload != "" {
+		if memo != "" && workload != "" {
 			pl.noRoom[memo] = true
 		}
 		return nil, SkipNoBetterRoom, nil
+	}
+	if wp != nil && !pl.policyMoveReduces(pod, wp, from, to) {
+		restore()
+		return nil, SkipPolicy, nil
 	}
 	target, err := pl.snapshot.Get(to)
 	if err != nil {
@@ -310,7 +340,8 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 	pl.evictions++
 	pl.evictionsPerNode[from]++
 	pl.evictionsPerWorkload[workload]++
-	return &Move{Pod: pod, From: from, FromTier: pl.classes[from].TierName, To: to, ToTier: pl.classes[to].TierName}, "", nil
+	pl.recordPolicyMove(pod, from, to, 1)
+	return &Move{Pod: pod, From: from, FromTier: pl.classes[from].TierName, To: to, ToTier: pl.classes[to].TierName, ForPolicy: wp != nil}, "", nil
 }
 
 // undo releases a planned move's reservation and puts the pod back on its node.
@@ -331,6 +362,7 @@ func (pl *planner) undo(m Move) error {
 	}
 	source.AddPodInfo(mustPodInfo(m.Pod))
 	clear(pl.noRoom) // room came back
+	pl.recordPolicyMove(m.Pod, m.From, m.To, -1)
 	pl.evictions--
 	pl.evictionsPerNode[m.From]--
 	workload, _ := capacity.WorkloadKey(m.Pod)
@@ -339,14 +371,13 @@ func (pl *planner) undo(m Move) error {
 }
 
 // bestTarget is the node the scheduler would give pod among healthy nodes of strictly better
-// tiers than from's, best band first; "" when none fits.
-func (pl *planner) bestTarget(ctx context.Context, pod *v1.Pod, from string) (string, error) {
-	model := pl.sim.Model
-	avoid := capacity.AvoidsSpot(pod)
-	fromRank := model.Rank(pl.classes[from].Tier, avoid)
+// rank (for the pod: its tier order, capacity policy included) than from's, best band first;
+// "" when none fits.
+func (pl *planner) bestTarget(ctx context.Context, pod *v1.Pod, from string, rank func(capacity.Class) int) (string, error) {
+	fromRank := rank(pl.classes[from])
 	byRank := make([][]string, fromRank)
 	for _, n := range pl.targets {
-		if r := model.Rank(pl.classes[n.Name].Tier, avoid); r < fromRank {
+		if r := rank(pl.classes[n.Name]); r < fromRank {
 			byRank[r] = append(byRank[r], n.Name)
 		}
 	}

@@ -112,7 +112,12 @@ func (pl *SpotScore) Name() string { return Name }
 
 // preFilterState is what SpotScore knows of the pod before any node is looked at.
 type preFilterState struct {
+	// avoidSpot: rank reclaimable tiers below the next non-reclaimable one (the annotation,
+	// or the capacity policy wants the workload's next replica off spot; policy.go).
 	avoidSpot bool
+	// policyWantsNonReclaimable and fullPools: the capacity policy's decision (policy.go).
+	policyWantsNonReclaimable bool
+	fullPools                 map[string]bool
 	// podsPerPool counts the pods of the pod's workload in each pool, over all nodes.
 	podsPerPool map[string]int
 }
@@ -137,6 +142,8 @@ func (s *preScoreState) Clone() fwk.StateData { return s }
 // cycle: the pod's tier order and where its workload already runs. It never rejects a pod.
 func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod)}
+	// The capacity policy hook (policy.go): may set avoidSpot and fullPools for this cycle.
+	pl.applyPolicy(ctx, s, pod, nodes)
 	if pl.spreadRange > 0 {
 		s.podsPerPool = pl.countWorkloadPerPool(ctx, pod, nodes)
 	}
@@ -235,8 +242,8 @@ func (pl *SpotScore) Score(ctx context.Context, cycleState fwk.CycleState, pod *
 // score places a node of class c in its band (tier rank for this pod, healthy before at
 // risk), then adds the spread bonus, which never reaches the next band.
 func (pl *SpotScore) score(s *preScoreState, c capacity.Class) int64 {
-	band := int64(pl.model.Band(c, s.avoidSpot))
-	return (int64(pl.model.NumBands())-1-band)*pl.bandWidth + pl.spreadBonus(s, c.Pool)
+	band := int64(pl.band(s.preFilterState, c))
+	return (int64(pl.model.NumBands())-1-band)*pl.bandWidth + pl.spreadBonusFor(s, c)
 }
 
 // spreadBonus favours pools holding fewer pods of the workload, scaled to spreadRange.

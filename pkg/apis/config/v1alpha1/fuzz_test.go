@@ -35,6 +35,10 @@ func FuzzDecodeSpotScoreArgs(f *testing.F) {
 		"kind: PlaceholderPreemptionArgs",
 		"tiers: [{name: spot, taintKeys: [spot]}]\ntiers: []",
 		"spredWeight: 1",
+		"defaultCapacityPolicy: {onDemandBase: 2, spotSharePercent: 75, maxPerPool: 50%}",
+		"defaultCapacityPolicy: {maxPerPool: 3}",
+		"defaultCapacityPolicy: {maxPerPool: '3'}",
+		"defaultCapacityPolicy: {onDemandBase: -1, spotSharePercent: 101}",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // SpotScoreArgs are the args of the SpotScore plugin. They carry the capacity model that every
@@ -38,6 +39,27 @@ type CapacityModel struct {
 	// PoolTopologyKeys are combined with the pool label to form the pool key. Default
 	// node.kubernetes.io/instance-type and topology.kubernetes.io/zone.
 	PoolTopologyKeys []string `json:"poolTopologyKeys,omitempty"`
+	// DefaultCapacityPolicy applies to every workload whose pods carry none of the capacity
+	// policy annotations (spot-scheduler.io/on-demand-base, spot-share, max-per-pool); an
+	// annotation overrides its field. Unset (the default): no policy. It lives with the
+	// capacity model so that every component reading the model keeps the same policy.
+	DefaultCapacityPolicy *CapacityPolicy `json:"defaultCapacityPolicy,omitempty"`
+}
+
+// CapacityPolicy is a workload's floor and ratio of non-reclaimable capacity, with the Auto
+// Scaling group semantics (OnDemandBaseCapacity, OnDemandPercentageAboveBaseCapacity), plus a
+// cap per pool. Unset fields put no constraint.
+type CapacityPolicy struct {
+	// OnDemandBase: the workload's first N replicas run on non-reclaimable tiers. 0..100000.
+	OnDemandBase *int32 `json:"onDemandBase,omitempty"`
+	// SpotSharePercent: of the replicas above the base, at most this percent (rounded down,
+	// in favour of non-reclaimable capacity as Auto Scaling groups do) on reclaimable tiers.
+	// 0..100; unset means 100.
+	SpotSharePercent *int32 `json:"spotSharePercent,omitempty"`
+	// MaxPerPool: at most this many of the workload's reclaimable replicas in one pool: a
+	// count (1..100000) or a percent of the replicas the policy allows on reclaimable tiers
+	// ("1%".."100%", rounded up, at least 1).
+	MaxPerPool *intstr.IntOrString `json:"maxPerPool,omitempty"`
 }
 
 // Tier is one class of capacity.

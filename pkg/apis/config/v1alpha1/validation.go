@@ -68,6 +68,7 @@ func ValidateCapacityModel(m *CapacityModel, path *field.Path) field.ErrorList {
 	}
 	errs = append(errs, validateLabelKeys(m.PoolLabelKeys, path.Child("poolLabelKeys"))...)
 	errs = append(errs, validateLabelKeys(m.PoolTopologyKeys, path.Child("poolTopologyKeys"))...)
+	errs = append(errs, ValidateCapacityPolicy(m.DefaultCapacityPolicy, path.Child("defaultCapacityPolicy"))...)
 	return errs
 }
 

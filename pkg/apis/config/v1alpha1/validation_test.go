@@ -92,6 +92,16 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"wrong kind", `{"kind": "Pod"}`, []string{`pluginConfig[SpotScore].args.kind: Unsupported value: "Pod": supported values: "SpotScoreArgs"`}},
 		{"unknown field", `{"tiers": [{"name": "on-demand", "selector": {}}]}`, []string{`unknown field "tiers[0].selector"`}},
 		{"wrong type", `{"spreadWeight": "high"}`, []string{"decoding pluginConfig[SpotScore].args"}},
+		{"policy base negative", `{"defaultCapacityPolicy": {"onDemandBase": -1}}`,
+			[]string{"pluginConfig[SpotScore].args.defaultCapacityPolicy.onDemandBase: Invalid value: -1: must be an integer from 0 to 100000"}},
+		{"policy share over 100", `{"defaultCapacityPolicy": {"spotSharePercent": 120}}`,
+			[]string{"pluginConfig[SpotScore].args.defaultCapacityPolicy.spotSharePercent: Invalid value: 120: must be an integer percent from 0 to 100"}},
+		{"policy pool cap zero", `{"defaultCapacityPolicy": {"maxPerPool": 0}}`,
+			[]string{`pluginConfig[SpotScore].args.defaultCapacityPolicy.maxPerPool: Invalid value: "0": must be a count from 1 to 100000`}},
+		{"policy pool cap bad percent", `{"defaultCapacityPolicy": {"maxPerPool": "150%"}}`,
+			[]string{`pluginConfig[SpotScore].args.defaultCapacityPolicy.maxPerPool: Invalid value: "150%"`, `"1%" to "100%"`}},
+		{"policy pool cap count as string", `{"defaultCapacityPolicy": {"maxPerPool": "3"}}`,
+			[]string{`pluginConfig[SpotScore].args.defaultCapacityPolicy.maxPerPool: Invalid value: "3"`}},
 		{"several errors at once", `{"tiers": [{"name":""}], "spreadWeight": 200}`,
 			[]string{"pluginConfig[SpotScore].args.tiers[0].name: Invalid value", "pluginConfig[SpotScore].args.spreadWeight: Invalid value: 200"}},
 	}
@@ -107,6 +117,20 @@ func TestValidationNamesTheField(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDecodeCapacityPolicy(t *testing.T) {
+	args, err := decode(t, "defaultCapacityPolicy: {onDemandBase: 2, spotSharePercent: 75, maxPerPool: 50%}", runtime.ContentTypeYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := args.DefaultCapacityPolicy
+	if p == nil || *p.OnDemandBase != 2 || *p.SpotSharePercent != 75 || p.MaxPerPool.String() != "50%" {
+		t.Errorf("decoded %+v", p)
+	}
+	if args, err := decode(t, "{}", runtime.ContentTypeJSON); err != nil || args.DefaultCapacityPolicy != nil {
+		t.Errorf("default: policy %+v (%v), want none", args.DefaultCapacityPolicy, err)
 	}
 }
 

@@ -1,0 +1,147 @@
+package spotscore
+
+import (
+	"context"
+	"errors"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+)
+
+// The capacity policy in placement (pkg/policy). Everything SpotScore does for a policy lives
+// in this file; spotscore.go calls it from two places:
+//
+//   - PreFilter calls applyPolicy right after it reads the avoid-spot annotation: it counts
+//     where the pod's workload runs (non-reclaimable, reclaimable per pool) and asks the
+//     policy where the next replica belongs. When that is non-reclaimable capacity, the pod
+//     is ranked for this cycle exactly like an avoid-spot pod (reclaimable tiers just below
+//     the next non-reclaimable one): it still never stays Pending while any node fits. The
+//     pools already holding the cap of the workload's reclaimable replicas are recorded.
+//   - score calls band (instead of Model.Band) and spreadBonusFor: a node of a reclaimable
+//     tier in a full pool ranks like that tier does for an avoid-spot pod, below the next
+//     non-reclaimable tier, and gets no spread bonus. So a reclaimable replica goes to a pool
+//     under the cap when one fits; else to non-reclaimable capacity, where it shares a band
+//     with the full pools (on-demand then wins on the spread bonus, a preference only);
+//     else to a full pool.
+//
+// A later PreFilter (a tier search, say) only has to keep calling applyPolicy on the state
+// and band/spreadBonusFor when scoring. BandFor exposes the same ranking to the profile's
+// other plugins (the tier gate), and RankFor to the rebalancer's planner.
+
+// InvalidPolicyReason is the reason of the Warning event a pod with a malformed policy
+// annotation gets.
+const InvalidPolicyReason = "InvalidCapacityPolicy"
+
+// invalidPolicies counts pods seen with a malformed policy annotation, by annotation (three
+// values).
+var invalidPolicies = metrics.NewCounterVec(&metrics.CounterOpts{
+	Namespace:      "spot_scheduler",
+	Name:           "capacity_policy_invalid_total",
+	Help:           "Scheduling cycles of pods whose capacity policy annotation is malformed (scheduled as if without policy), by annotation.",
+	StabilityLevel: metrics.ALPHA,
+}, []string{"annotation"})
+
+func init() {
+	legacyregistry.MustRegister(invalidPolicies)
+}
+
+// applyPolicy completes s with the pod's capacity policy for this cycle (see above).
+func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1.Pod, nodes []fwk.NodeInfo) {
+	p, err := pl.model.PolicyFor(pod)
+	if err != nil {
+		pl.reportInvalidPolicy(ctx, pod, err)
+		return
+	}
+	if !p.Active() {
+		return
+	}
+	key, ok := capacity.WorkloadKey(pod)
+	if !ok {
+		return
+	}
+	d := p.Next(pl.countForPolicy(ctx, key, nodes))
+	s.policyWantsNonReclaimable = d.NonReclaimable
+	s.avoidSpot = s.avoidSpot || d.NonReclaimable
+	s.fullPools = d.FullPools
+}
+
+// countForPolicy counts the workload's pods on every node by capacity class and pool.
+func (pl *SpotScore) countForPolicy(ctx context.Context, key string, nodes []fwk.NodeInfo) policy.Counts {
+	perNode := make([]int, len(nodes))
+	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
+		if nodes[i].Node() != nil {
+			perNode[i] = pl.workloadsOnNode.Get(nodes[i])[key]
+		}
+	}, Name)
+	var c policy.Counts
+	for i, n := range perNode {
+		if n > 0 && nodes[i].Node() != nil {
+			class := pl.model.Classify(nodes[i].Node())
+			c.Add(pl.model.Reclaimable(class.Tier), class.Pool, n)
+		}
+	}
+	return c
+}
+
+// reportInvalidPolicy gives the pod a Warning event naming the annotation and the allowed
+// values. Simulations (the rebalancer, explain) run without an event recorder and stay silent.
+func (pl *SpotScore) reportInvalidPolicy(ctx context.Context, pod *v1.Pod, err error) {
+	var invalid *policy.InvalidError
+	if !errors.As(err, &invalid) {
+		return
+	}
+	invalidPolicies.WithLabelValues(invalid.Annotation).Inc()
+	klog.FromContext(ctx).V(2).Info("Malformed capacity policy; scheduling without policy", "pod", klog.KObj(pod), "err", err)
+	if pl.handle == nil {
+		return
+	}
+	if r := pl.handle.EventRecorder(); r != nil {
+		r.Eventf(pod, nil, v1.EventTypeWarning, InvalidPolicyReason, "Scheduling", "%s", err.Error())
+	}
+}
+
+// demoted reports whether a node of class c ranks like an avoid-spot pod's for this pod:
+// the policy wants non-reclaimable capacity, or c is a reclaimable tier's full pool.
+func (pl *SpotScore) demoted(s *preFilterState, c capacity.Class) bool {
+	return s.avoidSpot || (s.fullPools[c.Pool] && pl.model.Reclaimable(c.Tier))
+}
+
+// band is the node's band for the pod, policy included.
+func (pl *SpotScore) band(s *preFilterState, c capacity.Class) int {
+	return pl.model.Band(c, pl.demoted(s, c))
+}
+
+// spreadBonusFor is the spread bonus, none in a full pool.
+func (pl *SpotScore) spreadBonusFor(s *preScoreState, c capacity.Class) int64 {
+	if s.fullPools[c.Pool] && pl.model.Reclaimable(c.Tier) {
+		return 0
+	}
+	return pl.spreadBonus(s, c.Pool)
+}
+
+// BandFor returns the band SpotScore gives nodes for the pod in this cycle (avoid-spot
+// annotation and capacity policy included), once SpotScore's PreFilter has run; ok is false
+// otherwise (the caller then falls back to Model.Band with the annotation).
+func BandFor(state fwk.CycleState, model *capacity.Model) (band func(capacity.Class) int, ok bool) {
+	s, err := readState[*preFilterState](state, preFilterStateKey)
+	if err != nil {
+		return nil, false
+	}
+	return func(c capacity.Class) int {
+		return model.Band(c, s.avoidSpot || (s.fullPools[c.Pool] && model.Reclaimable(c.Tier)))
+	}, true
+}
+
+// RankFor is the tier rank of a healthy node of class c for a pod of a workload whose
+// decision is d (policy.Policy.Next over the workload's other replicas): the rank SpotScore's
+// band gives it. The rebalancer plans with it, so that it moves a pod only where the
+// scheduler will put it.
+func RankFor(model *capacity.Model, avoidSpot bool, d policy.Decision, c capacity.Class) int {
+	return model.Rank(c.Tier, avoidSpot || d.NonReclaimable || (d.FullPools[c.Pool] && model.Reclaimable(c.Tier)))
+}
