@@ -276,10 +276,7 @@ func TestKeepOrderEveryPrefix(t *testing.T) {
 				t.Fatalf("healthy replica after an at-risk one in %v (%+v)", order, replicas)
 			}
 		}
-		var healthyIdx []int
-		for _, i := range order[:healthy] {
-			healthyIdx = append(healthyIdx, i)
-		}
+		healthyIdx := append([]int(nil), order[:healthy]...)
 		var kept Counts
 		for k := 1; k <= healthy; k++ {
 			r := replicas[healthyIdx[k-1]]
