@@ -10,7 +10,7 @@ LDFLAGS := -s -w \
   -X k8s.io/component-base/version.gitMajor=1 \
   -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR)
 IMAGE ?= ghcr.io/spot-scheduler/spot-scheduler:$(VERSION)
-TEST_TIMEOUT ?= 40m
+TEST_TIMEOUT ?= 60m
 # API server minors the compatibility smoke suite covers (docs/compatibility.md); `make test`
 # runs it against the oldest and the newest, `make test-compat` against every one.
 COMPAT_MINORS ?= 1.32 1.33 1.34 1.35 1.36 1.37
