@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -24,11 +25,15 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config"
 	"sigs.k8s.io/yaml"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/compat"
 	"github.com/spot-scheduler/spot-scheduler/pkg/explain"
 	"github.com/spot-scheduler/spot-scheduler/pkg/plugins"
+	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
+	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 	"github.com/spot-scheduler/spot-scheduler/pkg/version"
 )
 
@@ -192,6 +197,11 @@ func adaptToServer(ctx context.Context, opts *options.Options) error {
 		if err != nil {
 			return fmt.Errorf("--config %s: %w", opts.ConfigFile, err)
 		}
+		// Bad args of spot-scheduler's plugins fail here, naming the field, before any server
+		// is asked anything (Setup decodes them too, but only after the server answered).
+		if err := checkPluginArgs(ctx, cfg); err != nil {
+			return fmt.Errorf("--config %s: %w", opts.ConfigFile, err)
+		}
 		kubeconfig = cfg.ClientConnection.Kubeconfig
 	} else if opts.Deprecated != nil {
 		kubeconfig = opts.Deprecated.Kubeconfig
@@ -212,4 +222,24 @@ func NewKubectlPlugin() *cobra.Command {
 	cmd := &cobra.Command{Use: "kubectl spot", Short: "spot-scheduler's kubectl plugin", SilenceUsage: true}
 	cmd.AddCommand(explain.NewCommand())
 	return cmd
+}
+
+// checkPluginArgs decodes and validates the args of spot-scheduler's own plugins in every
+// profile, through the same functions their factories use.
+func checkPluginArgs(ctx context.Context, cfg *config.KubeSchedulerConfiguration) error {
+	for _, profile := range cfg.Profiles {
+		for _, pc := range profile.PluginConfig {
+			var err error
+			switch pc.Name {
+			case spotscore.Name:
+				_, err = spotscore.New(ctx, pc.Args, nil)
+			case preempt.Name:
+				_, err = v1alpha1.DecodePlaceholderPreemptionArgs(pc.Args, field.NewPath("pluginConfig").Key(preempt.Name).Child("args"))
+			}
+			if err != nil {
+				return fmt.Errorf("profile %q: %w", profile.SchedulerName, err)
+			}
+		}
+	}
+	return nil
 }
