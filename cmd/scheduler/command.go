@@ -119,12 +119,23 @@ func runScheduler(cmd *cobra.Command, opts *options.Options) error {
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting spot-scheduler", "version", version.Version, "kubernetes", k8sversion.Get().GitVersion)
 
+	// The file is read here once to check spot-scheduler's plugin args and find the kubeconfig,
+	// and once more by Setup: Setup resets opts.ComponentConfig and loads --config itself.
+	cfg, err := loadConfigFile(ctx, opts)
+	if err != nil {
+		return err
+	}
 	cleanup, err := kubeconfigWithConfig(cmd.Flags(), opts)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	if err := adaptToServer(ctx, opts); err != nil {
+	// The kubeconfig Setup will use: --kubeconfig, else the file's (see kubeconfigWithConfig).
+	kubeconfig := opts.Deprecated.Kubeconfig
+	if cfg != nil && !cmd.Flags().Changed("kubeconfig") {
+		kubeconfig = cfg.ClientConnection.Kubeconfig
+	}
+	if err := adaptToServer(ctx, opts.Master, kubeconfig); err != nil {
 		return err
 	}
 	cc, sched, err := app.Setup(ctx, opts, RegistryOptions()...)
@@ -142,7 +153,7 @@ func runScheduler(cmd *cobra.Command, opts *options.Options) error {
 // kubeconfig from the file's clientConnection.kubeconfig only and ignores the flag; a user
 // following the usual `--config X --kubeconfig ~/.kube/config` then gets the in-cluster
 // configuration, or "no configuration has been provided" outside a cluster. When both are
-// given, the file is checked as it is (so its errors name it), then a copy with the flag's
+// given (and the file has passed loadConfigFile, so its errors name it), a copy with the flag's
 // kubeconfig is written to a private directory and used in its place. The returned function
 // removes the copy; Setup has read it by then.
 func kubeconfigWithConfig(flags *pflag.FlagSet, opts *options.Options) (func(), error) {
@@ -151,9 +162,6 @@ func kubeconfigWithConfig(flags *pflag.FlagSet, opts *options.Options) (func(), 
 		return noop, nil
 	}
 	kubeconfig := opts.Deprecated.Kubeconfig
-	if _, err := options.LoadConfigFromFile(klog.Background(), opts.ConfigFile); err != nil {
-		return noop, fmt.Errorf("--config %s: %w", opts.ConfigFile, err)
-	}
 	data, err := os.ReadFile(opts.ConfigFile)
 	if err != nil {
 		return noop, err
@@ -187,26 +195,29 @@ func kubeconfigWithConfig(flags *pflag.FlagSet, opts *options.Options) (func(), 
 	return cleanup, nil
 }
 
+// loadConfigFile reads --config with kube-scheduler's loader and checks the args of
+// spot-scheduler's plugins, so that a bad file fails here, naming the field, before any server
+// is asked anything (Setup decodes them too, but only after the server answered). It returns
+// nil without --config.
+func loadConfigFile(ctx context.Context, opts *options.Options) (*config.KubeSchedulerConfiguration, error) {
+	if opts.ConfigFile == "" {
+		return nil, nil
+	}
+	cfg, err := options.LoadConfigFromFile(klog.FromContext(ctx), opts.ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("--config %s: %w", opts.ConfigFile, err)
+	}
+	if err := checkPluginArgs(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("--config %s: %w", opts.ConfigFile, err)
+	}
+	return cfg, nil
+}
+
 // adaptToServer connects as the scheduler will and fits its framework to the API server
 // (pkg/compat): features whose APIs the server does not serve are turned off before
 // scheduler.New would start informers that never sync.
-func adaptToServer(ctx context.Context, opts *options.Options) error {
-	kubeconfig := ""
-	if opts.ConfigFile != "" {
-		cfg, err := options.LoadConfigFromFile(klog.FromContext(ctx), opts.ConfigFile)
-		if err != nil {
-			return fmt.Errorf("--config %s: %w", opts.ConfigFile, err)
-		}
-		// Bad args of spot-scheduler's plugins fail here, naming the field, before any server
-		// is asked anything (Setup decodes them too, but only after the server answered).
-		if err := checkPluginArgs(ctx, cfg); err != nil {
-			return fmt.Errorf("--config %s: %w", opts.ConfigFile, err)
-		}
-		kubeconfig = cfg.ClientConnection.Kubeconfig
-	} else if opts.Deprecated != nil {
-		kubeconfig = opts.Deprecated.Kubeconfig
-	}
-	restConfig, err := clientcmd.BuildConfigFromFlags(opts.Master, kubeconfig)
+func adaptToServer(ctx context.Context, master, kubeconfig string) error {
+	restConfig, err := clientcmd.BuildConfigFromFlags(master, kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubeconfig %q: %w", kubeconfig, err)
 	}

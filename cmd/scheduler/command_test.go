@@ -95,14 +95,15 @@ func TestKubeconfigFlagWithConfig(t *testing.T) {
 	}
 }
 
-// TestKubeconfigFlagWithBadConfig: a broken --config is reported under its own name, not the copy's.
+// TestKubeconfigFlagWithBadConfig: a broken --config is reported under its own name, before
+// kubeconfigWithConfig would replace it with a copy.
 func TestKubeconfigFlagWithBadConfig(t *testing.T) {
 	config := filepath.Join(t.TempDir(), "broken.yaml")
 	if err := os.WriteFile(config, []byte("apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles: 7\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	parsed := parseOptions(t, []string{"--config", config, "--kubeconfig", "/x"})
-	_, err := kubeconfigWithConfig(parsed.flags, parsed.opts)
+	_, err := loadConfigFile(context.Background(), parsed.opts)
 	if err == nil || !strings.Contains(err.Error(), config) {
 		t.Fatalf("error %v, want one naming %s", err, config)
 	}
