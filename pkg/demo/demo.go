@@ -29,6 +29,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
@@ -67,13 +68,31 @@ type Summary struct {
 	PodSecondsByTier map[string]float64 `json:"podSecondsByTier"`
 	// Cost of the app's CPU over the story, and the same pod-time all on on-demand.
 	Cost, AllOnDemandCost float64
+	// FewestRunning is, per workload, the fewest replicas Running on a node that exists,
+	// from the reclaim until failover is over: what a reclaim left serving.
+	FewestRunning map[string]int `json:"fewestRunning"`
+	// CheckoutPlacements is where checkout's replicas were (policy.FormatCounts) after the
+	// placement, the failover and the failback; CheckoutPolicyHeld tells whether its policy
+	// held at each of them.
+	CheckoutPlacements []string `json:"checkoutPlacements"`
+	CheckoutPolicyHeld bool     `json:"checkoutPolicyHeld"`
 }
 
 const (
 	ns        = "shop"
 	app       = "web"
+	checkout  = "checkout"
 	cpuPerPod = "1"
 )
+
+// checkoutPolicy is the capacity policy of the checkout workload (pkg/policy): one replica
+// always on on-demand, two thirds of the others on spot at most, and at most one replica per
+// spot pool, so that the reclaim of one pool takes at most one replica.
+var checkoutPolicy = map[string]string{
+	policy.OnDemandBaseAnnotation: "1",
+	policy.SpotShareAnnotation:    "67",
+	policy.MaxPerPoolAnnotation:   "1",
+}
 
 type run struct {
 	opts    Options
@@ -82,9 +101,8 @@ type run struct {
 	model   *capacity.Model
 	start   time.Time
 
-	mu        sync.Mutex
-	podSecs   map[string]float64
-	lastTally time.Time
+	mu      sync.Mutex
+	podSecs map[string]float64
 	// components are spot-scheduler and the rebalancer: the story stops if one exits.
 	components []*localcluster.Process
 }
@@ -205,6 +223,13 @@ func node(name, pool, zone string, labels map[string]string, taints ...v1.Taint)
 		Status: v1.NodeStatus{Capacity: res, Allocatable: res}}
 }
 
+// withCPU sets the node's CPU capacity.
+func withCPU(n *v1.Node, cpu string) *v1.Node {
+	n.Status.Capacity[v1.ResourceCPU] = resource.MustParse(cpu)
+	n.Status.Allocatable[v1.ResourceCPU] = resource.MustParse(cpu)
+	return n
+}
+
 var (
 	spot     = map[string]string{"karpenter.sh/capacity-type": "spot"}
 	onDemand = map[string]string{"karpenter.sh/capacity-type": "on-demand"}
@@ -245,23 +270,17 @@ func deployment(name string, replicas int32, labels map[string]string, spec v1.P
 }
 
 func (r *run) story(ctx context.Context) (*Summary, error) {
-	s := &Summary{}
-	r.say("1. capacity: spot pools A and B (2 x 4 CPU each), an on-demand pool (2 x 4 CPU), one virtual node (burst)")
+	s := &Summary{CheckoutPolicyHeld: true}
+	r.say("1. capacity: spot pools A and B (2 x 4 CPU each), an on-demand pool (2 x 4 CPU), one virtual node (burst, 40 CPU)")
 	if err := r.createNodes(ctx,
 		node("spot-a-1", "spot-a", "zone-1", spot), node("spot-a-2", "spot-a", "zone-1", spot),
 		node("spot-b-1", "spot-b", "zone-2", spot), node("spot-b-2", "spot-b", "zone-2", spot),
 		node("ondemand-1", "ondemand", "zone-1", onDemand), node("ondemand-2", "ondemand", "zone-2", onDemand),
-		node("virtual-1", "virtual", "zone-1", virtual, vkTaint),
+		withCPU(node("virtual-1", "virtual", "zone-1", virtual, vkTaint), "40"),
 	); err != nil {
 		return nil, err
 	}
-	if _, err := r.client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		return nil, err
-	}
-	never := v1.PreemptNever
-	if _, err := r.client.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "placeholder"}, Value: -10, PreemptionPolicy: &never,
-	}, metav1.CreateOptions{}); err != nil {
+	if err := r.createNamespace(ctx); err != nil {
 		return nil, err
 	}
 	r.say("2. headroom: 2 placeholder pods pinned to spot; the app %q: 12 replicas of 1 CPU, schedulerName spot-scheduler", app)
@@ -282,12 +301,25 @@ func (r *run) story(ctx context.Context) (*Summary, error) {
 	defer stopTally()
 	r.show(ctx, "the app fills spot first, spread over pools A and B")
 
+	r.say("   the workload %q (4 replicas) declares a capacity policy: %s", checkout, policyNotation(checkoutPolicy))
+	withPolicy := deployment(checkout, 4, map[string]string{"app": checkout}, podSpec("", nil))
+	withPolicy.Spec.Template.Annotations = checkoutPolicy
+	if _, err := r.client.AppsV1().Deployments(ns).Create(ctx, withPolicy, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	if err := r.waitRunning(ctx, checkout, 4, nil); err != nil {
+		return nil, err
+	}
+	r.showPolicy(ctx, s, "placed as its policy says")
+
 	r.say("3. pool A receives interruption notices (aws-node-termination-handler/spot-itn), then is reclaimed: the cloud deletes the nodes, their pods wait for the pod garbage collector (40-80 s) before they are replaced")
 	for _, n := range []string{"spot-a-1", "spot-a-2"} {
 		if err := r.taint(ctx, n, v1.Taint{Key: "aws-node-termination-handler/spot-itn", Value: "notice", Effect: v1.TaintEffectNoSchedule}); err != nil {
 			return nil, err
 		}
 	}
+	fewest := map[string]int{app: 12, checkout: 4}
+	stopWatch := r.watchFewest(ctx, fewest)
 	reclaim := time.Now()
 	if err := r.reclaim(ctx, "spot-a-1", "spot-a-2"); err != nil {
 		return nil, err
@@ -295,10 +327,19 @@ func (r *run) story(ctx context.Context) (*Summary, error) {
 	if err := r.waitRunning(ctx, app, 12, nil); err != nil {
 		return nil, err
 	}
+	if err := r.waitRunning(ctx, checkout, 4, nil); err != nil {
+		return nil, err
+	}
 	s.FailoverSeconds = time.Since(reclaim).Seconds()
-	r.say("failover: all 12 replicas Running again %.1fs after the reclaim", s.FailoverSeconds)
+	stopWatch()
+	s.FewestRunning = fewest
+	r.say("failover: all 12 replicas Running again %.1fs after the reclaim; the fewest Running meanwhile: %s %d of 12, %s %d of 4",
+		s.FailoverSeconds, app, fewest[app], checkout, fewest[checkout])
 	counts := r.show(ctx, "pool B took what it could (placeholders displaced first), the rest went to on-demand")
-	s.MovesNeeded = counts["on-demand"] + counts["burst"]
+	held := r.showPolicy(ctx, s, "after the failover")
+	// The moves failback needs: the app's pods off spot, and checkout's replicas its policy
+	// would have on spot but are not.
+	s.MovesNeeded = counts["on-demand"] + counts["burst"] + max(0, held.allowedReclaimable-held.counts.Reclaimable())
 
 	r.say("4. spot capacity returns: pool A is replaced by two new nodes")
 	if err := r.createNodes(ctx, node("spot-a-3", "spot-a", "zone-1", spot), node("spot-a-4", "spot-a", "zone-1", spot)); err != nil {
@@ -308,8 +349,12 @@ func (r *run) story(ctx context.Context) (*Summary, error) {
 	if err := r.waitRunning(ctx, app, 12, func(tier string) bool { return tier == "spot" }); err != nil {
 		return nil, err
 	}
+	if err := r.waitPlacement(ctx, checkout, func(c policy.Counts) bool { return c.Reclaimable() == held.allowedReclaimable }); err != nil {
+		return nil, err
+	}
 	s.FailbackSeconds = time.Since(back).Seconds()
 	counts = r.show(ctx, fmt.Sprintf("failback: every replica back on spot %.1fs after the capacity returned", s.FailbackSeconds))
+	r.showPolicy(ctx, s, "failback moved what its policy allows to spot")
 	s.OnDemandAfterFailback = counts["on-demand"]
 	r.printEvents(ctx, "Rebalanced")
 
@@ -347,26 +392,31 @@ func (r *run) story(ctx context.Context) (*Summary, error) {
 	return s, nil
 }
 
-// tally integrates the app's running pods per tier every 250ms until stopped.
-func (r *run) tally(ctx context.Context) func() {
+// createNamespace creates the demo's namespace and the placeholders' PriorityClass (below
+// every workload, never preempting).
+func (r *run) createNamespace(ctx context.Context) error {
+	if _, err := r.client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	never := v1.PreemptNever
+	_, err := r.client.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "placeholder"}, Value: -10, PreemptionPolicy: &never,
+	}, metav1.CreateOptions{})
+	return err
+}
+
+// sample calls fn every 250ms with the seconds since its previous call, until the returned
+// function is called (which waits for fn to return).
+func sample(ctx context.Context, fn func(ctx context.Context, dt float64)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	r.lastTally = time.Now()
+	last := time.Now()
 	go func() {
 		defer close(done)
 		_ = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, false, func(ctx context.Context) (bool, error) {
-			counts, err := r.perTier(ctx)
-			if err != nil {
-				return false, nil
-			}
-			r.mu.Lock()
 			now := time.Now()
-			dt := now.Sub(r.lastTally).Seconds()
-			r.lastTally = now
-			for tier, n := range counts {
-				r.podSecs[tier] += float64(n) * dt
-			}
-			r.mu.Unlock()
+			fn(ctx, now.Sub(last).Seconds())
+			last = now
 			return false, nil
 		})
 	}()
@@ -374,30 +424,132 @@ func (r *run) tally(ctx context.Context) func() {
 	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
-// perTier counts the app's Running pods per tier ("at risk" appended for at-risk nodes).
-func (r *run) perTier(ctx context.Context) (map[string]int, error) {
+// tally integrates the app's running pods per tier until stopped.
+func (r *run) tally(ctx context.Context) func() {
+	return sample(ctx, func(ctx context.Context, dt float64) {
+		counts, err := r.perTier(ctx, app)
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for tier, n := range counts {
+			r.podSecs[tier] += float64(n) * dt
+		}
+	})
+}
+
+// watchFewest lowers fewest[workload] to the fewest replicas seen Running on existing nodes
+// until stopped; read fewest only after.
+func (r *run) watchFewest(ctx context.Context, fewest map[string]int) func() {
+	return sample(ctx, func(ctx context.Context, _ float64) {
+		for name, least := range fewest {
+			counts, err := r.perTier(ctx, name)
+			if err != nil {
+				continue
+			}
+			running := 0
+			for _, n := range counts {
+				running += n
+			}
+			fewest[name] = min(least, running)
+		}
+	})
+}
+
+// policyNotation is a policy's annotations as one line.
+func policyNotation(annotations map[string]string) string {
+	var parts []string
+	for _, k := range policy.Annotations {
+		parts = append(parts, k+"="+annotations[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// policyState is where checkout's replicas are, measured against its policy.
+type policyState struct {
+	counts             policy.Counts
+	allowedReclaimable int
+}
+
+// showPolicy prints checkout's placement and whether its policy holds, and records both in s.
+func (r *run) showPolicy(ctx context.Context, s *Summary, title string) policyState {
+	pol, err := policy.ForPod(&v1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: checkoutPolicy}}, policy.None)
+	if err != nil {
+		r.say("%s: %v", checkout, err)
+		s.CheckoutPolicyHeld = false
+		return policyState{}
+	}
+	counts, err := r.placement(ctx, checkout)
+	if err != nil {
+		r.say("%s (could not count pods: %v)", title, err)
+		s.CheckoutPolicyHeld = false
+		return policyState{}
+	}
+	v := pol.Violation(counts)
+	verdict := "policy holds"
+	if !v.Holds() {
+		verdict = fmt.Sprintf("policy broken: %d short of on-demand, %d over a pool's cap", v.Shortfall, v.PoolExcess)
+		s.CheckoutPolicyHeld = false
+	}
+	placed := policy.FormatCounts(counts)
+	s.CheckoutPlacements = append(s.CheckoutPlacements, placed)
+	r.say("%s: %s -> %s (%s)", checkout, title, placed, verdict)
+	return policyState{counts: counts, allowedReclaimable: pol.Target(counts.Total()).Reclaimable}
+}
+
+// placement counts a workload's Running replicas on existing nodes by capacity class and pool.
+func (r *run) placement(ctx context.Context, name string) (policy.Counts, error) {
+	var counts policy.Counts
+	err := r.eachRunning(ctx, name, func(c capacity.Class) { counts.Add(r.model.Reclaimable(c.Tier), c.Pool, 1) })
+	return counts, err
+}
+
+// waitPlacement waits until the workload's placement satisfies ok.
+func (r *run) waitPlacement(ctx context.Context, name string, ok func(policy.Counts) bool) error {
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := r.componentsAlive(); err != nil {
+			return false, err
+		}
+		counts, err := r.placement(ctx, name)
+		return err == nil && ok(counts), nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s's placement: %w", name, err)
+	}
+	return nil
+}
+
+// perTier counts a workload's Running replicas on existing nodes per tier.
+func (r *run) perTier(ctx context.Context, name string) (map[string]int, error) {
+	counts := map[string]int{}
+	err := r.eachRunning(ctx, name, func(c capacity.Class) { counts[c.TierName]++ })
+	return counts, err
+}
+
+// eachRunning calls fn with the node class of each of the workload's Running replicas on a
+// node that exists (a pod bound to a reclaimed node is Running on paper only).
+func (r *run) eachRunning(ctx context.Context, name string, fn func(capacity.Class)) error {
 	nodes, err := r.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	tierOf := map[string]string{}
+	classOf := map[string]capacity.Class{}
 	for i := range nodes.Items {
-		c := r.model.Classify(&nodes.Items[i])
-		tierOf[nodes.Items[i].Name] = c.TierName
+		classOf[nodes.Items[i].Name] = r.model.Classify(&nodes.Items[i])
 	}
-	pods, err := r.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+	pods, err := r.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	counts := map[string]int{}
 	for _, p := range pods.Items {
 		if p.Status.Phase == v1.PodRunning && p.DeletionTimestamp == nil {
-			if t, ok := tierOf[p.Spec.NodeName]; ok {
-				counts[t]++
+			if c, ok := classOf[p.Spec.NodeName]; ok {
+				fn(c)
 			}
 		}
 	}
-	return counts, nil
+	return nil
 }
 
 // waitRunning waits until exactly n app pods exist, all Running (and, if onTier is given,
@@ -481,7 +633,7 @@ func (r *run) waitDeletionCosts(ctx context.Context, n int) error {
 
 // show prints the app's pods per tier and returns the counts.
 func (r *run) show(ctx context.Context, title string) map[string]int {
-	counts, err := r.perTier(ctx)
+	counts, err := r.perTier(ctx, app)
 	if err != nil {
 		r.say("%s (could not count pods: %v)", title, err)
 		return nil
@@ -525,6 +677,9 @@ func (r *run) printSummary(s *Summary) {
 	}
 	sort.Strings(tiers)
 	fmt.Fprintf(w, "survivors of the scale-in, per tier\t%s\n", strings.Join(tiers, ", "))
+	fmt.Fprintf(w, "fewest replicas Running during the reclaim\t%s %d of 12 (no policy), %s %d of 4 (%s)\n",
+		app, s.FewestRunning[app], checkout, s.FewestRunning[checkout], policyNotation(checkoutPolicy))
+	fmt.Fprintf(w, "%s's policy held after placement, failover and failback\t%v (%s)\n", checkout, s.CheckoutPolicyHeld, strings.Join(s.CheckoutPlacements, " | "))
 	var secs []string
 	for _, t := range []string{"reserved", "spot", "on-demand", "burst"} {
 		if v, ok := s.PodSecondsByTier[t]; ok {

@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	v1 "k8s.io/api/core/v1"
-	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -25,9 +24,13 @@ type KarpenterSummary struct {
 	// Karpenter has removed every on-demand node.
 	FailbackSeconds     float64 `json:"failbackSeconds"`
 	OnDemandGoneSeconds float64 `json:"onDemandGoneSeconds"`
-	// Evictions by the rebalancer and by Karpenter (its drains) over the story.
-	RebalancerEvictions int `json:"rebalancerEvictions"`
-	KarpenterEvictions  int `json:"karpenterEvictions"`
+	// Evictions of the app's pods, by the rebalancer and by Karpenter (its drains): of the
+	// pods that ran on spot before the interruption; of the pods that failed over (failback,
+	// by either: Karpenter's consolidation of an underutilized on-demand node also sends pods
+	// back to spot); and of any other app pod, which would be a pod moved a second time.
+	InterruptionEvictions map[string]int `json:"interruptionEvictions"`
+	FailbackEvictions     map[string]int `json:"failbackEvictions"`
+	RepeatEvictions       map[string]int `json:"repeatEvictions"`
 	// NodesLaunched counts Karpenter's nodes per capacity type over the story.
 	NodesLaunched map[string]int `json:"nodesLaunched"`
 	// NodeSecondsByCapacityType integrates Karpenter's nodes; NodeCost prices them.
@@ -52,40 +55,40 @@ type nodeMeter struct {
 	secs     map[string]float64
 	cost     float64
 	launched map[string]map[string]bool
-	last     time.Time
 }
 
 func (r *run) meterNodes(ctx context.Context, m *nodeMeter) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	m.last = time.Now()
-	go func() {
-		defer close(done)
-		_ = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, false, func(ctx context.Context) (bool, error) {
-			nodes, err := r.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localcluster.KarpenterNodePoolLabel})
-			if err != nil {
-				return false, nil
+	return sample(ctx, func(ctx context.Context, dt float64) {
+		nodes, err := r.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localcluster.KarpenterNodePoolLabel})
+		if err != nil {
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, n := range nodes.Items {
+			ct := n.Labels[localcluster.KarpenterCapacityTypeLabel]
+			price, _ := strconv.ParseFloat(n.Labels[localcluster.KarpenterPriceLabel], 64)
+			m.secs[ct] += dt
+			m.cost += dt / 3600 * price
+			if m.launched[ct] == nil {
+				m.launched[ct] = map[string]bool{}
 			}
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			now := time.Now()
-			dt := now.Sub(m.last).Seconds()
-			m.last = now
-			for _, n := range nodes.Items {
-				ct := n.Labels[localcluster.KarpenterCapacityTypeLabel]
-				price, _ := strconv.ParseFloat(n.Labels[localcluster.KarpenterPriceLabel], 64)
-				m.secs[ct] += dt
-				m.cost += dt / 3600 * price
-				if m.launched[ct] == nil {
-					m.launched[ct] = map[string]bool{}
-				}
-				m.launched[ct][n.Name] = true
-			}
-			return false, nil
-		})
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); <-done }) }
+			m.launched[ct][n.Name] = true
+		}
+	})
+}
+
+// podNames returns the names of a workload's pods.
+func (r *run) podNames(ctx context.Context, name string) (map[string]bool, error) {
+	pods, err := r.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, p := range pods.Items {
+		names[p.Name] = true
+	}
+	return names, nil
 }
 
 func (r *run) karpenterNodeNames(ctx context.Context, capacityType string) ([]string, error) {
@@ -113,13 +116,7 @@ func (r *run) karpenterStory(ctx context.Context) (*KarpenterSummary, error) {
 	k := r.cluster.Karpenter
 	s := &KarpenterSummary{}
 	r.say("1. Karpenter (kwok provider) with a spot NodePool (weight 100) and an on-demand one (weight 10); no node yet")
-	if _, err := r.client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		return nil, err
-	}
-	never := v1.PreemptNever
-	if _, err := r.client.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "placeholder"}, Value: -10, PreemptionPolicy: &never,
-	}, metav1.CreateOptions{}); err != nil {
+	if err := r.createNamespace(ctx); err != nil {
 		return nil, err
 	}
 	meter := &nodeMeter{secs: map[string]float64{}, launched: map[string]map[string]bool{}}
@@ -143,6 +140,10 @@ func (r *run) karpenterStory(ctx context.Context) (*KarpenterSummary, error) {
 	r.show(ctx, "everything on spot")
 	r.showNodes(ctx)
 
+	onSpot, err := r.podNames(ctx, app)
+	if err != nil {
+		return nil, err
+	}
 	r.say("3. spot runs out: the spot NodePool may launch nothing more (limit 0) and every spot node is interrupted")
 	if err := k.SetNodePoolCPULimit(ctx, "spot", "0"); err != nil {
 		return nil, err
@@ -163,6 +164,10 @@ func (r *run) karpenterStory(ctx context.Context) (*KarpenterSummary, error) {
 	s.FailoverSeconds = time.Since(reclaim).Seconds()
 	r.show(ctx, fmt.Sprintf("failover: all 9 replicas Running on Karpenter's on-demand nodes %.1fs after the interruption", s.FailoverSeconds))
 	r.showNodes(ctx)
+	failedOver, err := r.podNames(ctx, app)
+	if err != nil {
+		return nil, err
+	}
 
 	r.say("4. spot returns (limit lifted): the Pending placeholders make Karpenter launch spot, the rebalancer moves the app back")
 	if err := k.SetNodePoolCPULimit(ctx, "spot", ""); err != nil {
@@ -186,8 +191,21 @@ func (r *run) karpenterStory(ctx context.Context) (*KarpenterSummary, error) {
 	r.showNodes(ctx)
 	stopMeter()
 
-	s.RebalancerEvictions = r.countEvents(ctx, "Rebalanced")
-	s.KarpenterEvictions = r.countEvents(ctx, "Evicted")
+	s.InterruptionEvictions, s.FailbackEvictions, s.RepeatEvictions = map[string]int{}, map[string]int{}, map[string]int{}
+	for by, reason := range map[string]string{"rebalancer": "Rebalanced", "karpenter": "Evicted"} {
+		for _, e := range r.events(ctx, reason) {
+			pod := e.InvolvedObject.Name
+			switch {
+			case e.InvolvedObject.Kind != "Pod" || !strings.HasPrefix(pod, app+"-"):
+			case onSpot[pod]:
+				s.InterruptionEvictions[by]++
+			case failedOver[pod]:
+				s.FailbackEvictions[by]++
+			default:
+				s.RepeatEvictions[by]++
+			}
+		}
+	}
 	meter.mu.Lock()
 	s.NodeSecondsByCapacityType, s.NodeCost = meter.secs, meter.cost
 	s.NodesLaunched = map[string]int{}
@@ -200,7 +218,9 @@ func (r *run) karpenterStory(ctx context.Context) (*KarpenterSummary, error) {
 	fmt.Fprintf(w, "time to failover (interruption -> all replicas Running on on-demand)\t%.1fs\n", s.FailoverSeconds)
 	fmt.Fprintf(w, "time to failback (spot back -> all replicas on spot)\t%.1fs\n", s.FailbackSeconds)
 	fmt.Fprintf(w, "time until Karpenter removed the on-demand nodes\t%.1fs\n", s.OnDemandGoneSeconds)
-	fmt.Fprintf(w, "evictions: rebalancer / Karpenter\t%d / %d\n", s.RebalancerEvictions, s.KarpenterEvictions)
+	fmt.Fprintf(w, "evictions at the interruption: rebalancer / Karpenter\t%d / %d\n", s.InterruptionEvictions["rebalancer"], s.InterruptionEvictions["karpenter"])
+	fmt.Fprintf(w, "evictions at failback (pods that failed over): rebalancer / Karpenter\t%d / %d\n", s.FailbackEvictions["rebalancer"], s.FailbackEvictions["karpenter"])
+	fmt.Fprintf(w, "pods moved a second time: rebalancer / Karpenter\t%d / %d\n", s.RepeatEvictions["rebalancer"], s.RepeatEvictions["karpenter"])
 	fmt.Fprintf(w, "nodes launched: spot / on-demand\t%d / %d\n", s.NodesLaunched[localcluster.CapacityTypeSpot], s.NodesLaunched[localcluster.CapacityTypeOnDemand])
 	fmt.Fprintf(w, "node-seconds: spot / on-demand\t%.0f / %.0f\n", s.NodeSecondsByCapacityType[localcluster.CapacityTypeSpot], s.NodeSecondsByCapacityType[localcluster.CapacityTypeOnDemand])
 	fmt.Fprintf(w, "node cost at the offerings' prices\t$%.4f\n", s.NodeCost)

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -11,8 +12,9 @@ import (
 )
 
 // TestDemo plays `make demo`'s story to the end and checks what its summary claims: failover
-// and failback happened, one eviction per needed move, nothing left on on-demand, and the
-// scale-in kept only spot pods.
+// and failback happened, one eviction per needed move, nothing left on on-demand, the
+// scale-in kept only spot pods, and the workload with a capacity policy kept it at every step
+// and lost at most its pool cap (one replica) to the reclaim of a pool.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -20,12 +22,7 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	summary, err := demo.Run(ctx, demo.Options{
-		SchedulerBinary:  framework.SchedulerBinary(t),
-		RebalancerBinary: framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv),
-		SchedulerConfig:  framework.RepoFile(t, "manifests/scheduler-config.yaml"),
-		Out:              &out,
-	})
+	summary, err := demo.Run(ctx, demoOptions(t, &out))
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +45,24 @@ func TestDemo(t *testing.T) {
 	if s := summary.SurvivorsByTier; s["spot"] != 12 || s["on-demand"]+s["burst"] != 0 {
 		t.Errorf("scale-in survivors %v, want all 12 on spot", s)
 	}
+	t.Logf("fewest replicas Running during the reclaim: %v", summary.FewestRunning)
+	if got := summary.FewestRunning["checkout"]; got < 3 {
+		t.Errorf("checkout (4 replicas, at most 1 per spot pool) fell to %d Running during the reclaim of one pool, want at least 3", got)
+	}
+	if !summary.CheckoutPolicyHeld || len(summary.CheckoutPlacements) != 3 {
+		t.Errorf("checkout's policy held: %v at %d of 3 steps (%v)", summary.CheckoutPolicyHeld, len(summary.CheckoutPlacements), summary.CheckoutPlacements)
+	}
 	if summary.PodSecondsByTier["burst"] == 0 || summary.Cost >= summary.AllOnDemandCost {
 		t.Errorf("pod-seconds %v, cost %.4f vs all on-demand %.4f: want burst used at the peak and a saving", summary.PodSecondsByTier, summary.Cost, summary.AllOnDemandCost)
+	}
+}
+
+// demoOptions runs a demo with this repository's binaries and shipped profile, printing to out.
+func demoOptions(t *testing.T, out io.Writer) demo.Options {
+	return demo.Options{
+		SchedulerBinary:  framework.SchedulerBinary(t),
+		RebalancerBinary: framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv),
+		SchedulerConfig:  framework.RepoFile(t, "manifests/scheduler-config.yaml"),
+		Out:              out,
 	}
 }

@@ -517,8 +517,9 @@ func TestKarpenterCapacityBuffer(t *testing.T) {
 }
 
 // TestKarpenterDemo plays `make demo-karpenter` to the end and checks its summary: spot first,
-// failover onto on-demand that Karpenter launched, failback by the rebalancer, the on-demand
-// nodes removed by Karpenter, and spot's node-time dominating the cost.
+// failover onto on-demand that Karpenter launched, failback (each pod that failed over moved
+// back once, by the rebalancer or Karpenter's consolidation), the on-demand nodes removed by
+// Karpenter, and spot's node-time dominating the cost.
 func TestKarpenterDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -527,12 +528,7 @@ func TestKarpenterDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	summary, err := demo.RunKarpenter(ctx, demo.Options{
-		SchedulerBinary:  framework.SchedulerBinary(t),
-		RebalancerBinary: framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv),
-		SchedulerConfig:  framework.RepoFile(t, "manifests/scheduler-config.yaml"),
-		Out:              &out,
-	}, "")
+	summary, err := demo.RunKarpenter(ctx, demoOptions(t, &out), "")
 	t.Logf("demo output:\n%s", out.String())
 	t.Logf("test took %s", time.Since(started).Round(time.Second))
 	if err != nil {
@@ -541,11 +537,17 @@ func TestKarpenterDemo(t *testing.T) {
 	if summary.NodesLaunched[localcluster.CapacityTypeSpot] == 0 || summary.NodesLaunched[localcluster.CapacityTypeOnDemand] == 0 {
 		t.Errorf("nodes launched %v, want spot and on-demand", summary.NodesLaunched)
 	}
-	if summary.RebalancerEvictions != 9 {
-		t.Errorf("rebalancer evictions %d, want the 9 pods that failed over", summary.RebalancerEvictions)
+	// Each of the 9 pods that failed over moves back once, by the rebalancer or by Karpenter's
+	// consolidation of an underutilized on-demand node (both send it to spot); none moves twice.
+	back := summary.FailbackEvictions["rebalancer"] + summary.FailbackEvictions["karpenter"]
+	if back != 9 {
+		t.Errorf("failback evictions %v, want the 9 pods that failed over", summary.FailbackEvictions)
 	}
-	if summary.KarpenterEvictions == 0 {
-		t.Errorf("Karpenter evicted nothing, yet it drained the interrupted spot nodes")
+	if n := summary.RepeatEvictions["rebalancer"] + summary.RepeatEvictions["karpenter"]; n != 0 {
+		t.Errorf("%d pods moved a second time (%v)", n, summary.RepeatEvictions)
+	}
+	if summary.InterruptionEvictions["karpenter"] == 0 {
+		t.Errorf("Karpenter evicted nothing at the interruption, yet it drained the interrupted spot nodes (%v)", summary.InterruptionEvictions)
 	}
 	if s := summary.NodeSecondsByCapacityType; s[localcluster.CapacityTypeSpot] <= s[localcluster.CapacityTypeOnDemand] || summary.NodeCost <= 0 {
 		t.Errorf("node-seconds %v, cost %.4f: want spot's node-time above on-demand's and a cost", s, summary.NodeCost)
