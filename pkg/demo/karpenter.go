@@ -9,8 +9,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
@@ -24,10 +27,11 @@ type KarpenterSummary struct {
 	// Karpenter has removed every on-demand node.
 	FailbackSeconds     float64 `json:"failbackSeconds"`
 	OnDemandGoneSeconds float64 `json:"onDemandGoneSeconds"`
-	// Evictions of the app's pods, by the rebalancer and by Karpenter (its drains): of the
-	// pods that ran on spot before the interruption; of the pods that failed over (failback,
-	// by either: Karpenter's consolidation of an underutilized on-demand node also sends pods
-	// back to spot); and of any other app pod, which would be a pod moved a second time.
+	// Evictions of the app's pods, by the rebalancer and by Karpenter (its drains): during the
+	// interruption (Karpenter drains the spot nodes one by one, so a replacement placed on a
+	// spot node not drained yet moves again); of the pods that failed over (failback, by
+	// either: Karpenter's consolidation of an underutilized on-demand node also sends pods
+	// back to spot); and of pods created after spot returned, which moved a second time.
 	InterruptionEvictions map[string]int `json:"interruptionEvictions"`
 	FailbackEvictions     map[string]int `json:"failbackEvictions"`
 	RepeatEvictions       map[string]int `json:"repeatEvictions"`
@@ -76,6 +80,44 @@ func (r *run) meterNodes(ctx context.Context, m *nodeMeter) func() {
 			m.launched[ct][n.Name] = true
 		}
 	})
+}
+
+// watchPodCreations records when each pod of the demo's namespace first appeared (to the
+// millisecond, which creationTimestamp is not), until stop is called.
+func (r *run) watchPodCreations(ctx context.Context) (created func(name string) (time.Time, bool), stop func(), err error) {
+	var mu sync.Mutex
+	seen := map[string]time.Time{}
+	factory := informers.NewSharedInformerFactoryWithOptions(r.client, 0, informers.WithNamespace(ns))
+	if _, err := factory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if pod, ok := obj.(*v1.Pod); ok {
+				mu.Lock()
+				defer mu.Unlock()
+				if _, dup := seen[pod.Name]; !dup {
+					seen[pod.Name] = time.Now()
+				}
+			}
+		},
+	}); err != nil {
+		return nil, nil, err
+	}
+	stopCh := make(chan struct{})
+	factory.Start(stopCh)
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			close(stopCh)
+			return nil, nil, fmt.Errorf("pod informer %v did not sync", typ)
+		}
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { close(stopCh); factory.Shutdown() }) }
+	created = func(name string) (time.Time, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		t, ok := seen[name]
+		return t, ok
+	}
+	return created, stop, nil
 }
 
 // podNames returns the names of a workload's pods.
@@ -140,10 +182,11 @@ func (r *run) karpenterStory(ctx context.Context) (*KarpenterSummary, error) {
 	r.show(ctx, "everything on spot")
 	r.showNodes(ctx)
 
-	onSpot, err := r.podNames(ctx, app)
+	created, stopWatch, err := r.watchPodCreations(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer stopWatch()
 	r.say("3. spot runs out: the spot NodePool may launch nothing more (limit 0) and every spot node is interrupted")
 	if err := k.SetNodePoolCPULimit(ctx, "spot", "0"); err != nil {
 		return nil, err
@@ -195,12 +238,13 @@ func (r *run) karpenterStory(ctx context.Context) (*KarpenterSummary, error) {
 	for by, reason := range map[string]string{"rebalancer": "Rebalanced", "karpenter": "Evicted"} {
 		for _, e := range r.events(ctx, reason) {
 			pod := e.InvolvedObject.Name
+			seen, known := created(pod)
 			switch {
 			case e.InvolvedObject.Kind != "Pod" || !strings.HasPrefix(pod, app+"-"):
-			case onSpot[pod]:
-				s.InterruptionEvictions[by]++
 			case failedOver[pod]:
 				s.FailbackEvictions[by]++
+			case known && seen.Before(back):
+				s.InterruptionEvictions[by]++
 			default:
 				s.RepeatEvictions[by]++
 			}
