@@ -313,15 +313,7 @@ func chartWaitAuthorized(env *framework.Env, user string, checks ...authorizatio
 // refused request, and every metric the chart's Grafana dashboard queries is exported.
 func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 	env := framework.Start(t, localcluster.Options{ControllerManager: true})
-	chartCreateRestrictedNamespace(env, chartNamespace)
-	env.CreateNamespace(ns)
-	r := chart.Render(t, chartRelease, chartNamespace)
-	newChartApplier(env).apply(r.Objects, chartRBACKinds...)
-	for _, sa := range []struct{ name, lease string }{{chartSchedSA, chartSchedLease}, {chartRebalancerSA, chartRebalancerLease}} {
-		chartWaitAuthorized(env, chartSAUser(sa.name),
-			authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"},
-			authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: sa.lease})
-	}
+	r := chartApplyRBAC(t, env)
 	for _, sa := range []string{chartSchedSA, chartRebalancerSA} {
 		chartWaitAuthorized(env, chartSAUser(sa),
 			authorizationv1.ResourceAttributes{Verb: "get", Resource: "configmaps", Namespace: "kube-system", Name: "extension-apiserver-authentication"},
@@ -524,15 +516,7 @@ func chartWantForbidden(t *testing.T, what string, err error) {
 // default scheduler's.
 func TestChartServiceAccountBoundaries(t *testing.T) {
 	env := framework.Start(t, localcluster.Options{NoKwok: true})
-	chartCreateRestrictedNamespace(env, chartNamespace)
-	env.CreateNamespace(ns)
-	r := chart.Render(t, chartRelease, chartNamespace)
-	newChartApplier(env).apply(r.Objects, chartRBACKinds...)
-	for _, sa := range []struct{ name, lease string }{{chartSchedSA, chartSchedLease}, {chartRebalancerSA, chartRebalancerLease}} {
-		chartWaitAuthorized(env, chartSAUser(sa.name),
-			authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"},
-			authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: sa.lease})
-	}
+	chartApplyRBAC(t, env)
 
 	_, sched := chartImpersonating(env, chartSAUser(chartSchedSA))
 	_, ctrl := chartImpersonating(env, chartSAUser(chartRebalancerSA))
@@ -715,4 +699,20 @@ func TestChartRestrictedPodSecurity(t *testing.T) {
 	if len(names) != 1 || names[0] != "spot-headroom" {
 		t.Errorf("chart PriorityClasses %v, want [spot-headroom]", names)
 	}
+}
+
+// chartApplyRBAC renders the chart, applies its ServiceAccounts and RBAC in the (restricted)
+// release namespace, and waits until the authorizer grants both ServiceAccounts what they
+// need first; it returns the rendered chart.
+func chartApplyRBAC(t *testing.T, env *framework.Env) *chart.Rendered {
+	chartCreateRestrictedNamespace(env, chartNamespace)
+	env.CreateNamespace(ns)
+	r := chart.Render(t, chartRelease, chartNamespace)
+	newChartApplier(env).apply(r.Objects, chartRBACKinds...)
+	for _, sa := range []struct{ name, lease string }{{chartSchedSA, chartSchedLease}, {chartRebalancerSA, chartRebalancerLease}} {
+		chartWaitAuthorized(env, chartSAUser(sa.name),
+			authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"},
+			authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: sa.lease})
+	}
+	return r
 }
