@@ -4,10 +4,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/klog/v2"
 	schedv1 "k8s.io/kube-scheduler/config/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 	"github.com/spot-scheduler/spot-scheduler/test/chart"
 )
@@ -50,7 +53,8 @@ func TestChartSchedulerConfigLoads(t *testing.T) {
 				t.Errorf("leaderElection = %+v, want leases %s/%s", le, tc.namespace, tc.lease)
 			}
 
-			sched, err := setupScheduler(t, r.WriteSchedulerConfig(t, t.TempDir(), ""))
+			configFile := r.WriteSchedulerConfig(t, t.TempDir(), "")
+			sched, err := setupScheduler(t, configFile)
 			if err != nil {
 				t.Fatalf("kube-scheduler Setup refused the chart's configuration: %v\n%s", err, r.SchedulerConfig(t))
 			}
@@ -77,6 +81,19 @@ func TestChartSchedulerConfigLoads(t *testing.T) {
 				}
 				if !contains(pluginNames(plugins.Permit.Enabled), "Coscheduling") {
 					t.Errorf("Coscheduling missing from Permit: %v", pluginNames(plugins.Permit.Enabled))
+				}
+				// The default capacity policy reaches SpotScore's args, compiled as every
+				// component compiles them.
+				cfg, err := simulator.LoadConfig(klog.Background(), configFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				model, err := simulator.ModelOf(cfg, tc.profile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := model.DefaultPolicy(), (policy.Policy{OnDemandBase: 2, SpotShare: 75, PoolPercent: 50}); got != want {
+					t.Errorf("SpotScore's default capacity policy = %+v, want %+v", got, want)
 				}
 			}
 		})

@@ -434,6 +434,9 @@ func TestChartSchemaRejectsBadValues(t *testing.T) {
 		{"rebalancer.deletionCost.workers=0", "/rebalancer/deletionCost/workers"},
 		{"scheduler.securePort=80", "/scheduler/securePort"},
 		{"scheduler.extraPlugins.scroe.enabled[0].name=X", "additional properties 'scroe' not allowed"},
+		{"scheduler.spotScore.defaultCapacityPolicy.spotSharePercent=120", "/scheduler/spotScore/defaultCapacityPolicy"},
+		{"scheduler.spotScore.defaultCapacityPolicy.maxPerPool=150%", "/scheduler/spotScore/defaultCapacityPolicy"},
+		{"scheduler.spotScore.defaultCapacityPolicy.onDemandBse=2", "/scheduler/spotScore/defaultCapacityPolicy"},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			_, err := Template(t, "spot-scheduler", "spot-scheduler", "--set", tc.set)
@@ -443,7 +446,9 @@ func TestChartSchemaRejectsBadValues(t *testing.T) {
 		})
 	}
 	// And the same values pass when valid: the schema is not just refusing everything.
-	if _, err := Template(t, "spot-scheduler", "spot-scheduler", "--set", "scheduler.spotScore.spreadWeight=99,placeholders.priorityClass.value=-1,rebalancer.failback.interval=90s"); err != nil {
+	if _, err := Template(t, "spot-scheduler", "spot-scheduler", "--set", "scheduler.spotScore.spreadWeight=99,placeholders.priorityClass.value=-1,rebalancer.failback.interval=90s",
+		"--set", "scheduler.spotScore.defaultCapacityPolicy.onDemandBase=2,scheduler.spotScore.defaultCapacityPolicy.spotSharePercent=75",
+		"--set-string", "scheduler.spotScore.defaultCapacityPolicy.maxPerPool=50%"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -112,6 +112,7 @@ plugin args merge into it, then rendered with toYaml.
 {{- if not (kindIs "invalid" $s.spotScore.cordonedIsAtRisk) }}{{ $_ := set $ss "cordonedIsAtRisk" $s.spotScore.cordonedIsAtRisk }}{{ end -}}
 {{- with $s.spotScore.poolLabelKeys }}{{ $_ := set $ss "poolLabelKeys" . }}{{ end -}}
 {{- with $s.spotScore.poolTopologyKeys }}{{ $_ := set $ss "poolTopologyKeys" . }}{{ end -}}
+{{- with $s.spotScore.defaultCapacityPolicy }}{{ $_ := set $ss "defaultCapacityPolicy" . }}{{ end -}}
 {{- $pluginConfig := list (dict "name" "SpotScore" "args" $ss) -}}
 {{- if $pp.enabled -}}
 {{- $ppArgs := dict "placeholderPriorityBelow" (int $pp.placeholderPriorityBelow) -}}
