@@ -49,6 +49,8 @@ type Metrics struct {
 	AutoscaledNodeCost, AutoscaledRatio float64
 	NodeSecondsPerTier                  map[string]float64
 	DrainEvictions                      int
+	// RefusedLaunches: Karpenter's launches past a NodePool's limit that the runner refused.
+	RefusedLaunches int
 }
 
 // WindowSafety is the safety measure of one reclaim window.
@@ -115,7 +117,7 @@ func durations(tr *trace.Trace, samples []Sample) []float64 {
 // Compute derives the metrics of a run from its samples and the trace.
 func Compute(tr *trace.Trace, run *Run) Metrics {
 	m := Metrics{Strategy: run.Strategy, Evictions: run.Evictions, PodSecondsPerTier: map[string]float64{},
-		Autoscaled: run.Autoscaler == KarpenterAutoscaler, DrainEvictions: run.DrainEvictions, NodeSecondsPerTier: map[string]float64{}}
+		Autoscaled: run.Autoscaler == KarpenterAutoscaler, DrainEvictions: run.DrainEvictions, RefusedLaunches: run.RefusedLaunches, NodeSecondsPerTier: map[string]float64{}}
 	hours := tr.ModelSecondsPerSecond / 3600
 	podCPU := float64(tr.PodMilliCPU()) / 1000
 	maxPrice := tr.MaxPrice()

@@ -113,15 +113,15 @@ func Markdown(w io.Writer, tr *trace.Trace, ms []Metrics) {
 		return
 	}
 	fmt.Fprintf(w, "\nKarpenter's nodes: node cost from Karpenter's node-seconds × each node's offering price (pending pods at the highest price), against the optimum.\n\n")
-	fmt.Fprintf(w, "| strategy | node cost $ (node-seconds) | × optimum | node-s %s | evictions (moves) | drain evictions (reclaims) | spot back s |\n", strings.Join(tr.TiersByPrice(), " / "))
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintf(w, "| strategy | node cost $ (node-seconds) | × optimum | node-s %s | evictions (moves) | drain evictions (reclaims) | spot back s | launches refused past a limit |\n", strings.Join(tr.TiersByPrice(), " / "))
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, m := range autoscaled {
 		var parts []string
 		for _, tier := range tr.TiersByPrice() {
 			parts = append(parts, fmt.Sprintf("%.0f", m.NodeSecondsPerTier[tier]))
 		}
-		fmt.Fprintf(w, "| %s | %.4f | %s | %s | %d | %d | %s |\n", m.Strategy, m.AutoscaledNodeCost, fmtRatio(m.AutoscaledRatio),
-			strings.Join(parts, " / "), m.Evictions, m.DrainEvictions, fmtSeconds(m.SpotBackSeconds))
+		fmt.Fprintf(w, "| %s | %.4f | %s | %s | %d | %d | %s | %d |\n", m.Strategy, m.AutoscaledNodeCost, fmtRatio(m.AutoscaledRatio),
+			strings.Join(parts, " / "), m.Evictions, m.DrainEvictions, fmtSeconds(m.SpotBackSeconds), m.RefusedLaunches)
 	}
 }
 
@@ -142,7 +142,7 @@ func SummaryCSV(w io.Writer, tr *trace.Trace, ms []Metrics) error {
 	for _, tier := range tr.TiersByPrice() {
 		header = append(header, "pod_seconds_"+tier)
 	}
-	header = append(header, "spot_back_seconds", "autoscaler_node_cost", "autoscaler_node_cost_ratio", "drain_evictions")
+	header = append(header, "spot_back_seconds", "autoscaler_node_cost", "autoscaler_node_cost_ratio", "drain_evictions", "refused_launches")
 	for _, tier := range tr.TiersByPrice() {
 		header = append(header, "node_seconds_"+tier)
 	}
@@ -161,7 +161,7 @@ func SummaryCSV(w io.Writer, tr *trace.Trace, ms []Metrics) error {
 		for _, tier := range tr.TiersByPrice() {
 			row = append(row, f(m.PodSecondsPerTier[tier]))
 		}
-		row = append(row, f(m.SpotBackSeconds), f(m.AutoscaledNodeCost), f(m.AutoscaledRatio), strconv.Itoa(m.DrainEvictions))
+		row = append(row, f(m.SpotBackSeconds), f(m.AutoscaledNodeCost), f(m.AutoscaledRatio), strconv.Itoa(m.DrainEvictions), strconv.Itoa(m.RefusedLaunches))
 		for _, tier := range tr.TiersByPrice() {
 			row = append(row, f(m.NodeSecondsPerTier[tier]))
 		}

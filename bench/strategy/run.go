@@ -142,6 +142,9 @@ type Run struct {
 	// nodes the trace reclaimed (Karpenter's interruption drain): not moves, not counted in
 	// Evictions.
 	Evictions, PlaceholderEvictions, DrainEvictions int
+	// RefusedLaunches: with Karpenter, the NodeClaims it launched past a NodePool's limit,
+	// which the runner refused (deleted) as a cloud without more capacity would.
+	RefusedLaunches int
 	// Wall is how long the run took, control plane included.
 	Wall time.Duration
 }
@@ -180,6 +183,10 @@ type runner struct {
 	poolTier  map[string]string
 	limits    map[string]int64
 	noticed   map[string][]string
+	// limitSetAt: when each NodePool's limit was last set; refusedLaunches counts the
+	// NodeClaims deleted for taking a pool past its limit (both under mu).
+	limitSetAt      map[string]time.Time
+	refusedLaunches int
 }
 
 func (r *runner) autoscaled() bool { return r.opts.Autoscaler == KarpenterAutoscaler }
@@ -206,7 +213,8 @@ func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err er
 	}
 	began := time.Now()
 	r := &runner{opts: opts, strategy: strategy, tr: opts.Trace, tierOf: map[string]string{}, workload: map[string]bool{}, evicted: map[string]bool{},
-		interrupted: map[string]bool{}, poolTier: map[string]string{}, limits: map[string]int64{}, noticed: map[string][]string{}}
+		interrupted: map[string]bool{}, poolTier: map[string]string{}, limits: map[string]int64{}, noticed: map[string][]string{},
+		limitSetAt: map[string]time.Time{}}
 	for _, p := range r.tr.Pools() {
 		r.poolTier[p.Name] = p.Tier
 	}
@@ -258,7 +266,7 @@ func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err er
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return &Run{Strategy: strategy, Autoscaler: opts.Autoscaler, Samples: samples, Evictions: r.evictions, PlaceholderEvictions: r.phEvictions,
-		DrainEvictions: r.drainEvictions, Wall: time.Since(began)}, nil
+		DrainEvictions: r.drainEvictions, RefusedLaunches: r.refusedLaunches, Wall: time.Since(began)}, nil
 }
 
 // validate checks a run's strategy and options before anything starts, naming what is wrong.
