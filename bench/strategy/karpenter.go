@@ -305,7 +305,12 @@ func (r *runner) applyKarpenter(ctx context.Context, index int, e trace.Event) e
 			r.interrupted[name] = true
 			r.mu.Unlock()
 			if err := r.karpenter.Interrupt(ctx, name); err != nil && !apierrors.IsNotFound(err) {
-				return err
+				// A node whose NodeClaim is gone (a refused launch whose node stayed) has no
+				// interruption path left: the cloud takes it, as in the scripted mode.
+				r.say("no NodeClaim behind %s (%v): deleting the node", name, err)
+				if err := localcluster.Reclaim(ctx, r.client, name); err != nil {
+					return err
+				}
 			}
 		}
 		delete(r.noticed, pool)
