@@ -76,7 +76,7 @@ func (r *runner) writeFile(name, content string) (string, error) {
 func (r *runner) startComponents(ctx context.Context) error {
 	interval := r.opts.LoopInterval.String()
 	switch r.strategy {
-	case Affinity, AKSRecipe, OKERecipe:
+	case Affinity, AKSRecipe, OKERecipe, Karpenter:
 		cfg, err := r.writeFile("kube-scheduler-config.yaml", fmt.Sprintf(defaultSchedulerConfig, r.cluster.Kubeconfig))
 		if err != nil {
 			return err
@@ -102,7 +102,7 @@ func (r *runner) startComponents(ctx context.Context) error {
 		return r.startProcess(ctx, "descheduler", r.opts.DeschedulerBinary,
 			"--client-connection-kubeconfig="+r.cluster.Kubeconfig, "--policy-config-file="+p,
 			"--descheduling-interval="+interval, "--secure-port=0", "--disable-metrics", "--v=3")
-	case SpotScheduler:
+	case SpotScheduler, SpotSchedulerPolicy:
 		if r.opts.SchedulerBinary == "" || r.opts.RebalancerBinary == "" || r.opts.SchedulerConfig == "" {
 			return fmt.Errorf("strategy %s needs the spot-scheduler and spot-rebalancer binaries and the scheduler configuration", r.strategy)
 		}
@@ -124,7 +124,7 @@ func (r *runner) startComponents(ctx context.Context) error {
 			"--scheduler-config="+cfg, "--secure-port=0", "--min-pod-age=2s", "--rebalance-debounce=1s",
 			"--rebalance-validation-delay=500ms", "--rebalance-interval="+interval, "--v=1")
 	}
-	return fmt.Errorf("unknown strategy %q (want one of %v)", r.strategy, All)
+	return fmt.Errorf("unknown strategy %q (want one of %v)", r.strategy, Strategies(KarpenterAutoscaler))
 }
 
 func (r *runner) startProcess(ctx context.Context, name, bin string, args ...string) error {

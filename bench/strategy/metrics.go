@@ -35,6 +35,69 @@ type Metrics struct {
 	MisplacedAtEnd int
 	// PodSecondsPerTier: workload pods integrated per tier (seconds of replay).
 	PodSecondsPerTier map[string]float64
+	// SpotBackSeconds: from each failback event to the first sample where spot holds as many
+	// workload pods as the optimum puts there, the worst over the events; -1 when that never
+	// happened before the next event.
+	SpotBackSeconds float64
+	// Safety: per reclaim window of the trace, the fewest replicas of each workload Running.
+	Safety []WindowSafety
+	// Autoscaled is set for runs with Karpenter: AutoscaledNodeCost integrates Karpenter's
+	// nodes (every one alive, empty or not) × its offering's price ($, modelled time), with
+	// NodeSecondsPerTier its nodes integrated per tier (seconds of replay); DrainEvictions the
+	// workload pods Karpenter evicted from the nodes the trace reclaimed.
+	Autoscaled                          bool
+	AutoscaledNodeCost, AutoscaledRatio float64
+	NodeSecondsPerTier                  map[string]float64
+	DrainEvictions                      int
+	// RefusedLaunches: Karpenter's launches past a NodePool's limit that the runner refused.
+	RefusedLaunches int
+}
+
+// WindowSafety is the safety measure of one reclaim window.
+type WindowSafety struct {
+	Window trace.Window
+	// Desired and MinRunning per workload: the replicas asked for when the window opened, and
+	// the fewest Running at any sample of the window.
+	Desired, MinRunning map[string]int
+}
+
+// Fraction is the worst workload's MinRunning / Desired.
+func (w WindowSafety) Fraction() float64 {
+	f := 1.0
+	for name, d := range w.Desired {
+		if d > 0 {
+			f = min(f, float64(w.MinRunning[name])/float64(d))
+		}
+	}
+	return f
+}
+
+// safety measures, per reclaim window, the fewest Running replicas of each workload.
+func safety(tr *trace.Trace, samples []Sample, optimum bool) []WindowSafety {
+	var out []WindowSafety
+	for _, w := range tr.ReclaimWindows() {
+		ws := WindowSafety{Window: w, Desired: tr.StateAfter(w.First).Replicas, MinRunning: map[string]int{}}
+		seen := false
+		for _, s := range samples {
+			if s.Events <= w.First || s.Events > w.End {
+				continue
+			}
+			for name := range ws.Desired {
+				running := s.Running[name]
+				if optimum {
+					running = tr.StateAfter(s.Events).Replicas[name]
+				}
+				if !seen || running < ws.MinRunning[name] {
+					ws.MinRunning[name] = running
+				}
+			}
+			seen = true
+		}
+		if seen {
+			out = append(out, ws)
+		}
+	}
+	return out
 }
 
 // durations returns each sample's weight: the time until the next sample (the last one runs
@@ -53,7 +116,8 @@ func durations(tr *trace.Trace, samples []Sample) []float64 {
 
 // Compute derives the metrics of a run from its samples and the trace.
 func Compute(tr *trace.Trace, run *Run) Metrics {
-	m := Metrics{Strategy: run.Strategy, Evictions: run.Evictions, PodSecondsPerTier: map[string]float64{}}
+	m := Metrics{Strategy: run.Strategy, Evictions: run.Evictions, PodSecondsPerTier: map[string]float64{},
+		Autoscaled: run.Autoscaler == KarpenterAutoscaler, DrainEvictions: run.DrainEvictions, RefusedLaunches: run.RefusedLaunches, NodeSecondsPerTier: map[string]float64{}}
 	hours := tr.ModelSecondsPerSecond / 3600
 	podCPU := float64(tr.PodMilliCPU()) / 1000
 	maxPrice := tr.MaxPrice()
@@ -82,9 +146,17 @@ func Compute(tr *trace.Trace, run *Run) Metrics {
 		m.PodCost += pod * dt * hours
 		m.OptimumCost += tr.OptimumCostPerHour(tr.StateAfter(s.Events)) * dt * hours
 		m.PendingPodSeconds += float64(s.Pending) * dt
+		for tier, n := range s.AutoscaledNodes {
+			m.NodeSecondsPerTier[tier] += float64(n) * dt
+		}
+		// A pending pod costs the highest price here too: a run never looks cheaper for
+		// leaving pods unserved.
+		m.AutoscaledNodeCost += (s.NodePricePerHour + pending) * dt * hours
 	}
 	m.NodeCostRatio = m.NodeCost / m.OptimumCost
 	m.PodRatio = m.PodCost / m.OptimumCost
+	m.AutoscaledRatio = m.AutoscaledNodeCost / m.OptimumCost
+	m.Safety = safety(tr, run.Samples, run.Strategy == Optimum)
 
 	for k, e := range tr.Events {
 		if !e.Failback {
@@ -110,6 +182,18 @@ func Compute(tr *trace.Trace, run *Run) Metrics {
 			m.FailbackSeconds = -1
 		} else {
 			m.FailbackSeconds = max(m.FailbackSeconds, took)
+		}
+		spotBack := -1.0
+		for _, s := range run.Samples {
+			if s.Events == k+1 && s.PodsPerTier[trace.Spot] >= optimum(k + 1)[trace.Spot] {
+				spotBack = max(0, s.T-e.At)
+				break
+			}
+		}
+		if spotBack < 0 || m.SpotBackSeconds < 0 {
+			m.SpotBackSeconds = -1
+		} else {
+			m.SpotBackSeconds = max(m.SpotBackSeconds, spotBack)
 		}
 	}
 	if n := len(run.Samples); n > 0 {

@@ -42,16 +42,96 @@ func tierSeconds(tr *trace.Trace, m Metrics) string {
 	return strings.Join(parts, " / ")
 }
 
-// Markdown writes the results table.
-func Markdown(w io.Writer, tr *trace.Trace, ms []Metrics) {
-	fmt.Fprintf(w, "| strategy | node cost $ | × optimum | pod cost $ | × optimum | pending pod-s | evictions | needed moves | evictions / move | failback s | misplaced at end | pod-s %s |\n",
-		strings.Join(tr.TiersByPrice(), " / "))
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	for _, m := range ms {
-		fmt.Fprintf(w, "| %s | %.4f | %s | %.4f | %s | %.0f | %d | %d | %s | %s | %d | %s |\n",
-			m.Strategy, m.NodeCost, fmtRatio(m.NodeCostRatio), m.PodCost, fmtRatio(m.PodRatio),
-			m.PendingPodSeconds, m.Evictions, m.NeededMoves, fmtPerMove(m), fmtFailback(m), m.MisplacedAtEnd, tierSeconds(tr, m))
+func fmtSeconds(v float64) string {
+	if v < 0 {
+		return "never"
 	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// workloadNames lists the trace's workloads in trace order.
+func workloadNames(tr *trace.Trace) []string {
+	out := make([]string, 0, len(tr.Workloads))
+	for _, w := range tr.Workloads {
+		out = append(out, w.Name)
+	}
+	return out
+}
+
+// fmtSafety is a window's fewest Running replicas per workload, in trace order ("3/2/1").
+func fmtSafety(tr *trace.Trace, m Metrics, i int) string {
+	if m.Strategy == Optimum || i >= len(m.Safety) {
+		return "-"
+	}
+	var parts []string
+	for _, w := range workloadNames(tr) {
+		parts = append(parts, strconv.Itoa(m.Safety[i].MinRunning[w]))
+	}
+	return strings.Join(parts, " / ")
+}
+
+// Markdown writes the results table, then the safety table, then (runs with Karpenter) the
+// table of Karpenter's nodes.
+func Markdown(w io.Writer, tr *trace.Trace, ms []Metrics) {
+	fmt.Fprintf(w, "| strategy | node cost $ | × optimum | pod cost $ | × optimum | pending pod-s | evictions | needed moves | evictions / move | failback s | spot back s | misplaced at end | pod-s %s |\n",
+		strings.Join(tr.TiersByPrice(), " / "))
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, m := range ms {
+		fmt.Fprintf(w, "| %s | %.4f | %s | %.4f | %s | %.0f | %d | %d | %s | %s | %s | %d | %s |\n",
+			m.Strategy, m.NodeCost, fmtRatio(m.NodeCostRatio), m.PodCost, fmtRatio(m.PodRatio),
+			m.PendingPodSeconds, m.Evictions, m.NeededMoves, fmtPerMove(m), fmtFailback(m), fmtSeconds(m.SpotBackSeconds), m.MisplacedAtEnd, tierSeconds(tr, m))
+	}
+	windows := tr.ReclaimWindows()
+	if len(windows) > 0 {
+		names := strings.Join(workloadNames(tr), " / ")
+		fmt.Fprintf(w, "\nSafety: the fewest replicas of each workload (%s; desired %s) Running during each reclaim, next to the cost.\n\n", names, desiredOf(tr, windows[0]))
+		fmt.Fprint(w, "| strategy | pod cost × optimum |")
+		for _, win := range windows {
+			fmt.Fprintf(w, " %s |", win.Name())
+		}
+		fmt.Fprintln(w)
+		fmt.Fprint(w, "| --- | ---: |")
+		for range windows {
+			fmt.Fprint(w, " ---: |")
+		}
+		fmt.Fprintln(w)
+		for _, m := range ms {
+			fmt.Fprintf(w, "| %s | %s |", m.Strategy, fmtRatio(m.PodRatio))
+			for i := range windows {
+				fmt.Fprintf(w, " %s |", fmtSafety(tr, m, i))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	var autoscaled []Metrics
+	for _, m := range ms {
+		if m.Autoscaled {
+			autoscaled = append(autoscaled, m)
+		}
+	}
+	if len(autoscaled) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nKarpenter's nodes: node cost from Karpenter's node-seconds × each node's offering price (pending pods at the highest price), against the optimum.\n\n")
+	fmt.Fprintf(w, "| strategy | node cost $ (node-seconds) | × optimum | node-s %s | evictions (moves) | drain evictions (reclaims) | spot back s | launches refused past a limit |\n", strings.Join(tr.TiersByPrice(), " / "))
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, m := range autoscaled {
+		var parts []string
+		for _, tier := range tr.TiersByPrice() {
+			parts = append(parts, fmt.Sprintf("%.0f", m.NodeSecondsPerTier[tier]))
+		}
+		fmt.Fprintf(w, "| %s | %.4f | %s | %s | %d | %d | %s | %d |\n", m.Strategy, m.AutoscaledNodeCost, fmtRatio(m.AutoscaledRatio),
+			strings.Join(parts, " / "), m.Evictions, m.DrainEvictions, fmtSeconds(m.SpotBackSeconds), m.RefusedLaunches)
+	}
+}
+
+func desiredOf(tr *trace.Trace, win trace.Window) string {
+	replicas := tr.StateAfter(win.First).Replicas
+	var parts []string
+	for _, w := range workloadNames(tr) {
+		parts = append(parts, strconv.Itoa(replicas[w]))
+	}
+	return strings.Join(parts, " / ")
 }
 
 // SummaryCSV writes one row per strategy.
@@ -62,6 +142,16 @@ func SummaryCSV(w io.Writer, tr *trace.Trace, ms []Metrics) error {
 	for _, tier := range tr.TiersByPrice() {
 		header = append(header, "pod_seconds_"+tier)
 	}
+	header = append(header, "spot_back_seconds", "autoscaler_node_cost", "autoscaler_node_cost_ratio", "drain_evictions", "refused_launches")
+	for _, tier := range tr.TiersByPrice() {
+		header = append(header, "node_seconds_"+tier)
+	}
+	windows := tr.ReclaimWindows()
+	for i := range windows {
+		for _, w := range workloadNames(tr) {
+			header = append(header, fmt.Sprintf("min_running_window%d_%s", i+1, w))
+		}
+	}
 	_ = cw.Write(header)
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
 	for _, m := range ms {
@@ -70,6 +160,19 @@ func SummaryCSV(w io.Writer, tr *trace.Trace, ms []Metrics) error {
 			f(m.FailbackSeconds), strconv.Itoa(m.MisplacedAtEnd)}
 		for _, tier := range tr.TiersByPrice() {
 			row = append(row, f(m.PodSecondsPerTier[tier]))
+		}
+		row = append(row, f(m.SpotBackSeconds), f(m.AutoscaledNodeCost), f(m.AutoscaledRatio), strconv.Itoa(m.DrainEvictions), strconv.Itoa(m.RefusedLaunches))
+		for _, tier := range tr.TiersByPrice() {
+			row = append(row, f(m.NodeSecondsPerTier[tier]))
+		}
+		for i := range windows {
+			for _, w := range workloadNames(tr) {
+				v := ""
+				if m.Strategy != Optimum && i < len(m.Safety) {
+					v = strconv.Itoa(m.Safety[i].MinRunning[w])
+				}
+				row = append(row, v)
+			}
 		}
 		_ = cw.Write(row)
 	}
@@ -83,6 +186,10 @@ func TimeseriesCSV(w io.Writer, tr *trace.Trace, runs []*Run) error {
 	header := []string{"strategy", "t", "events"}
 	header = append(header, tr.TiersByPrice()...)
 	header = append(header, "pending", "evictions")
+	for _, w := range workloadNames(tr) {
+		header = append(header, "running_"+w)
+	}
+	header = append(header, "node_price_per_hour")
 	_ = cw.Write(header)
 	for _, run := range runs {
 		for _, s := range run.Samples {
@@ -91,6 +198,10 @@ func TimeseriesCSV(w io.Writer, tr *trace.Trace, runs []*Run) error {
 				row = append(row, strconv.Itoa(s.PodsPerTier[tier]))
 			}
 			row = append(row, strconv.Itoa(s.Pending), strconv.Itoa(s.Evictions))
+			for _, w := range workloadNames(tr) {
+				row = append(row, strconv.Itoa(s.Running[w]))
+			}
+			row = append(row, strconv.FormatFloat(s.NodePricePerHour, 'f', 4, 64))
 			_ = cw.Write(row)
 		}
 	}

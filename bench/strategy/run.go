@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/bench/trace"
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 )
 
 // The strategies. Optimum is not run: it is computed from the trace.
@@ -37,17 +39,50 @@ const (
 	AKSRecipe     = "aks-recipe"
 	OKERecipe     = "oke-recipe"
 	SpotScheduler = "spot-scheduler"
-	Optimum       = "optimum"
+	// SpotSchedulerPolicy is spot-scheduler with the trace's capacity policy on every workload.
+	SpotSchedulerPolicy = "spot-scheduler-policy"
+	// Karpenter is the peer with an autoscaler: the default scheduler (pods as in affinity)
+	// and Karpenter's consolidation of underutilized nodes in every NodePool, its own failback.
+	// It runs only with the Karpenter autoscaler.
+	Karpenter = "karpenter"
+	Optimum   = "optimum"
 )
 
-// All lists the strategies that run, in report order.
-var All = []string{Affinity, AKSRecipe, OKERecipe, SpotScheduler}
+// Autoscalers: who adds and removes the nodes.
+const (
+	// Scripted: the runner creates and deletes the trace's nodes itself; node cost counts
+	// non-empty nodes, as if an autoscaler removed empty ones at once.
+	Scripted = "scripted"
+	// KarpenterAutoscaler: the real Karpenter (kwok provider) launches and removes every node
+	// from one NodePool per trace pool; the trace's events change NodePool limits and go
+	// through Karpenter's interruption path.
+	KarpenterAutoscaler = "karpenter"
+)
+
+// Autoscalers lists the autoscaler modes.
+var Autoscalers = []string{KarpenterAutoscaler, Scripted}
+
+// All lists the strategies that run with the scripted autoscaler, in report order.
+var All = []string{Affinity, AKSRecipe, OKERecipe, SpotScheduler, SpotSchedulerPolicy}
+
+// Strategies lists the strategies that run with an autoscaler, in report order.
+func Strategies(autoscaler string) []string {
+	if autoscaler == KarpenterAutoscaler {
+		return []string{Affinity, AKSRecipe, OKERecipe, Karpenter, SpotScheduler, SpotSchedulerPolicy}
+	}
+	return All
+}
 
 // UsesDescheduler says whether the strategy runs the descheduler.
 func UsesDescheduler(s string) bool { return s == AKSRecipe || s == OKERecipe }
 
 // UsesPlaceholders says whether the strategy keeps placeholder (headroom) pods on spot.
-func UsesPlaceholders(s string) bool { return s == AKSRecipe || s == SpotScheduler }
+func UsesPlaceholders(s string) bool { return s == AKSRecipe || isSpotScheduler(s) }
+
+// UsesPolicy says whether the strategy declares the trace's capacity policy on its workloads.
+func UsesPolicy(s string) bool { return s == SpotSchedulerPolicy }
+
+func isSpotScheduler(s string) bool { return s == SpotScheduler || s == SpotSchedulerPolicy }
 
 // Options of a run.
 type Options struct {
@@ -66,6 +101,11 @@ type Options struct {
 	// LogDir, when set, keeps each run's component logs in LogDir/<strategy>.
 	LogDir string
 	Out    io.Writer
+	// Autoscaler is Scripted (default) or KarpenterAutoscaler.
+	Autoscaler string
+	// KarpenterDir holds Karpenter's build ("": $SPOT_SCHEDULER_KARPENTER_DIR or
+	// hack/build-karpenter.sh).
+	KarpenterDir string
 }
 
 // Sample is the cluster at one moment of the replay.
@@ -83,15 +123,28 @@ type Sample struct {
 	BurstMilliCPU int64
 	// Evictions so far (workload pods evicted through the Eviction API).
 	Evictions int
+	// Running counts each workload's pods Running on a live node (not terminating).
+	Running map[string]int
+	// With Karpenter: its nodes alive (terminating ones included: they still bill) by tier,
+	// and the sum of their offerings' hourly prices.
+	AutoscaledNodes  map[string]int
+	NodePricePerHour float64
 }
 
 // Run is one strategy's replay.
 type Run struct {
 	Strategy string
 	Samples  []Sample
+	// Autoscaler the run used.
+	Autoscaler string
 	// Evictions of workload pods and of placeholders through the Eviction API (preemption
-	// by a scheduler is not an eviction).
-	Evictions, PlaceholderEvictions int
+	// by a scheduler is not an eviction). DrainEvictions are the workload pods evicted from
+	// nodes the trace reclaimed (Karpenter's interruption drain): not moves, not counted in
+	// Evictions.
+	Evictions, PlaceholderEvictions, DrainEvictions int
+	// RefusedLaunches: with Karpenter, the NodeClaims it launched past a NodePool's limit,
+	// which the runner refused (deleted) as a cloud without more capacity would.
+	RefusedLaunches int
 	// Wall is how long the run took, control plane included.
 	Wall time.Duration
 }
@@ -118,10 +171,25 @@ type runner struct {
 	workload map[string]bool
 	procs    []*localcluster.Process
 
-	mu                     sync.Mutex
-	evicted                map[string]bool
-	evictions, phEvictions int
+	mu                                     sync.Mutex
+	evicted                                map[string]bool
+	evictions, phEvictions, drainEvictions int
+	// interrupted holds the nodes the trace reclaimed through Karpenter.
+	interrupted map[string]bool
+
+	// With Karpenter: the tier of each trace pool (= NodePool), the NodePools' CPU limits
+	// as last set, the nodes given a notice per pool.
+	karpenter *localcluster.Karpenter
+	poolTier  map[string]string
+	limits    map[string]int64
+	noticed   map[string][]string
+	// limitSetAt: when each NodePool's limit was last set; refusedLaunches counts the
+	// NodeClaims deleted for taking a pool past its limit (both under mu).
+	limitSetAt      map[string]time.Time
+	refusedLaunches int
 }
+
+func (r *runner) autoscaled() bool { return r.opts.Autoscaler == KarpenterAutoscaler }
 
 func (r *runner) say(format string, args ...any) {
 	if r.opts.Out != nil {
@@ -137,8 +205,19 @@ func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err er
 	if opts.SampleInterval <= 0 {
 		opts.SampleInterval = time.Second
 	}
+	if opts.Autoscaler == "" {
+		opts.Autoscaler = Scripted
+	}
+	if err := validate(strategy, opts); err != nil {
+		return nil, err
+	}
 	began := time.Now()
-	r := &runner{opts: opts, strategy: strategy, tr: opts.Trace, tierOf: map[string]string{}, workload: map[string]bool{}, evicted: map[string]bool{}}
+	r := &runner{opts: opts, strategy: strategy, tr: opts.Trace, tierOf: map[string]string{}, workload: map[string]bool{}, evicted: map[string]bool{},
+		interrupted: map[string]bool{}, poolTier: map[string]string{}, limits: map[string]int64{}, noticed: map[string][]string{},
+		limitSetAt: map[string]time.Time{}}
+	for _, p := range r.tr.Pools() {
+		r.poolTier[p.Name] = p.Tier
+	}
 	for _, n := range r.tr.Nodes {
 		r.tierOf[n.Name] = n.Tier
 	}
@@ -186,19 +265,50 @@ func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err er
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return &Run{Strategy: strategy, Samples: samples, Evictions: r.evictions, PlaceholderEvictions: r.phEvictions, Wall: time.Since(began)}, nil
+	return &Run{Strategy: strategy, Autoscaler: opts.Autoscaler, Samples: samples, Evictions: r.evictions, PlaceholderEvictions: r.phEvictions,
+		DrainEvictions: r.drainEvictions, RefusedLaunches: r.refusedLaunches, Wall: time.Since(began)}, nil
+}
+
+// validate checks a run's strategy and options before anything starts, naming what is wrong.
+func validate(strategy string, opts Options) error {
+	if opts.Trace == nil {
+		return fmt.Errorf("Options.Trace: no trace")
+	}
+	if opts.Autoscaler != Scripted && opts.Autoscaler != KarpenterAutoscaler {
+		return fmt.Errorf("autoscaler %q is not one of %v", opts.Autoscaler, Autoscalers)
+	}
+	known := Strategies(opts.Autoscaler)
+	if !slices.Contains(known, strategy) {
+		return fmt.Errorf("strategy %q is not one of %v (autoscaler %s)", strategy, known, opts.Autoscaler)
+	}
+	if UsesPolicy(strategy) {
+		if len(opts.Trace.CapacityPolicy) == 0 {
+			return fmt.Errorf("strategy %s needs the trace's capacityPolicy (trace %s has none)", strategy, opts.Trace.Name)
+		}
+		pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: opts.Trace.CapacityPolicy}}
+		if _, err := policy.ForPod(pod, policy.Policy{}); err != nil {
+			return fmt.Errorf("trace %s: capacityPolicy: %w", opts.Trace.Name, err)
+		}
+	}
+	return nil
 }
 
 func (r *runner) setup(ctx context.Context) error {
 	if _, err := r.client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	for _, n := range r.tr.Nodes {
+	nodes := r.tr.Nodes
+	if r.autoscaled() {
+		// Karpenter launches every node; a node of its own only serves the warm-up probe and
+		// is gone before Karpenter starts.
+		nodes = []trace.Node{warmUpNode}
+	}
+	for _, n := range nodes {
 		if err := r.createNode(ctx, n); err != nil {
 			return err
 		}
 	}
-	if err := r.waitNodesReady(ctx, len(r.tr.Nodes)); err != nil {
+	if err := r.waitNodesReady(ctx, len(nodes)); err != nil {
 		return err
 	}
 	if err := r.startComponents(ctx); err != nil {
@@ -206,6 +316,11 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	if err := r.warmUp(ctx); err != nil {
 		return errors.Join(err, r.checkComponents())
+	}
+	if r.autoscaled() {
+		if err := r.startKarpenter(ctx); err != nil {
+			return err
+		}
 	}
 	if UsesPlaceholders(r.strategy) && r.tr.Placeholders.Replicas > 0 {
 		never := v1.PreemptNever
@@ -278,7 +393,7 @@ func (r *runner) waitNodesReady(ctx context.Context, n int) error {
 }
 
 func (r *runner) schedulerName() string {
-	if r.strategy == SpotScheduler {
+	if isSpotScheduler(r.strategy) {
 		return "spot-scheduler"
 	}
 	return v1.DefaultSchedulerName
@@ -288,6 +403,15 @@ func (r *runner) schedulerName() string {
 // tolerating the virtual node. The recipes add the preferred node affinity of seeds 000, 002
 // and 003 (spot first, then real nodes before the virtual node); spot-scheduler needs none.
 func (r *runner) podSpec(milliCPU int64, placeholder bool) v1.PodSpec {
+	if r.autoscaled() {
+		// Karpenter's kwok provider reserves 100m of every node: a 4-CPU node keeps room for
+		// four pods of the trace when each asks 100m less (costs still count the trace's size).
+		milliCPU -= karpenterNodeReserveMilliCPU
+	}
+	spotKey, spotValue := spotLabel, "spot"
+	if r.autoscaled() {
+		spotKey, spotValue = localcluster.KarpenterCapacityTypeLabel, localcluster.CapacityTypeSpot
+	}
 	spec := v1.PodSpec{
 		SchedulerName:                 r.schedulerName(),
 		TerminationGracePeriodSeconds: ptr.To[int64](0),
@@ -300,15 +424,15 @@ func (r *runner) podSpec(milliCPU int64, placeholder bool) v1.PodSpec {
 	}
 	if placeholder {
 		spec.PriorityClassName = placeholderClass
-		spec.NodeSelector = map[string]string{spotLabel: "spot"}
+		spec.NodeSelector = map[string]string{spotKey: spotValue}
 		spec.Tolerations = nil
 		return spec
 	}
-	if r.strategy != SpotScheduler {
+	if !isSpotScheduler(r.strategy) {
 		spec.Affinity = &v1.Affinity{NodeAffinity: &v1.NodeAffinity{
 			PreferredDuringSchedulingIgnoredDuringExecution: []v1.PreferredSchedulingTerm{
 				{Weight: 100, Preference: v1.NodeSelectorTerm{MatchExpressions: []v1.NodeSelectorRequirement{
-					{Key: spotLabel, Operator: v1.NodeSelectorOpIn, Values: []string{"spot"}}}}},
+					{Key: spotKey, Operator: v1.NodeSelectorOpIn, Values: []string{spotValue}}}}},
 				{Weight: 50, Preference: v1.NodeSelectorTerm{MatchExpressions: []v1.NodeSelectorRequirement{
 					{Key: "type", Operator: v1.NodeSelectorOpNotIn, Values: []string{"virtual-kubelet"}}}}},
 			},
@@ -324,12 +448,16 @@ func (r *runner) deployment(name string, replicas int, milliCPU int64, placehold
 	} else {
 		labels[workloadLabel] = name
 	}
+	var annotations map[string]string
+	if UsesPolicy(r.strategy) && !placeholder {
+		annotations = r.tr.CapacityPolicy
+	}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(int32(replicas)),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: r.podSpec(milliCPU, placeholder)},
+			Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations}, Spec: r.podSpec(milliCPU, placeholder)},
 		},
 	}
 }
@@ -392,9 +520,12 @@ func (r *runner) watchEvictions(ctx context.Context) error {
 				r.mu.Lock()
 				if !r.evicted[string(p.UID)] {
 					r.evicted[string(p.UID)] = true
-					if p.Labels[placeholderLabel] == "true" {
+					switch {
+					case p.Labels[placeholderLabel] == "true":
 						r.phEvictions++
-					} else {
+					case r.interrupted[p.Spec.NodeName]:
+						r.drainEvictions++
+					default:
 						r.evictions++
 					}
 				}
@@ -437,7 +568,7 @@ func (r *runner) replay(ctx context.Context) ([]Sample, error) {
 			break
 		}
 		for applied < len(r.tr.Events) && r.tr.Events[applied].At <= t {
-			if err := r.apply(ctx, r.tr.Events[applied]); err != nil {
+			if err := r.apply(ctx, applied, r.tr.Events[applied]); err != nil {
 				return nil, fmt.Errorf("event %d at %.0fs: %w", applied, r.tr.Events[applied].At, err)
 			}
 			applied++
@@ -461,7 +592,10 @@ func (r *runner) replay(ctx context.Context) ([]Sample, error) {
 	return samples, nil
 }
 
-func (r *runner) apply(ctx context.Context, e trace.Event) error {
+func (r *runner) apply(ctx context.Context, index int, e trace.Event) error {
+	if r.autoscaled() {
+		return r.applyKarpenter(ctx, index, e)
+	}
 	var parts []string
 	for _, name := range e.Notice {
 		parts = append(parts, "notice "+name)
@@ -515,10 +649,26 @@ func (r *runner) sample(ctx context.Context, t float64, events int) (Sample, err
 		return Sample{}, fmt.Errorf("sampling: %w", err)
 	}
 	live := map[string]bool{}
-	for _, n := range nodes.Items {
-		live[n.Name] = true
+	tierOf, cpuOf := r.tierOf, map[string]int64{}
+	if r.autoscaled() {
+		tierOf = map[string]string{}
 	}
-	s := Sample{T: t, Events: events, PodsPerTier: map[string]int{}, NodeMilliCPU: map[string]int64{}}
+	s := Sample{T: t, Events: events, PodsPerTier: map[string]int{}, NodeMilliCPU: map[string]int64{}, Running: map[string]int{}}
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		live[n.Name] = true
+		if r.autoscaled() {
+			r.meterNode(&s, n, tierOf)
+			// Every node Karpenter launches here has this size (its status may not say yet).
+			cpuOf[n.Name] = karpenterNodeCPU * 1000
+		}
+	}
+	state := r.tr.StateAfter(events)
+	if !r.autoscaled() {
+		for name, n := range state.Nodes {
+			cpuOf[name] = n.CPU * 1000
+		}
+	}
 	served := map[string]int{}
 	busy := map[string]bool{}
 	for i := range pods.Items {
@@ -526,23 +676,26 @@ func (r *runner) sample(ctx context.Context, t float64, events int) (Sample, err
 		if p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed || !live[p.Spec.NodeName] {
 			continue
 		}
-		tier := r.tierOf[p.Spec.NodeName]
+		tier := tierOf[p.Spec.NodeName]
 		busy[p.Spec.NodeName] = true
 		if tier == trace.Burst {
-			s.BurstMilliCPU += p.Spec.Containers[0].Resources.Requests.Cpu().MilliValue()
+			// Billed per pod, at the trace's pod size (Karpenter's pods ask 100m less).
+			s.BurstMilliCPU += r.tr.PodMilliCPU()
 		}
 		if w := p.Labels[workloadLabel]; r.workload[w] {
 			served[w]++
 			s.PodsPerTier[tier]++
+			if p.Status.Phase == v1.PodRunning {
+				s.Running[w]++
+			}
 		}
 	}
-	state := r.tr.StateAfter(events)
 	for w, desired := range state.Replicas {
 		s.Pending += max(0, desired-served[w])
 	}
 	for name := range busy {
-		if tier := r.tierOf[name]; tier != trace.Burst {
-			s.NodeMilliCPU[tier] += state.Nodes[name].CPU * 1000
+		if tier := tierOf[name]; tier != trace.Burst {
+			s.NodeMilliCPU[tier] += cpuOf[name]
 		}
 	}
 	r.mu.Lock()

@@ -24,7 +24,9 @@ func TestMain(m *testing.M) {
 // TestStrategyBenchSmoke runs the strategy benchmark end to end on the tiny smoke trace, for
 // spot-scheduler and the affinity recipe (real kube-scheduler), and checks that the metrics are
 // computed and sane: every pod accounted for, the optimum never above any strategy,
-// spot-scheduler fails back with at most one eviction per needed move, the reports are written.
+// spot-scheduler fails back with at most one eviction per needed move, the safety measure
+// covers the reclaim, the reports are written. Karpenter is not in the smoke (a Karpenter run
+// would add over 2 minutes); the safety and node-meter arithmetic have unit tests.
 func TestStrategyBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two local control planes (~2 minutes)")
@@ -89,6 +91,16 @@ func TestStrategyBenchSmoke(t *testing.T) {
 		}
 		if m.PendingPodSeconds < 0 || m.Evictions < 0 || m.NeededMoves < 0 {
 			t.Errorf("%s: negative metric: %+v", m.Strategy, m)
+		}
+		// Safety: the trace's one reclaim window (pool spot-a) is measured, and no workload
+		// had more replicas Running than desired nor fewer than none.
+		if len(m.Safety) != 1 || m.Safety[0].Window.Pools[0] != "spot-a" {
+			t.Errorf("%s: safety windows %+v, want the spot-a reclaim", m.Strategy, m.Safety)
+		}
+		for _, ws := range m.Safety {
+			if got, desired := ws.MinRunning["web"], ws.Desired["web"]; got < 0 || got > desired {
+				t.Errorf("%s: %s: fewest web Running %d, outside 0..%d", m.Strategy, ws.Window.Name(), got, desired)
+			}
 		}
 	}
 	spot, aff := byName[strategy.SpotScheduler], byName[strategy.Affinity]

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -41,7 +42,11 @@ type Trace struct {
 	Placeholders PodSet `json:"placeholders"`
 	// Workloads are Deployments created at time 0 (Replicas is their starting size).
 	Workloads []PodSet `json:"workloads"`
-	Events    []Event  `json:"events"`
+	// CapacityPolicy holds the per-workload capacity policy annotations (pkg/policy,
+	// spot-scheduler.io/on-demand-base, spot-share, max-per-pool) that the strategies running
+	// with a policy put on every workload's pod template.
+	CapacityPolicy map[string]string `json:"capacityPolicy,omitempty"`
+	Events         []Event           `json:"events"`
 }
 
 // Node is one node of the trace.
@@ -79,6 +84,116 @@ type Event struct {
 	Failback bool `json:"failback,omitempty"`
 }
 
+// Disruptive says whether the event takes capacity away (an interruption notice or a reclaim):
+// the safety measure looks at the replicas left Running from such an event on.
+func (e Event) Disruptive() bool { return len(e.Notice) > 0 || len(e.Reclaim) > 0 }
+
+// Window is a stretch of the replay in which capacity is being taken away: from a disruptive
+// event to the next event that is not (or the end).
+type Window struct {
+	// First and End are event indexes: the window starts when event First happens and ends
+	// when event End does (End == len(Events): the end of the replay).
+	First, End int
+	From, To   float64
+	// Pools reclaimed in the window, and whether they are every spot pool the cluster had.
+	Pools   []string
+	AllSpot bool
+}
+
+// Name is how reports call the window: "all spot" or the pools, with its start.
+func (w Window) Name() string {
+	what := strings.Join(w.Pools, "+")
+	if w.AllSpot {
+		what = "all spot"
+	}
+	return fmt.Sprintf("%s reclaim (t=%.0f)", what, w.From)
+}
+
+// ReclaimWindows lists the trace's reclaim windows in order.
+func (t *Trace) ReclaimWindows() []Window {
+	var out []Window
+	for i := 0; i < len(t.Events); i++ {
+		if !t.Events[i].Disruptive() {
+			continue
+		}
+		w := Window{First: i, From: t.Events[i].At}
+		before := t.StateAfter(i)
+		pools := map[string]bool{}
+		j := i
+		for ; j < len(t.Events) && t.Events[j].Disruptive(); j++ {
+			for _, names := range [][]string{t.Events[j].Notice, t.Events[j].Reclaim} {
+				for _, name := range names {
+					if n, ok := before.Nodes[name]; ok {
+						pools[n.Pool] = true
+					}
+				}
+			}
+		}
+		w.End, w.To = j, t.Duration
+		if j < len(t.Events) {
+			w.To = t.Events[j].At
+		}
+		for p := range pools {
+			w.Pools = append(w.Pools, p)
+		}
+		sort.Strings(w.Pools)
+		after := t.StateAfter(j)
+		spotBefore, spotAfter := 0, 0
+		for _, n := range before.Nodes {
+			if n.Tier == Spot {
+				spotBefore++
+			}
+		}
+		for _, n := range after.Nodes {
+			if n.Tier == Spot {
+				spotAfter++
+			}
+		}
+		w.AllSpot = spotBefore > 0 && spotAfter == 0
+		out = append(out, w)
+		i = j - 1
+	}
+	return out
+}
+
+// Pools lists every pool of the trace (initial and added nodes) with its tier and node size,
+// in the order they first appear.
+func (t *Trace) Pools() []Pool {
+	var out []Pool
+	seen := map[string]bool{}
+	add := func(n Node) {
+		if !seen[n.Pool] {
+			seen[n.Pool] = true
+			out = append(out, Pool{Name: n.Pool, Tier: n.Tier, Zone: n.Zone})
+		}
+	}
+	for _, n := range t.Nodes {
+		add(n)
+	}
+	for _, e := range t.Events {
+		for _, n := range e.AddNodes {
+			add(n)
+		}
+	}
+	return out
+}
+
+// Pool is a node pool of the trace.
+type Pool struct{ Name, Tier, Zone string }
+
+// PoolCPU is the CPU of the state's nodes in each pool, counting only nodes not at risk when
+// withoutAtRisk is set (the capacity an autoscaler may still launch there).
+func (s State) PoolCPU(withoutAtRisk bool) map[string]int64 {
+	out := map[string]int64{}
+	for name, n := range s.Nodes {
+		if withoutAtRisk && s.AtRisk[name] {
+			continue
+		}
+		out[n.Pool] += n.CPU
+	}
+	return out
+}
+
 // Load reads a trace from a file, or a built-in one by name ("default", "smoke").
 func Load(nameOrPath string) (*Trace, error) {
 	data, err := os.ReadFile(nameOrPath)
@@ -108,6 +223,7 @@ func (t *Trace) validate() error {
 		}
 	}
 	seen := map[string]bool{}
+	poolTier := map[string]string{}
 	checkNode := func(n Node) error {
 		if n.Name == "" || n.Pool == "" || n.CPU <= 0 {
 			return fmt.Errorf("trace %s: node %+v needs name, pool and cpu", t.Name, n)
@@ -119,6 +235,10 @@ func (t *Trace) validate() error {
 			return fmt.Errorf("trace %s: node %s defined twice", t.Name, n.Name)
 		}
 		seen[n.Name] = true
+		if tier, ok := poolTier[n.Pool]; ok && tier != n.Tier {
+			return fmt.Errorf("trace %s: node %s: pool %s has nodes of tiers %s and %s; a pool has one tier", t.Name, n.Name, n.Pool, tier, n.Tier)
+		}
+		poolTier[n.Pool] = n.Tier
 		return nil
 	}
 	for _, n := range t.Nodes {

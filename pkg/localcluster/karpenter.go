@@ -96,6 +96,10 @@ type NodePool struct {
 	ConsolidateAfter *time.Duration
 	// InstanceTypes restricts the NodePool to these instance type names (nil: any).
 	InstanceTypes []string
+	// Labels and Taints are put on every node of the NodePool (e.g. a virtual-node pool's
+	// type=virtual-kubelet label and virtual-kubelet.io/provider taint).
+	Labels map[string]string
+	Taints []v1.Taint
 }
 
 // InstanceType is one machine shape with a spot and an on-demand offering in every zone.
@@ -351,6 +355,20 @@ func NodePoolObject(p NodePool) *unstructured.Unstructured {
 	}
 	if p.CPULimit != "" {
 		spec["limits"] = map[string]any{"cpu": p.CPULimit}
+	}
+	if len(p.Labels) > 0 {
+		labels := map[string]any{}
+		for k, v := range p.Labels {
+			labels[k] = v
+		}
+		spec["template"].(map[string]any)["metadata"] = map[string]any{"labels": labels}
+	}
+	if len(p.Taints) > 0 {
+		taints := make([]any, 0, len(p.Taints))
+		for _, t := range p.Taints {
+			taints = append(taints, map[string]any{"key": t.Key, "value": t.Value, "effect": string(t.Effect)})
+		}
+		spec["template"].(map[string]any)["spec"].(map[string]any)["taints"] = taints
 	}
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "karpenter.sh/v1",

@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"encoding/json"
+	v1 "k8s.io/api/core/v1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,15 @@ func TestNodePoolObject(t *testing.T) {
 	}
 	if _, found, _ := unstructured.NestedMap(never.Object, "spec", "limits"); found {
 		t.Fatal("limits set without a CPU limit")
+	}
+	virtual := NodePoolObject(NodePool{Name: "virtual", CapacityType: CapacityTypeOnDemand, Labels: map[string]string{"type": "virtual-kubelet"},
+		Taints: []v1.Taint{{Key: "virtual-kubelet.io/provider", Value: "azure", Effect: v1.TaintEffectNoSchedule}}})
+	if v, _, _ := unstructured.NestedString(virtual.Object, "spec", "template", "metadata", "labels", "type"); v != "virtual-kubelet" {
+		t.Fatalf("template label type=%q, want virtual-kubelet", v)
+	}
+	taints, _, _ := unstructured.NestedSlice(virtual.Object, "spec", "template", "spec", "taints")
+	if len(taints) != 1 || taints[0].(map[string]any)["key"] != "virtual-kubelet.io/provider" || taints[0].(map[string]any)["effect"] != "NoSchedule" {
+		t.Fatalf("template taints %v", taints)
 	}
 }
 
