@@ -146,6 +146,9 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 		}
 		sim := state.Clone()
 		sim.Write(simulatingKey, simulating{})
+		// The question is whether the pod fits once the placeholders are gone, whatever
+		// the band: SpotScore's own search stands aside too.
+		spotscore.SkipTierSearch(sim)
 		if _, _, status := pl.victimSearch.SelectVictimsOnNode(ctx, sim, pod, ni.Snapshot(), nil); status.IsSuccess() {
 			best = band
 		}
