@@ -23,9 +23,9 @@ import (
 type nominator map[string][]fwk.PodInfo
 
 func (n nominator) AddNominatedPod(klog.Logger, fwk.PodInfo, *framework.NominatingInfo) {}
-func (n nominator) DeleteNominatedPodIfExists(*v1.Pod)                                   {}
-func (n nominator) UpdateNominatedPod(klog.Logger, *v1.Pod, fwk.PodInfo)                 {}
-func (n nominator) NominatedPodsForNode(node string) []fwk.PodInfo                        { return n[node] }
+func (n nominator) DeleteNominatedPodIfExists(*v1.Pod)                                  {}
+func (n nominator) UpdateNominatedPod(klog.Logger, *v1.Pod, fwk.PodInfo)                {}
+func (n nominator) NominatedPodsForNode(node string) []fwk.PodInfo                      { return n[node] }
 
 const placeholderLabel = "spot-scheduler.io/placeholder"
 
@@ -136,7 +136,7 @@ func TestTierSearchNarrowing(t *testing.T) {
 		{name: "a nominated pod of higher priority holds the room", pod: cpuPod("p", "1").Obj(), nodes: []*v1.Node{spot1, od1},
 			nominated: []*v1.Pod{higher}, want: []string{"od-1"}, wantFree: 1},
 		{name: "too many pods", pod: cpuPod("p", "1").Obj(),
-			nodes: []*v1.Node{spotNode("spot-1", "a").Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "4", v1.ResourcePods: "1"}).Obj(), od1},
+			nodes:    []*v1.Node{spotNode("spot-1", "a").Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "4", v1.ResourcePods: "1"}).Obj(), od1},
 			existing: []*v1.Pod{boundPod("f1", "0", "spot-1")}, want: []string{"od-1"}, wantFree: 1},
 	}
 	for _, tc := range tests {
