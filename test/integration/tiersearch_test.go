@@ -233,15 +233,21 @@ func TestTierSearchProfileArgsTheChecksMiss(t *testing.T) {
 		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 		Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}, Spec: framework.PodSpec("1")},
 	}}
-	if _, err := env.Client.AppsV1().ReplicaSets(ns).Create(env.Ctx, rs, metav1.CreateOptions{}); err != nil {
+	createdRS, err := env.Client.AppsV1().ReplicaSets(ns).Create(env.Ctx, rs, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Default constraints select the pods of the pod's controller.
+	ofRS := func(p *v1.Pod) *v1.Pod {
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: createdRS.UID, Controller: ptr.To(true)}}
+		return p
 	}
 	env.StartScheduler("spot-scheduler", config)
 	env.CreateNodes(framework.Node("spot-a", "8", framework.Labels(framework.SpotLabels, zoneA)),
 		framework.Node("ondemand-b", "8", framework.Labels(framework.OnDemandLabels, zoneB)))
-	env.CreateBoundPods(boundTo(framework.Pod(ns, "web-0", "1", map[string]string{"app": "web"}), "spot-a"))
+	env.CreateBoundPods(ofRS(boundTo(framework.Pod(ns, "web-0", "1", map[string]string{"app": "web"}), "spot-a")))
 	start := time.Now()
-	pod := framework.Pod(ns, "web-1", "1", map[string]string{"app": "web"})
+	pod := ofRS(framework.Pod(ns, "web-1", "1", map[string]string{"app": "web"}))
 	if _, err := env.Client.CoreV1().Pods(ns).Create(env.Ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
