@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -50,6 +51,8 @@ type SpotScore struct {
 	// workloadsOnNode counts a node's pods per workload (capacity.WorkloadKey), per node
 	// generation: each cycle then re-reads only the nodes that changed since the last one.
 	workloadsOnNode *pernode.Cache[map[string]int]
+	// classList is the last node list's classes, by position (classesOf).
+	classList atomic.Pointer[classList]
 
 	// The tier search (tiersearch.go): what the profile allows it (off until checkProfile
 	// has seen the profile: a framework built for simulation never runs it), the profile's shared
@@ -161,13 +164,14 @@ func (s *preScoreState) Clone() fwk.StateData { return s }
 // (tiersearch.go) may narrow the nodes to the pod's best band. It never rejects a pod.
 func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod)}
+	classes := pl.classesOf(nodes)
 	// The capacity policy hook (policy.go): may set avoidSpot and fullPools for this cycle.
-	pl.applyPolicy(ctx, s, pod, nodes)
+	pl.applyPolicy(ctx, s, pod, nodes, classes)
 	if pl.spreadRange > 0 {
-		s.podsPerPool = pl.countWorkloadPerPool(ctx, pod, nodes)
+		s.podsPerPool = pl.countWorkloadPerPool(pod, nodes, classes)
 	}
 	cycleState.Write(preFilterStateKey, s)
-	return pl.searchTiers(ctx, cycleState, s, pod, nodes), nil
+	return pl.searchTiers(ctx, cycleState, s, pod, nodes, classes), nil
 }
 
 // PreFilterExtensions of the PreFilter plugin: none. The tier search's Filter depends on
@@ -204,30 +208,57 @@ func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, po
 }
 
 // countWorkloadPerPool counts the pods of pod's workload on every node, by pool: a cached
-// lookup per node (see workloadsOnNode), in parallel like the framework's own per-node work
-// (the scheduling cycle is serial; this keeps the other core busy). The pod itself is not in
-// the snapshot: the scheduler's cycle is for a pod not yet bound, and the rebalancer's
-// simulations take the pod off its node first.
-func (pl *SpotScore) countWorkloadPerPool(ctx context.Context, pod *v1.Pod, nodes []fwk.NodeInfo) map[string]int {
+// lookup per node (see workloadsOnNode). The pod itself is not in the snapshot: the
+// scheduler's cycle is for a pod not yet bound, and the rebalancer's simulations take the pod
+// off its node first.
+func (pl *SpotScore) countWorkloadPerPool(pod *v1.Pod, nodes []fwk.NodeInfo, classes []capacity.Class) map[string]int {
 	counts := map[string]int{}
 	key, ok := capacity.WorkloadKey(pod)
 	if !ok {
 		return counts
 	}
-	perNode := make([]int, len(nodes))
-	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
-		if nodes[i].Node() != nil {
-			perNode[i] = pl.workloadsOnNode.Get(nodes[i])[key]
-		}
-	}, Name)
-	for i, n := range perNode {
+	for i, perWorkload := range pl.workloadsOnNode.Values(nodes) {
 		// A NodeInfo without a node holds pods bound to a node that is gone (until the pod
 		// garbage collector removes them): they run nowhere, so they count in no pool.
-		if n > 0 && nodes[i].Node() != nil {
-			counts[pl.model.Classify(nodes[i].Node()).Pool] += n
+		if n := perWorkload[key]; n > 0 && nodes[i].Node() != nil {
+			counts[classes[i].Pool] += n
 		}
 	}
 	return counts
+}
+
+// classesOf classifies every node of the list (the zero Class for a NodeInfo without a
+// node). It remembers the last list by position: when every NodeInfo still holds the node
+// object it held then (pods come and go, nodes rarely change), it returns the same classes,
+// at the cost of a pointer comparison per node. The result must not be modified.
+func (pl *SpotScore) classesOf(nodes []fwk.NodeInfo) []capacity.Class {
+	last := pl.classList.Load()
+	if last != nil && len(last.nodes) == len(nodes) {
+		same := true
+		for i, ni := range nodes {
+			if ni.Node() != last.nodes[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return last.classes
+		}
+	}
+	cur := &classList{nodes: make([]*v1.Node, len(nodes)), classes: make([]capacity.Class, len(nodes))}
+	for i, ni := range nodes {
+		if n := ni.Node(); n != nil {
+			cur.nodes[i], cur.classes[i] = n, pl.model.Classify(n)
+		}
+	}
+	pl.classList.Store(cur)
+	return cur.classes
+}
+
+// classList is a node list's node objects and their classes; never modified once stored.
+type classList struct {
+	nodes   []*v1.Node
+	classes []capacity.Class
 }
 
 func readState[T fwk.StateData](cycleState fwk.CycleState, key fwk.StateKey) (T, error) {

@@ -19,6 +19,8 @@ import (
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/names"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 )
 
 // The tier search: SpotScore looks at the best band (tier x risk, for this pod) first instead
@@ -383,23 +385,17 @@ func (pl *SpotScore) matchesExistingAntiAffinity(pod *v1.Pod) bool {
 }
 
 // searchTiers is PreFilter's part of the tier search (see the top of this file).
-func (pl *SpotScore) searchTiers(ctx context.Context, cycleState fwk.CycleState, s *preFilterState, pod *v1.Pod, nodes []fwk.NodeInfo) *framework.PreFilterResult {
+func (pl *SpotScore) searchTiers(ctx context.Context, cycleState fwk.CycleState, s *preFilterState, pod *v1.Pod, nodes []fwk.NodeInfo, classes []capacity.Class) *framework.PreFilterResult {
 	if !pl.search.on || tierSearchSkipped(cycleState) {
 		return nil
 	}
 	request := requestOf(pod)
 	narrow := pl.search.narrow && pl.nodeLocal(pod, request) && !pl.wasWidened(pod.UID)
 	bandOf := func(n *v1.Node) int { return pl.band(s, pl.model.Classify(n)) }
-	bands := make([]int, len(nodes))
-	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
-		bands[i] = -1
-		if n := nodes[i].Node(); n != nil {
-			bands[i] = bandOf(n)
-		}
-	}, Name)
 	byBand := make([][]int, pl.model.NumBands())
-	for i, b := range bands {
-		if b >= 0 {
+	for i, c := range classes {
+		if nodes[i].Node() != nil {
+			b := pl.band(s, c)
 			byBand[b] = append(byBand[b], i)
 		}
 	}
@@ -444,7 +440,7 @@ func (pl *SpotScore) searchTiers(ctx context.Context, cycleState fwk.CycleState,
 	}
 	tierSearches.WithLabelValues("narrowed").Inc()
 	ts.narrowed = true
-	names := sets.New[string]()
+	names := make(sets.Set[string], len(byBand[best]))
 	for _, i := range byBand[best] {
 		if fits[i] != fitsNot {
 			names.Insert(nodes[i].Node().Name)

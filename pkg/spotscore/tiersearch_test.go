@@ -2,6 +2,7 @@ package spotscore
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"testing"
 
@@ -274,6 +275,55 @@ func TestSearchConfigFromProfile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, searchConfigFor(tc.filters, tc.postFilters, placeholderGate), cmp.AllowUnexported(searchConfig{})); diff != "" {
 				t.Errorf("(-want +got): %s", diff)
+			}
+		})
+	}
+}
+
+// BenchmarkPreFilter1000Nodes is SpotScore's PreFilter (tier search included) for a pod of a
+// 30-ReplicaSet workload on 1000 nodes (400 spot in 6 pools, 550 on-demand, 50 burst) running
+// 3000 pods, the shape of the throughput benchmark.
+func BenchmarkPreFilter1000Nodes(b *testing.B) {
+	_, ctx := ktesting.NewTestContext(b)
+	var nodes []*v1.Node
+	var pods []*v1.Pod
+	for i := 0; i < 1000; i++ {
+		name := fmt.Sprintf("node-%04d", i)
+		switch pct := i % 100; {
+		case pct < 40:
+			nodes = append(nodes, cpuNode(spotNode(name, fmt.Sprintf("spot-%d", i%6)), "32"))
+		case pct < 95:
+			nodes = append(nodes, cpuNode(onDemandNode(name), "32"))
+		default:
+			nodes = append(nodes, cpuNode(burstNode(name), "32"))
+		}
+	}
+	for i := 0; i < 3000; i++ {
+		pods = append(pods, cpuPod(fmt.Sprintf("p-%d", i), "500m").OwnerReference(fmt.Sprintf("rs-%d", i%30), rsKind).Node(nodes[i%400].Name).Obj())
+	}
+	snapshot := cache.NewSnapshot(pods, nodes)
+	fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithSnapshotSharedLister(snapshot), frameworkruntime.WithPodNominator(nominator{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	shared := profilestate.New()
+	p, err := NewFactory(shared)(ctx, nil, fh)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pl := p.(*SpotScore)
+	nodeInfos, _ := snapshot.NodeInfos().List()
+	pod := cpuPod("new", "500m").OwnerReference("rs-1", rsKind).Obj()
+	for _, search := range []bool{false, true} {
+		b.Run(fmt.Sprintf("tierSearch=%v", search), func(b *testing.B) {
+			pl.search = searchConfig{}
+			if search {
+				pl.search = allChecks()
+			}
+			for i := 0; i < b.N; i++ {
+				if _, status := pl.PreFilter(ctx, framework.NewCycleState(), pod, nodeInfos); !status.IsSuccess() {
+					b.Fatal(status)
+				}
 			}
 		})
 	}
