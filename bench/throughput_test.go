@@ -282,11 +282,11 @@ func createThroughputNodes(ctx context.Context, client kubernetes.Interface, fro
 		var taints []v1.Taint
 		switch tier := tierOfNode(i); tier {
 		case "spot":
-			labels = mergeLabels(labels, testobj.SpotLabels, map[string]string{"karpenter.sh/nodepool": fmt.Sprintf("spot-%d", i%6)})
+			labels = framework.Labels(labels, testobj.SpotLabels, map[string]string{"karpenter.sh/nodepool": fmt.Sprintf("spot-%d", i%6)})
 		case "on-demand":
-			labels = mergeLabels(labels, testobj.OnDemandLabels, map[string]string{"karpenter.sh/nodepool": "on-demand"})
+			labels = framework.Labels(labels, testobj.OnDemandLabels, map[string]string{"karpenter.sh/nodepool": "on-demand"})
 		default:
-			labels = mergeLabels(labels, testobj.BurstLabels)
+			labels = framework.Labels(labels, testobj.BurstLabels)
 			taints = []v1.Taint{{Key: "virtual-kubelet.io/provider", Value: "azure", Effect: v1.TaintEffectNoSchedule}}
 		}
 		node := testobj.Node(name, "32", labels, taints...)
@@ -312,16 +312,6 @@ func tierOfNode(i int) string {
 	default:
 		return "burst"
 	}
-}
-
-func mergeLabels(maps ...map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, m := range maps {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // tpPod is pod i of a measurement: one of 30 ReplicaSets, 500m CPU, tolerating burst.

@@ -45,6 +45,26 @@ func bindsOnWithoutFailure(env *framework.Env, pod *v1.Pod, want string) {
 	}
 }
 
+// emptyReplicaSet creates a ReplicaSet of no replica selecting app=name (no controller manager
+// runs here: the test creates its pods) and returns what makes a pod one of its own.
+func emptyReplicaSet(env *framework.Env, name string) func(*v1.Pod) *v1.Pod {
+	env.T.Helper()
+	labels := map[string]string{"app": name}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: appsv1.ReplicaSetSpec{
+		Replicas: ptr.To[int32](0),
+		Selector: &metav1.LabelSelector{MatchLabels: labels},
+		Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: framework.PodSpec("1")},
+	}}
+	created, err := env.Client.AppsV1().ReplicaSets(ns).Create(env.Ctx, rs, metav1.CreateOptions{})
+	if err != nil {
+		env.T.Fatal(err)
+	}
+	return func(p *v1.Pod) *v1.Pod {
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: name, UID: created.UID, Controller: ptr.To(true)}}
+		return p
+	}
+}
+
 func boundTo(pod *v1.Pod, node string) *v1.Pod {
 	pod.Spec.NodeName = node
 	return pod
@@ -181,19 +201,10 @@ func TestTierSearchVolumeZone(t *testing.T) {
 func TestTierSearchPolicySteersOffSpot(t *testing.T) {
 	env := startWithScheduler(t, false)
 	env.CreateNodes(spotPoolNode("spot-1", "a", "8"), onDemandPoolNode("ondemand-1", "1"))
-	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "api"}, Spec: appsv1.ReplicaSetSpec{
-		Replicas: ptr.To[int32](0),
-		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
-		Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "api"}}, Spec: framework.PodSpec("1")},
-	}}
-	created, err := env.Client.AppsV1().ReplicaSets(ns).Create(env.Ctx, rs, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ofRS := emptyReplicaSet(env, "api")
 	replica := func(name string) *v1.Pod {
-		p := framework.Pod(ns, name, "1", map[string]string{"app": "api"})
+		p := ofRS(framework.Pod(ns, name, "1", map[string]string{"app": "api"}))
 		p.Annotations = map[string]string{policy.OnDemandBaseAnnotation: "1"}
-		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "api", UID: created.UID, Controller: ptr.To(true)}}
 		return p
 	}
 	bindsOnWithoutFailure(env, replica("api-0"), "ondemand-1")
@@ -228,20 +239,8 @@ func TestTierSearchProfileArgsTheChecksMiss(t *testing.T) {
 	}
 	// The ReplicaSet exists before the scheduler starts: its informers list it before the
 	// first cycle, so the default constraint applies to the very first pod.
-	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"}, Spec: appsv1.ReplicaSetSpec{
-		Replicas: ptr.To[int32](0),
-		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-		Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}, Spec: framework.PodSpec("1")},
-	}}
-	createdRS, err := env.Client.AppsV1().ReplicaSets(ns).Create(env.Ctx, rs, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Default constraints select the pods of the pod's controller.
-	ofRS := func(p *v1.Pod) *v1.Pod {
-		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: createdRS.UID, Controller: ptr.To(true)}}
-		return p
-	}
+	ofRS := emptyReplicaSet(env, "web")
 	env.StartScheduler("spot-scheduler", config)
 	env.CreateNodes(framework.Node("spot-a", "8", framework.Labels(framework.SpotLabels, zoneA)),
 		framework.Node("ondemand-b", "8", framework.Labels(framework.OnDemandLabels, zoneB)))
