@@ -62,6 +62,8 @@ type SpotScore struct {
 	shared           *profilestate.Registry
 	placeholderRooms *pernode.Cache[[]placeholderRoom]
 	widened          *lru.Cache
+	// nextStart moves the tier search's first node on, cycle after cycle.
+	nextStart atomic.Uint64
 }
 
 var _ framework.PreFilterPlugin = &SpotScore{}
@@ -351,6 +353,7 @@ func (pl *SpotScore) checkProfile() error {
 	}
 	pl.search = searchConfigFor(pluginNames(plugins.Filter.Enabled), pluginNames(plugins.PostFilter.Enabled), placeholderGate)
 	pl.search.on = pl.search.on && slices.Contains(pluginNames(plugins.PreFilter.Enabled), Name)
+	pl.search.percentage = p.PercentageOfNodesToScore()
 	if pct := p.PercentageOfNodesToScore(); (pct == nil || *pct != 100) && !pl.search.on {
 		return fmt.Errorf("profile %q: percentageOfNodesToScore samples nodes (unset or below 100), which keeps tier order strict only with %s's tier search: "+
 			"enable %s at preFilter and filter (plugins.multiPoint does both), or set percentageOfNodesToScore: 100", p.ProfileName(), Name, Name)

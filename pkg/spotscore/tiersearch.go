@@ -106,6 +106,8 @@ type searchConfig struct {
 	// placeholders: the tier gate is in the profile: placeholder room counts as free for pods
 	// that may preempt.
 	placeholders bool
+	// percentage is the profile's percentageOfNodesToScore (nil: unset), for sampleSize.
+	percentage *int32
 }
 
 func allChecks() searchConfig {
@@ -400,6 +402,9 @@ func (pl *SpotScore) searchTiers(ctx context.Context, cycleState fwk.CycleState,
 		}
 	}
 	check := pl.newLocalCheck(pod, request)
+	if narrow {
+		return pl.narrowToBestBand(ctx, cycleState, pod, nodes, byBand, check, bandOf)
+	}
 	fits := make([]fit, len(nodes))
 	best := -1
 	for b, idx := range byBand {
@@ -415,42 +420,108 @@ func (pl *SpotScore) searchTiers(ctx context.Context, cycleState fwk.CycleState,
 		}, Name)
 		if any.Load() && best < 0 {
 			best = b
-			if narrow {
-				break // the worse bands do not matter
-			}
 		}
 	}
 	if best < 0 {
 		tierSearches.WithLabelValues("none").Inc()
 		return nil // fits nowhere: every node goes through the filters, preemption sees all
 	}
+	tierSearches.WithLabelValues("exact").Inc()
 	ts := &tierSearchState{state: cycleState, bestBand: best, band: bandOf, exactBand: math.MaxInt}
-	cycleState.Write(tierSearchStateKey, ts)
-	if !narrow {
-		tierSearches.WithLabelValues("exact").Inc()
-		ts.candidates = make([][]fwk.NodeInfo, len(byBand))
-		for b, idx := range byBand {
-			for _, i := range idx {
-				if fits[i] != fitsNot {
-					ts.candidates[b] = append(ts.candidates[b], nodes[i])
-				}
+	ts.candidates = make([][]fwk.NodeInfo, len(byBand))
+	for b, idx := range byBand {
+		for _, i := range idx {
+			if fits[i] != fitsNot {
+				ts.candidates[b] = append(ts.candidates[b], nodes[i])
 			}
 		}
-		return nil
 	}
-	tierSearches.WithLabelValues("narrowed").Inc()
-	ts.narrowed = true
-	names := make(sets.Set[string], len(byBand[best]))
-	for _, i := range byBand[best] {
-		if fits[i] != fitsNot {
-			names.Insert(nodes[i].Node().Name)
-		}
-		if fits[i] == fitsFree {
-			ts.fitsFree++
-		}
+	cycleState.Write(tierSearchStateKey, ts)
+	return nil
+}
+
+// narrowToBestBand finds the best band with a node passing the node-local checks and returns
+// the nodes to narrow to: up to sampleSize nodes where the pod fits without preempting, found
+// from a start that moves on every cycle (as the scheduler's own search does, so that every
+// node of the band gets its turn); when none fits without preempting, every node of the band
+// that fits once its placeholders are preempted (PlaceholderPreemption then chooses among all
+// of them, as without the tier search).
+func (pl *SpotScore) narrowToBestBand(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo, byBand [][]int, check *localCheck, bandOf func(*v1.Node) int) *framework.PreFilterResult {
+	existing := 0
+	for _, idx := range byBand {
+		existing += len(idx)
 	}
-	klog.FromContext(ctx).V(5).Info("Tier search narrowed the nodes", "pod", klog.KObj(pod), "band", best, "nodes", names.Len())
-	return &framework.PreFilterResult{NodeNames: names}
+	limit := sampleSize(pl.search.percentage, existing)
+	fits := make([]fit, len(nodes))
+	for b, idx := range byBand {
+		if len(idx) == 0 {
+			continue
+		}
+		start := int(pl.nextStart.Load() % uint64(len(idx)))
+		var free, preempting atomic.Int32
+		scanned := 0
+		for scanned < len(idx) && int(free.Load()) < limit {
+			chunk := min(limit, len(idx)-scanned)
+			from := scanned
+			pl.handle.Parallelizer().Until(ctx, chunk, func(j int) {
+				i := idx[(start+from+j)%len(idx)]
+				switch f := check.fit(nodes[i]); f {
+				case fitsFree:
+					fits[i] = f
+					free.Add(1)
+				case fitsPreempting:
+					fits[i] = f
+					preempting.Add(1)
+				}
+			}, Name)
+			scanned += chunk
+		}
+		pl.nextStart.Add(uint64(scanned))
+		if free.Load() == 0 && preempting.Load() == 0 {
+			continue
+		}
+		// Where the pod fits without preempting, those nodes; else the placeholder room.
+		want := fitsFree
+		if free.Load() == 0 {
+			want = fitsPreempting
+		}
+		names := make(sets.Set[string], min(limit, len(idx)))
+		for j := 0; j < scanned; j++ {
+			if i := idx[(start+j)%len(idx)]; fits[i] == want && (want == fitsPreempting || names.Len() < limit) {
+				names.Insert(nodes[i].Node().Name)
+			}
+		}
+		ts := &tierSearchState{state: cycleState, bestBand: b, band: bandOf, exactBand: math.MaxInt, narrowed: true}
+		if want == fitsFree {
+			ts.fitsFree = names.Len()
+		}
+		cycleState.Write(tierSearchStateKey, ts)
+		tierSearches.WithLabelValues("narrowed").Inc()
+		klog.FromContext(ctx).V(5).Info("Tier search narrowed the nodes", "pod", klog.KObj(pod), "band", b, "nodes", names.Len())
+		return &framework.PreFilterResult{NodeNames: names}
+	}
+	tierSearches.WithLabelValues("none").Inc()
+	return nil // fits nowhere: every node goes through the filters, preemption sees all
+}
+
+// sampleSize is how many feasible nodes kube-scheduler looks for before it stops filtering
+// (its numFeasibleNodesToFind) among n nodes, for the profile's percentageOfNodesToScore (unset
+// or 0: adaptive, 50 % less 1 % per 125 nodes, at least 5 %; never fewer than 100 nodes). The
+// tier search hands the scheduler no more candidates than that: the share of the cluster the
+// profile would look at without tiers, all of them in the best band.
+func sampleSize(percentage *int32, n int) int {
+	const minNodes, minPercentage = 100, 5
+	if n < minNodes {
+		return n
+	}
+	p := 0
+	if percentage != nil {
+		p = int(*percentage)
+	}
+	if p == 0 {
+		p = max(50-n/125, minPercentage)
+	}
+	return max(n*p/100, minNodes)
 }
 
 // Filter keeps a pod that was not narrowed to the best band with a node passing every filter.

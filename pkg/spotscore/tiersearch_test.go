@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -326,5 +327,50 @@ func BenchmarkPreFilter1000Nodes(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestTierSearchSampleSize: kube-scheduler's share of nodes to find feasible.
+func TestTierSearchSampleSize(t *testing.T) {
+	pct := func(p int32) *int32 { return &p }
+	for _, tc := range []struct {
+		percentage *int32
+		nodes      int
+		want       int
+	}{
+		{nil, 50, 50}, {nil, 250, 120}, {nil, 1000, 420}, {nil, 5000, 500}, {nil, 6000, 300},
+		{pct(100), 5000, 5000}, {pct(10), 500, 100}, {pct(0), 1000, 420},
+	} {
+		if got := sampleSize(tc.percentage, tc.nodes); got != tc.want {
+			t.Errorf("sampleSize(%v, %d) = %d, want %d", tc.percentage, tc.nodes, got, tc.want)
+		}
+	}
+}
+
+// TestTierSearchNarrowsToASample: the best band has more nodes where the pod fits than the
+// profile would look at: the narrowing hands over that many, starting further on each cycle.
+func TestTierSearchNarrowsToASample(t *testing.T) {
+	var nodes []*v1.Node
+	for i := 0; i < 250; i++ {
+		nodes = append(nodes, cpuNode(spotNode(fmt.Sprintf("spot-%03d", i), "a"), "4"))
+	}
+	nodes = append(nodes, cpuNode(onDemandNode("od-1"), "4"))
+	got, ts := searchFor(t, cpuPod("p", "1").Obj(), nodes, nil, nil)
+	if want := sampleSize(nil, 251); len(got) != want || ts.fitsFree != want {
+		t.Fatalf("narrowed to %d nodes (%d fit freely), want %d", len(got), ts.fitsFree, want)
+	}
+	for _, n := range got {
+		if !strings.HasPrefix(n, "spot-") {
+			t.Fatalf("narrowed to %s, not a spot node", n)
+		}
+	}
+	// Placeholder room only: every node with such room, however many (preemption picks).
+	var existing []*v1.Pod
+	for i, n := range nodes[:250] {
+		existing = append(existing, placeholderOn(fmt.Sprintf("ph-%d", i), "4", n.Name))
+	}
+	got, ts = searchFor(t, cpuPod("p", "1").Obj(), nodes, existing, nil)
+	if len(got) != 250 || ts.fitsFree != 0 {
+		t.Fatalf("placeholder room: narrowed to %d nodes (%d fit freely), want all 250, none freely", len(got), ts.fitsFree)
 	}
 }
