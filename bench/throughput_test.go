@@ -12,13 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -29,13 +29,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
+	"github.com/spot-scheduler/spot-scheduler/internal/testobj"
 	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
 
 var (
-	tpNodes    = flag.Int("throughput.nodes", 1000, "Nodes of the scheduling throughput benchmark (up to 5000).")
-	tpPods     = flag.Int("throughput.pods", 3000, "Pods scheduled per measurement.")
+	tpNodes    = flag.String("throughput.nodes", "1000", "Node counts of the scheduling throughput benchmark, comma-separated, ascending, up to 5000 (the cluster grows from one to the next).")
+	tpPods     = flag.String("throughput.pods", "3000", "Pods scheduled per measurement: one count for every node count, or one per node count.")
+	tpFallback = flag.Int("throughput.fallback-pods", 20, "Pods per case of the fallback latency measurement (0: none).")
 	tpRounds   = flag.Int("throughput.rounds", 2, "Rounds; each round measures every configuration, alternating the order.")
 	tpUpstream = flag.Bool("throughput.upstream", true, "Also measure the upstream kube-scheduler binary (default profile).")
 	tpProfile  = flag.String("throughput.cpuprofile", "", "Directory for a CPU profile of each measurement (the scheduler's /debug/pprof/profile over -throughput.profile-seconds); empty: none.")
@@ -72,10 +74,11 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 	if testing.Short() {
 		b.Skip("needs a real control plane")
 	}
-	if *tpNodes > 5000 || *tpNodes < 1 || *tpPods < 2 {
-		b.Fatalf("-throughput.nodes must be in 1..5000 and -throughput.pods >= 2")
+	nodeCounts, podCounts, err := parseCounts(*tpNodes, *tpPods)
+	if err != nil {
+		b.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
 	c, err := localcluster.Start(ctx, localcluster.Options{NoKwok: true})
 	if err != nil {
@@ -90,54 +93,119 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := createThroughputNodes(ctx, client, *tpNodes); err != nil {
-		b.Fatal(err)
-	}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tpNamespace}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
 
-	results := map[string][]float64{}
-	for i := 0; i < b.N; i++ {
-		for round := 0; round < *tpRounds; round++ {
-			order := append([]tpConfig{}, configs...)
-			if round%2 == 1 {
-				for l, r := 0, len(order)-1; l < r; l, r = l+1, r-1 {
-					order[l], order[r] = order[r], order[l]
+	var ratioLines []string
+	created := 0
+	for k, nodes := range nodeCounts {
+		if err := createThroughputNodes(ctx, client, created, nodes); err != nil {
+			b.Fatal(err)
+		}
+		created = nodes
+		pods := podCounts[k]
+		results := map[string][]float64{}
+		for i := 0; i < b.N; i++ {
+			for round := 0; round < *tpRounds; round++ {
+				order := append([]tpConfig{}, configs...)
+				if round%2 == 1 {
+					for l, r := 0, len(order)-1; l < r; l, r = l+1, r-1 {
+						order[l], order[r] = order[r], order[l]
+					}
 				}
-			}
-			for _, tc := range order {
-				rate, err := measure(ctx, c, client, tc, *tpPods)
-				if err != nil {
-					b.Fatal(err)
+				for _, tc := range order {
+					rate, err := measure(ctx, c, client, tc, pods)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Logf("nodes %d, round %d: %-24s %7.1f pods/s", nodes, round+1, tc.name, rate)
+					results[tc.name] = append(results[tc.name], rate)
 				}
-				b.Logf("round %d: %-22s %7.1f pods/s", round+1, tc.name, rate)
-				results[tc.name] = append(results[tc.name], rate)
 			}
 		}
+		var lines []string
+		for _, tc := range configs {
+			m := mean(results[tc.name])
+			b.ReportMetric(m, fmt.Sprintf("nodes-%d-%s-pods/s", nodes, tc.name))
+			lines = append(lines, fmt.Sprintf("%-24s %8.1f pods/s  (runs: %s)", tc.name, m, fmtRates(results[tc.name])))
+		}
+		ratio := mean(results["spot-scheduler"]) / mean(results["default-profile"])
+		b.ReportMetric(ratio, fmt.Sprintf("nodes-%d-spot/default-ratio", nodes))
+		if all := mean(results["default-all-nodes"]); all > 0 {
+			lines = append(lines, fmt.Sprintf("ratio spot-scheduler / default plugins scoring all nodes: %.2f", mean(results["spot-scheduler"])/all))
+		}
+		if *tpFallback > 0 {
+			spot := configs[indexOf(configs, "spot-scheduler")]
+			fb, err := measureFallback(ctx, c, client, spot, nodes, *tpFallback)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lines = append(lines, fb...)
+		}
+		fmt.Printf("\nscheduling throughput, %d nodes, %d pods, %d rounds:\n  %s\n\n", nodes, pods, *tpRounds, strings.Join(lines, "\n  "))
+		ratioLines = append(ratioLines, fmt.Sprintf("ratio nodes=%d spot-scheduler/default-profile=%.2f", nodes, ratio))
 	}
 	b.StopTimer()
-	mean := func(v []float64) float64 {
-		s := 0.0
-		for _, x := range v {
-			s += x
+	// Last, one line per node count, for scripts.
+	fmt.Println(strings.Join(ratioLines, "\n"))
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+func indexOf(configs []tpConfig, name string) int {
+	for i, tc := range configs {
+		if tc.name == name {
+			return i
 		}
-		return s / float64(len(v))
 	}
-	var lines []string
-	for _, tc := range configs {
-		m := mean(results[tc.name])
-		b.ReportMetric(m, tc.name+"-pods/s")
-		lines = append(lines, fmt.Sprintf("%-24s %8.1f pods/s  (runs: %s)", tc.name, m, fmtRates(results[tc.name])))
+	panic("no configuration " + name)
+}
+
+// parseCounts reads -throughput.nodes and -throughput.pods.
+func parseCounts(nodesFlag, podsFlag string) (nodes, pods []int, err error) {
+	parse := func(name, v string) ([]int, error) {
+		var out []int
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return nil, fmt.Errorf("-%s: %q is not a number", name, f)
+			}
+			out = append(out, n)
+		}
+		return out, nil
 	}
-	ratio := mean(results["spot-scheduler"]) / mean(results["default-profile"])
-	b.ReportMetric(ratio, "spot/default-ratio")
-	lines = append(lines, fmt.Sprintf("ratio spot-scheduler / default profile: %.2f", ratio))
-	if all := mean(results["default-all-nodes"]); all > 0 {
-		b.ReportMetric(mean(results["spot-scheduler"])/all, "spot/default-all-nodes-ratio")
-		lines = append(lines, fmt.Sprintf("ratio spot-scheduler / default plugins scoring all nodes: %.2f", mean(results["spot-scheduler"])/all))
+	if nodes, err = parse("throughput.nodes", nodesFlag); err != nil {
+		return nil, nil, err
 	}
-	fmt.Printf("\nscheduling throughput, %d nodes, %d pods, %d rounds:\n  %s\n\n", *tpNodes, *tpPods, *tpRounds, strings.Join(lines, "\n  "))
+	for i, n := range nodes {
+		if n < 1 || n > 5000 || (i > 0 && n <= nodes[i-1]) {
+			return nil, nil, fmt.Errorf("-throughput.nodes %q: counts must ascend, each in 1..5000", nodesFlag)
+		}
+	}
+	if pods, err = parse("throughput.pods", podsFlag); err != nil {
+		return nil, nil, err
+	}
+	if len(pods) == 1 {
+		for len(pods) < len(nodes) {
+			pods = append(pods, pods[0])
+		}
+	}
+	if len(pods) != len(nodes) {
+		return nil, nil, fmt.Errorf("-throughput.pods %q: one count, or one per node count (%d)", podsFlag, len(nodes))
+	}
+	for _, p := range pods {
+		if p < 2 {
+			return nil, nil, fmt.Errorf("-throughput.pods %q: each count must be at least 2", podsFlag)
+		}
+	}
+	return nodes, pods, nil
 }
 
 func fmtRates(v []float64) string {
@@ -204,28 +272,25 @@ func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string
 	return out, nil
 }
 
-// createThroughputNodes makes n nodes of 32 CPU: 40% spot over 6 pools in 3 zones, 55%
-// on-demand, 5% virtual (burst, tainted).
-func createThroughputNodes(ctx context.Context, client kubernetes.Interface, n int) error {
-	res := v1.ResourceList{v1.ResourceCPU: resource.MustParse("32"), v1.ResourceMemory: resource.MustParse("128Gi"), v1.ResourcePods: resource.MustParse("110")}
-	return parallel(n, 16, func(i int) error {
+// createThroughputNodes makes nodes from..to-1 of 32 CPU: 40% spot over 6 pools in 3 zones,
+// 55% on-demand, 5% virtual (burst, tainted).
+func createThroughputNodes(ctx context.Context, client kubernetes.Interface, from, to int) error {
+	return parallel(to-from, 16, func(k int) error {
+		i := from + k
 		name := fmt.Sprintf("node-%05d", i)
-		labels := map[string]string{"kubernetes.io/hostname": name, "topology.kubernetes.io/zone": fmt.Sprintf("zone-%d", i%3),
-			"node.kubernetes.io/instance-type": "m5.8xlarge"}
+		labels := map[string]string{"topology.kubernetes.io/zone": fmt.Sprintf("zone-%d", i%3), "node.kubernetes.io/instance-type": "m5.8xlarge"}
 		var taints []v1.Taint
-		switch pct := i % 100; {
-		case pct < 40:
-			labels["karpenter.sh/capacity-type"] = "spot"
-			labels["karpenter.sh/nodepool"] = fmt.Sprintf("spot-%d", i%6)
-		case pct < 95:
-			labels["karpenter.sh/capacity-type"] = "on-demand"
-			labels["karpenter.sh/nodepool"] = "on-demand"
+		switch tier := tierOfNode(i); tier {
+		case "spot":
+			labels = framework.Labels(labels, testobj.SpotLabels, map[string]string{"karpenter.sh/nodepool": fmt.Sprintf("spot-%d", i%6)})
+		case "on-demand":
+			labels = framework.Labels(labels, testobj.OnDemandLabels, map[string]string{"karpenter.sh/nodepool": "on-demand"})
 		default:
-			labels["type"] = "virtual-kubelet"
+			labels = framework.Labels(labels, testobj.BurstLabels)
 			taints = []v1.Taint{{Key: "virtual-kubelet.io/provider", Value: "azure", Effect: v1.TaintEffectNoSchedule}}
 		}
-		node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: v1.NodeSpec{Taints: taints},
-			Status: v1.NodeStatus{Capacity: res, Allocatable: res, Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}}}
+		node := testobj.Node(name, "32", labels, taints...)
+		node.Status.Conditions = []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}
 		created, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 		if err != nil {
 			return err
@@ -235,6 +300,29 @@ func createThroughputNodes(ctx context.Context, client kubernetes.Interface, n i
 		_, err = client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
 		return err
 	})
+}
+
+// tierOfNode is the tier of node i: spot for 40 in 100, on-demand for 55, burst for 5.
+func tierOfNode(i int) string {
+	switch pct := i % 100; {
+	case pct < 40:
+		return "spot"
+	case pct < 95:
+		return "on-demand"
+	default:
+		return "burst"
+	}
+}
+
+// tpPod is pod i of a measurement: one of 30 ReplicaSets, 500m CPU, tolerating burst.
+func tpPod(schedulerName, name string, i int) *v1.Pod {
+	pod := testobj.Pod(name, fmt.Sprintf("app-%02d", i%30), "", "500m")
+	pod.Namespace, pod.UID, pod.Status = tpNamespace, "", v1.PodStatus{}
+	pod.Spec.SchedulerName = schedulerName
+	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](0)
+	pod.Spec.Tolerations = []v1.Toleration{{Key: "virtual-kubelet.io/provider", Operator: v1.TolerationOpExists}}
+	pod.Spec.Containers[0].Image = "registry.k8s.io/pause:3.10"
+	return pod
 }
 
 func parallel(n, workers int, fn func(int) error) error {
@@ -268,19 +356,7 @@ func parallel(n, workers int, fn func(int) error) error {
 // measure creates the pods for tc, starts its scheduler, and returns the binding rate.
 func measure(ctx context.Context, c *localcluster.Cluster, client kubernetes.Interface, tc tpConfig, n int) (float64, error) {
 	err := parallel(n, 16, func(i int) error {
-		owner := fmt.Sprintf("app-%02d", i%30)
-		pod := &v1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%05d", tc.name, i), Namespace: tpNamespace, Labels: map[string]string{"app": owner},
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: owner, UID: types.UID("rs-" + owner), Controller: ptr.To(true)}}},
-			Spec: v1.PodSpec{
-				SchedulerName:                 tc.schedulerName,
-				TerminationGracePeriodSeconds: ptr.To[int64](0),
-				Tolerations:                   []v1.Toleration{{Key: "virtual-kubelet.io/provider", Operator: v1.TolerationOpExists}},
-				Containers: []v1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10", Resources: v1.ResourceRequirements{
-					Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse("500m"), v1.ResourceMemory: resource.MustParse("512Mi")}}}},
-			},
-		}
-		_, err := client.CoreV1().Pods(tpNamespace).Create(ctx, pod, metav1.CreateOptions{})
+		_, err := client.CoreV1().Pods(tpNamespace).Create(ctx, tpPod(tc.schedulerName, fmt.Sprintf("%s-%05d", tc.name, i), i), metav1.CreateOptions{})
 		return err
 	})
 	if err != nil {
@@ -406,4 +482,148 @@ func captureCPUProfile(ctx context.Context, port, seconds int, out string) error
 		return err
 	}
 	return os.WriteFile(out, data, 0o644)
+}
+
+// measureFallback measures, with tc's scheduler running and otherwise idle, how long a pod
+// takes from its creation to its binding, n pods one after another, in three cases:
+//   - direct: the best tier (spot) has room; the pod binds on spot.
+//   - anti-affinity: every spot node is excluded by a constraint on other pods (a required
+//     anti-affinity, over the capacity-type topology, to a pod running on spot): the exact
+//     search; the pod binds on on-demand.
+//   - spot-tainted: every spot node has become infeasible (a NoSchedule taint, as a reclaim
+//     makes it); the narrowing goes to on-demand; the pod binds there.
+//
+// It returns one report line per case, and leaves the cluster as it found it.
+func measureFallback(ctx context.Context, c *localcluster.Cluster, client kubernetes.Interface, tc tpConfig, nodes, n int) ([]string, error) {
+	var waiting sync.Map // pod name -> chan string (the node)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(tpNamespace))
+	inf := factory.Core().V1().Pods().Informer()
+	record := func(obj any) {
+		if p, ok := obj.(*v1.Pod); ok && p.Spec.NodeName != "" {
+			if ch, ok := waiting.LoadAndDelete(p.Name); ok {
+				ch.(chan string) <- p.Spec.NodeName
+			}
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: record, UpdateFunc: func(_, o any) { record(o) }}); err != nil {
+		return nil, err
+	}
+	ictx, stopInformer := context.WithCancel(ctx)
+	defer stopInformer()
+	factory.Start(ictx.Done())
+	cache.WaitForCacheSync(ictx.Done(), inf.HasSynced)
+	proc, err := c.StartProcess(ctx, tc.name+"-fallback", tc.binary, "--config="+tc.config, "--secure-port=0", "--v=1")
+	if err != nil {
+		return nil, err
+	}
+	defer proc.Stop(5 * time.Second)
+
+	// bind creates pod and returns its node and the time from creation to binding.
+	bind := func(pod *v1.Pod) (string, time.Duration, error) {
+		ch := make(chan string, 1)
+		waiting.Store(pod.Name, ch)
+		start := time.Now()
+		if _, err := client.CoreV1().Pods(tpNamespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return "", 0, err
+		}
+		select {
+		case node := <-ch:
+			return node, time.Since(start), nil
+		case <-time.After(2 * time.Minute):
+			return "", 0, fmt.Errorf("pod %s not bound in 2 minutes (log %s)", pod.Name, proc.Log)
+		}
+	}
+	// The first binding includes the scheduler's start: not measured.
+	if _, _, err := bind(tpPod(tc.schedulerName, "fallback-warmup", 0)); err != nil {
+		return nil, err
+	}
+	var lines []string
+	run := func(name, wantTier string, mk func(i int) *v1.Pod) error {
+		lat := make([]time.Duration, 0, n)
+		for i := 0; i < n; i++ {
+			node, d, err := bind(mk(i))
+			if err != nil {
+				return err
+			}
+			var idx int
+			if _, err := fmt.Sscanf(node, "node-%d", &idx); err != nil || tierOfNode(idx) != wantTier {
+				return fmt.Errorf("fallback case %s: pod bound to %s, want a %s node", name, node, wantTier)
+			}
+			lat = append(lat, d)
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		ms := func(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+		lines = append(lines, fmt.Sprintf("fallback latency nodes=%d case=%s pods=%d p50=%s p90=%s max=%s (creation to binding, on %s)",
+			nodes, name, n, ms(lat[len(lat)/2]), ms(lat[len(lat)*9/10]), ms(lat[len(lat)-1]), wantTier))
+		return nil
+	}
+	if err := run("direct", "spot", func(i int) *v1.Pod { return tpPod(tc.schedulerName, fmt.Sprintf("fallback-direct-%03d", i), i) }); err != nil {
+		return nil, err
+	}
+	marker := tpPod(tc.schedulerName, "fallback-marker", 0)
+	marker.Labels = map[string]string{"role": "marker"}
+	marker.Spec.NodeName = "node-00000" // spot
+	if _, err := client.CoreV1().Pods(tpNamespace).Create(ctx, marker, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	err = run("anti-affinity", "on-demand", func(i int) *v1.Pod {
+		p := tpPod(tc.schedulerName, fmt.Sprintf("fallback-anti-%03d", i), i)
+		p.Spec.Affinity = &v1.Affinity{PodAntiAffinity: &v1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []v1.PodAffinityTerm{{
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "marker"}},
+			TopologyKey:   "karpenter.sh/capacity-type",
+		}}}}
+		return p
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := taintSpot(ctx, client, nodes, true); err != nil {
+		return nil, err
+	}
+	err = run("spot-tainted", "on-demand", func(i int) *v1.Pod { return tpPod(tc.schedulerName, fmt.Sprintf("fallback-tainted-%03d", i), i) })
+	if uerr := taintSpot(ctx, client, nodes, false); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := client.CoreV1().Pods(tpNamespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{}); err != nil {
+		return nil, err
+	}
+	err = localcluster.WaitForAPI(ctx, 5*time.Minute, func(ctx context.Context) (bool, error) {
+		l, err := client.CoreV1().Pods(tpNamespace).List(ctx, metav1.ListOptions{Limit: 1})
+		return err == nil && len(l.Items) == 0, nil
+	})
+	return lines, err
+}
+
+// reclaimTaint makes a spot node infeasible, as a reclaim's NoSchedule taint does.
+var reclaimTaint = v1.Taint{Key: "bench.spot-scheduler.io/reclaimed", Effect: v1.TaintEffectNoSchedule}
+
+// taintSpot adds (or removes) reclaimTaint on every spot node among the first nodes.
+func taintSpot(ctx context.Context, client kubernetes.Interface, nodes int, add bool) error {
+	var spot []string
+	for i := 0; i < nodes; i++ {
+		if tierOfNode(i) == "spot" {
+			spot = append(spot, fmt.Sprintf("node-%05d", i))
+		}
+	}
+	return parallel(len(spot), 16, func(i int) error {
+		node, err := client.CoreV1().Nodes().Get(ctx, spot[i], metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		var taints []v1.Taint
+		for _, t := range node.Spec.Taints {
+			if t.Key != reclaimTaint.Key {
+				taints = append(taints, t)
+			}
+		}
+		if add {
+			taints = append(taints, reclaimTaint)
+		}
+		node.Spec.Taints = taints
+		_, err = client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
+		return err
+	})
 }

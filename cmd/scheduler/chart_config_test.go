@@ -33,12 +33,12 @@ func TestChartSchedulerConfigLoads(t *testing.T) {
 	}{
 		{
 			name: "defaults", release: "spot-scheduler", namespace: "spot-scheduler", profile: "spot-scheduler",
-			weight: 1000, postFilter: []string{preempt.Name, "DefaultPreemption"}, queueSort: "PrioritySort", lease: "spot-scheduler",
+			weight: 1000, postFilter: []string{preempt.Name, spotscore.Name, "DefaultPreemption"}, queueSort: "PrioritySort", lease: "spot-scheduler",
 		},
 		{
 			name: "all options", release: "spot", namespace: "spot-system", profile: "spot-scheduler-all",
 			args:   []string{"-f", chart.AllOptionsValues},
-			weight: 2000, postFilter: []string{preempt.Name}, queueSort: "Coscheduling", lease: "spot-scheduler-all",
+			weight: 2000, postFilter: []string{preempt.Name, spotscore.Name}, queueSort: "Coscheduling", lease: "spot-scheduler-all",
 		},
 	}
 	for _, tc := range tests {

@@ -78,7 +78,7 @@ func TestKubeconfigFlagWithConfig(t *testing.T) {
 			if cfg.ClientConnection.Kubeconfig != tc.wantKubeconfig || cfg.ClientConnection.QPS != 77 {
 				t.Errorf("clientConnection = %+v, want kubeconfig %s and the file's qps 77", cfg.ClientConnection, tc.wantKubeconfig)
 			}
-			if len(cfg.Profiles) != 1 || cfg.Profiles[0].SchedulerName != "spot-scheduler" || cfg.Profiles[0].PercentageOfNodesToScore == nil {
+			if len(cfg.Profiles) != 1 || cfg.Profiles[0].SchedulerName != "spot-scheduler" || len(cfg.Profiles[0].PluginConfig) == 0 {
 				t.Errorf("profiles changed: %+v", cfg.Profiles)
 			}
 			if len(tc.args) == 2 && parsed.opts.ConfigFile != config {

@@ -127,9 +127,16 @@ func TestExampleConfigs(t *testing.T) {
 					t.Errorf("filter %s missing: %v", want, filters)
 				}
 			}
-			wantPostFilter := []string{preempt.Name, "DefaultPreemption"}
+			// SpotScore between the two: it catches a tier search the filters disagreed with
+			// before standard preemption would act on the narrowed nodes.
+			wantPostFilter := []string{preempt.Name, spotscore.Name, "DefaultPreemption"}
 			if strings.Contains(file, "placeholder-only") {
-				wantPostFilter = []string{preempt.Name}
+				wantPostFilter = []string{preempt.Name, spotscore.Name}
+			}
+			for _, ext := range []config.PluginSet{plugins.PreFilter, plugins.Filter} {
+				if !contains(pluginNames(ext.Enabled), spotscore.Name) {
+					t.Errorf("SpotScore missing from PreFilter or Filter (its tier search): %v", pluginNames(ext.Enabled))
+				}
 			}
 			if diff := cmp.Diff(wantPostFilter, pluginNames(plugins.PostFilter.Enabled)); diff != "" {
 				t.Errorf("PostFilter plugins (-want +got): %s", diff)
@@ -182,7 +189,8 @@ profiles:
 		name, config, wantErr string
 	}{
 		{"weight too low", profile("weight: 10", "percentageOfNodesToScore: 100", "{}"), "plugins.score.enabled[SpotScore].weight is 10"},
-		{"sampling left on", profile("weight: 1000", "", "{}"), "percentageOfNodesToScore must be 100"},
+		{"sampling without the tier search", strings.Replace(profile("weight: 1000", "", "{}"), "    postFilter:",
+			"    filter:\n      disabled:\n      - name: SpotScore\n    postFilter:", 1), "enable SpotScore at preFilter and filter"},
 		{"unknown operator", profile("weight: 1000", "percentageOfNodesToScore: 100",
 			`{tiers: [{name: spot, nodeSelectors: [{matchExpressions: [{key: a, operator: Matches}]}]}, {name: on-demand}]}`),
 			`pluginConfig[SpotScore].args.tiers[0].nodeSelectors[0].matchExpressions[0].operator: Unsupported value: "Matches": supported values: "In", "NotIn", "Exists", "DoesNotExist"`},

@@ -22,6 +22,10 @@ type Cache[T any] struct {
 	compute func(fwk.NodeInfo) T
 	entries sync.Map // node name -> entry[T]
 	stored  atomic.Int64
+
+	// list is the last list Values saw, by position.
+	listMu sync.Mutex
+	list   []listEntry[T]
 }
 
 type entry[T any] struct {
@@ -54,4 +58,35 @@ func (c *Cache[T]) Get(ni fwk.NodeInfo) T {
 	}
 	c.entries.Store(node.Name, entry[T]{generation: gen, value: value})
 	return value
+}
+
+// Values returns compute's result for every node of nodes, in order (the zero value for a
+// NodeInfo without a node). A scheduler hands every cycle the same list of NodeInfos, changed
+// in a node or two: Values remembers the last list by position, so an unchanged entry costs a
+// comparison of the NodeInfo and its generation instead of a map lookup with a hash of the
+// node's name. Safe for concurrent use; concurrent calls serialise.
+func (c *Cache[T]) Values(nodes []fwk.NodeInfo) []T {
+	c.listMu.Lock()
+	defer c.listMu.Unlock()
+	if len(c.list) != len(nodes) {
+		c.list = make([]listEntry[T], len(nodes))
+	}
+	out := make([]T, len(nodes))
+	for i, ni := range nodes {
+		if ni.Node() == nil {
+			continue
+		}
+		e := &c.list[i]
+		if gen := ni.GetGeneration(); e.ni != ni || e.generation != gen {
+			*e = listEntry[T]{ni: ni, generation: gen, value: c.Get(ni)}
+		}
+		out[i] = e.value
+	}
+	return out
+}
+
+type listEntry[T any] struct {
+	ni         fwk.NodeInfo
+	generation int64
+	value      T
 }

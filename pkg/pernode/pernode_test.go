@@ -62,3 +62,37 @@ func TestCacheWithoutNodeComputesEveryTime(t *testing.T) {
 		t.Fatalf("computed %d times, want 2: a NodeInfo without its node has no name to cache under", computed)
 	}
 }
+
+// TestValuesFollowTheList: Values answers per position, recomputes a node whose generation
+// moved, and a NodeInfo without a node gets the zero value.
+func TestValuesFollowTheList(t *testing.T) {
+	computed := 0
+	c := New(func(ni fwk.NodeInfo) int {
+		computed++
+		return len(ni.GetPods())
+	})
+	a := framework.NewNodeInfo(st.MakePod().Name("p1").UID("p1").Obj())
+	a.SetNode(st.MakeNode().Name("a").Obj())
+	b := framework.NewNodeInfo()
+	b.SetNode(st.MakeNode().Name("b").Obj())
+	gone := framework.NewNodeInfo(&v1.Pod{})
+	list := []fwk.NodeInfo{a, b, gone}
+	check := func(name string, want []int, wantComputed int) {
+		t.Helper()
+		got := c.Values(list)
+		if len(got) != len(want) || computed != wantComputed {
+			t.Fatalf("%s: got %v after %d computations, want %v after %d", name, got, computed, want, wantComputed)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: got %v, want %v", name, got, want)
+			}
+		}
+	}
+	check("first list", []int{1, 0, 0}, 2)
+	check("same list: no computation", []int{1, 0, 0}, 2)
+	b.AddPod(st.MakePod().Name("p2").UID("p2").Obj())
+	check("b's generation moved", []int{1, 1, 0}, 3)
+	list = []fwk.NodeInfo{b, a}
+	check("reordered and shorter: served by the name cache", []int{1, 1}, 3)
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"sync"
-	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
@@ -80,22 +79,22 @@ func (pl *PlaceholderPreemption) Filter(ctx context.Context, state fwk.CycleStat
 // needs every plugin's PreFilter state, so it runs lazily, once, on the first Filter call.
 func (pl *PlaceholderPreemption) PreFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	model := pl.model()
-	if model == nil || !pl.canPreempt(pod) || !pl.anyHostsPlaceholders(ctx, nodes) {
+	if model == nil || !pl.canPreempt(pod) || !pl.anyHostsPlaceholders(nodes) {
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
 	state.Write(gateStateKey, &gateState{model: model, bestBand: math.MaxInt, avoidSpot: capacity.AvoidsSpot(pod)})
 	return nil, nil
 }
 
-// anyHostsPlaceholders looks at every node in parallel (the cycle itself is serial).
-func (pl *PlaceholderPreemption) anyHostsPlaceholders(ctx context.Context, nodes []fwk.NodeInfo) bool {
-	var found atomic.Bool
-	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
-		if !found.Load() && nodes[i].Node() != nil && pl.hostsPlaceholders.Get(nodes[i]) {
-			found.Store(true)
+// anyHostsPlaceholders looks at every node: a positional cache lookup each (see
+// pernode.Cache.Values), cheaper than spreading the work over goroutines.
+func (pl *PlaceholderPreemption) anyHostsPlaceholders(nodes []fwk.NodeInfo) bool {
+	for _, hosts := range pl.hostsPlaceholders.Values(nodes) {
+		if hosts {
+			return true
 		}
-	}, Name)
-	return found.Load()
+	}
+	return false
 }
 
 // PreFilterExtensions of the PreFilter plugin: none.
@@ -146,6 +145,9 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 		}
 		sim := state.Clone()
 		sim.Write(simulatingKey, simulating{})
+		// The question is whether the pod fits once the placeholders are gone, whatever
+		// the band: SpotScore's own search stands aside too.
+		spotscore.SkipTierSearch(sim)
 		if _, _, status := pl.victimSearch.SelectVictimsOnNode(ctx, sim, pod, ni.Snapshot(), nil); status.IsSuccess() {
 			best = band
 		}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/spot-scheduler/spot-scheduler/pkg/internal/testobj"
+	"github.com/spot-scheduler/spot-scheduler/internal/testobj"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 )

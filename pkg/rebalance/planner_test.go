@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/spot-scheduler/spot-scheduler/pkg/internal/testobj"
+	"github.com/spot-scheduler/spot-scheduler/internal/testobj"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"

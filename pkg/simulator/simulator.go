@@ -379,6 +379,9 @@ func (ss *Session) BestNode(ctx context.Context, pod *v1.Pod, groups [][]string)
 // preFilter starts a cycle for pod: a fresh CycleState and the PreFilter plugins.
 func (ss *Session) preFilter(ctx context.Context, pod *v1.Pod) (fwk.CycleState, *framework.PreFilterResult, *fwk.Status) {
 	state := framework.NewCycleState()
+	// Evaluate reports every node's verdict and BestNode searches band by band itself: the
+	// scheduler's tier search (which only saves the scheduler work) stands aside.
+	spotscore.SkipTierSearch(state)
 	if ss.snapshot.withoutPlaceholders {
 		preempt.SkipTierGate(state)
 	}

@@ -52,7 +52,7 @@ func init() {
 }
 
 // applyPolicy completes s with the pod's capacity policy for this cycle (see above).
-func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1.Pod, nodes []fwk.NodeInfo) {
+func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1.Pod, nodes []fwk.NodeInfo, classes []capacity.Class) {
 	p, err := pl.model.PolicyFor(pod)
 	if err != nil {
 		pl.reportInvalidPolicy(ctx, pod, err)
@@ -65,25 +65,18 @@ func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1
 	if !ok {
 		return
 	}
-	d := p.Next(pl.countForPolicy(ctx, key, nodes))
+	d := p.Next(pl.countForPolicy(key, nodes, classes))
 	s.policyWantsNonReclaimable = d.NonReclaimable
 	s.avoidSpot = s.avoidSpot || d.NonReclaimable
 	s.fullPools = d.FullPools
 }
 
 // countForPolicy counts the workload's pods on every node by capacity class and pool.
-func (pl *SpotScore) countForPolicy(ctx context.Context, key string, nodes []fwk.NodeInfo) policy.Counts {
-	perNode := make([]int, len(nodes))
-	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
-		if nodes[i].Node() != nil {
-			perNode[i] = pl.workloadsOnNode.Get(nodes[i])[key]
-		}
-	}, Name)
+func (pl *SpotScore) countForPolicy(key string, nodes []fwk.NodeInfo, classes []capacity.Class) policy.Counts {
 	var c policy.Counts
-	for i, n := range perNode {
-		if n > 0 && nodes[i].Node() != nil {
-			class := pl.model.Classify(nodes[i].Node())
-			c.Add(pl.model.Reclaimable(class.Tier), class.Pool, n)
+	for i, perWorkload := range pl.workloadsOnNode.Values(nodes) {
+		if n := perWorkload[key]; n > 0 && nodes[i].Node() != nil {
+			c.Add(pl.model.Reclaimable(classes[i].Tier), classes[i].Pool, n)
 		}
 	}
 	return c

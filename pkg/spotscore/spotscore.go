@@ -7,6 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,6 +20,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	"k8s.io/kubernetes/pkg/scheduler/util"
+	"k8s.io/utils/lru"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
@@ -47,9 +51,24 @@ type SpotScore struct {
 	// workloadsOnNode counts a node's pods per workload (capacity.WorkloadKey), per node
 	// generation: each cycle then re-reads only the nodes that changed since the last one.
 	workloadsOnNode *pernode.Cache[map[string]int]
+	// classList is the last node list's classes, by position (classesOf).
+	classList atomic.Pointer[classList]
+
+	// The tier search (tiersearch.go): what the profile allows it (off until checkProfile
+	// has seen the profile: a framework built for simulation never runs it), the profile's shared
+	// state (the placeholder rule), each node's placeholders, and the pods whose narrowed
+	// search failed.
+	search           searchConfig
+	shared           *profilestate.Registry
+	placeholderRooms *pernode.Cache[[]placeholderRoom]
+	widened          *lru.Cache
+	// nextStart moves the tier search's first node on, cycle after cycle.
+	nextStart atomic.Uint64
 }
 
 var _ framework.PreFilterPlugin = &SpotScore{}
+var _ framework.FilterPlugin = &SpotScore{}
+var _ framework.PostFilterPlugin = &SpotScore{}
 var _ framework.PreScorePlugin = &SpotScore{}
 var _ framework.ScorePlugin = &SpotScore{}
 var _ framework.EnqueueExtensions = &SpotScore{}
@@ -63,6 +82,7 @@ func NewFactory(shared *profilestate.Registry) frameworkruntime.PluginFactory {
 		if err != nil {
 			return nil, err
 		}
+		pl.(*SpotScore).shared = shared
 		shared.SetModel(h, pl.(*SpotScore).model)
 		return pl, nil
 	}
@@ -84,13 +104,16 @@ func New(_ context.Context, obj runtime.Object, h framework.Handle) (framework.P
 
 func newWithModel(h framework.Handle, model *capacity.Model, spreadWeight int32) *SpotScore {
 	bandWidth := framework.MaxNodeScore / int64(model.NumBands())
-	return &SpotScore{
+	pl := &SpotScore{
 		handle:          h,
 		model:           model,
 		bandWidth:       bandWidth,
 		spreadRange:     bandWidth * int64(spreadWeight) / 100,
 		workloadsOnNode: pernode.New(countWorkloads),
+		widened:         lru.New(widenedPods),
 	}
+	pl.placeholderRooms = pernode.New(pl.placeholdersOn)
+	return pl
 }
 
 // countWorkloads counts the pods on a node per workload.
@@ -139,19 +162,22 @@ type preScoreState struct {
 func (s *preScoreState) Clone() fwk.StateData { return s }
 
 // PreFilter does the work that depends on neither the node nor the filters' verdicts, once per
-// cycle: the pod's tier order and where its workload already runs. It never rejects a pod.
+// cycle: the pod's tier order and where its workload already runs; then the tier search
+// (tiersearch.go) may narrow the nodes to the pod's best band. It never rejects a pod.
 func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod)}
+	classes := pl.classesOf(nodes)
 	// The capacity policy hook (policy.go): may set avoidSpot and fullPools for this cycle.
-	pl.applyPolicy(ctx, s, pod, nodes)
+	pl.applyPolicy(ctx, s, pod, nodes, classes)
 	if pl.spreadRange > 0 {
-		s.podsPerPool = pl.countWorkloadPerPool(ctx, pod, nodes)
+		s.podsPerPool = pl.countWorkloadPerPool(pod, nodes, classes)
 	}
 	cycleState.Write(preFilterStateKey, s)
-	return nil, nil
+	return pl.searchTiers(ctx, cycleState, s, pod, nodes, classes), nil
 }
 
-// PreFilterExtensions of the PreFilter plugin: none, SpotScore does not filter.
+// PreFilterExtensions of the PreFilter plugin: none. The tier search's Filter depends on
+// other pods only through the other filters, which it runs.
 func (pl *SpotScore) PreFilterExtensions() framework.PreFilterExtensions { return nil }
 
 // PreScore finds the most crowded pool among the feasible nodes' pools and scores every
@@ -184,30 +210,57 @@ func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, po
 }
 
 // countWorkloadPerPool counts the pods of pod's workload on every node, by pool: a cached
-// lookup per node (see workloadsOnNode), in parallel like the framework's own per-node work
-// (the scheduling cycle is serial; this keeps the other core busy). The pod itself is not in
-// the snapshot: the scheduler's cycle is for a pod not yet bound, and the rebalancer's
-// simulations take the pod off its node first.
-func (pl *SpotScore) countWorkloadPerPool(ctx context.Context, pod *v1.Pod, nodes []fwk.NodeInfo) map[string]int {
+// lookup per node (see workloadsOnNode). The pod itself is not in the snapshot: the
+// scheduler's cycle is for a pod not yet bound, and the rebalancer's simulations take the pod
+// off its node first.
+func (pl *SpotScore) countWorkloadPerPool(pod *v1.Pod, nodes []fwk.NodeInfo, classes []capacity.Class) map[string]int {
 	counts := map[string]int{}
 	key, ok := capacity.WorkloadKey(pod)
 	if !ok {
 		return counts
 	}
-	perNode := make([]int, len(nodes))
-	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
-		if nodes[i].Node() != nil {
-			perNode[i] = pl.workloadsOnNode.Get(nodes[i])[key]
-		}
-	}, Name)
-	for i, n := range perNode {
+	for i, perWorkload := range pl.workloadsOnNode.Values(nodes) {
 		// A NodeInfo without a node holds pods bound to a node that is gone (until the pod
 		// garbage collector removes them): they run nowhere, so they count in no pool.
-		if n > 0 && nodes[i].Node() != nil {
-			counts[pl.model.Classify(nodes[i].Node()).Pool] += n
+		if n := perWorkload[key]; n > 0 && nodes[i].Node() != nil {
+			counts[classes[i].Pool] += n
 		}
 	}
 	return counts
+}
+
+// classesOf classifies every node of the list (the zero Class for a NodeInfo without a
+// node). It remembers the last list by position: when every NodeInfo still holds the node
+// object it held then (pods come and go, nodes rarely change), it returns the same classes,
+// at the cost of a pointer comparison per node. The result must not be modified.
+func (pl *SpotScore) classesOf(nodes []fwk.NodeInfo) []capacity.Class {
+	last := pl.classList.Load()
+	if last != nil && len(last.nodes) == len(nodes) {
+		same := true
+		for i, ni := range nodes {
+			if ni.Node() != last.nodes[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return last.classes
+		}
+	}
+	cur := &classList{nodes: make([]*v1.Node, len(nodes)), classes: make([]capacity.Class, len(nodes))}
+	for i, ni := range nodes {
+		if n := ni.Node(); n != nil {
+			cur.nodes[i], cur.classes[i] = n, pl.model.Classify(n)
+		}
+	}
+	pl.classList.Store(cur)
+	return cur.classes
+}
+
+// classList is a node list's node objects and their classes; never modified once stored.
+type classList struct {
+	nodes   []*v1.Node
+	classes []capacity.Class
 }
 
 func readState[T fwk.StateData](cycleState fwk.CycleState, key fwk.StateKey) (T, error) {
@@ -272,16 +325,22 @@ type profileView interface {
 	PercentageOfNodesToScore() *int32
 }
 
+// placeholderGate is PlaceholderPreemption's name (package preempt imports this one): its
+// Filter is the tier gate, whose placeholder room the tier search counts as free.
+const placeholderGate = "PlaceholderPreemption"
+
 // checkProfile refuses a profile in which SpotScore cannot keep its promise that a feasible
 // node of a better tier always wins: its weight must outweigh every other score plugin, and
-// every feasible node must be scored (percentageOfNodesToScore: 100).
+// sampling (percentageOfNodesToScore below 100, or unset) needs the tier search, which runs in
+// SpotScore's Filter. It also sets what the tier search may do in this profile.
 func (pl *SpotScore) checkProfile() error {
 	p, ok := pl.handle.(profileView)
 	if !ok {
 		return nil // a test handle: there is no profile to check
 	}
+	plugins := p.ListPlugins()
 	var own, others int64
-	for _, sp := range p.ListPlugins().Score.Enabled {
+	for _, sp := range plugins.Score.Enabled {
 		if sp.Name == Name {
 			own = int64(sp.Weight)
 		} else {
@@ -292,52 +351,62 @@ func (pl *SpotScore) checkProfile() error {
 		return fmt.Errorf("profile %q: plugins.score.enabled[%s].weight is %d; the profile's other score plugins weigh %d in total, "+
 			"so strict tier order needs a weight of at least %d", p.ProfileName(), Name, own, others, need)
 	}
-	if pct := p.PercentageOfNodesToScore(); pct == nil || *pct != 100 {
-		return fmt.Errorf("profile %q: percentageOfNodesToScore must be 100 so that no better-tier node is skipped by sampling", p.ProfileName())
+	pl.search = searchConfigFor(pluginNames(plugins.Filter.Enabled), pluginNames(plugins.PostFilter.Enabled), placeholderGate)
+	pl.search.on = pl.search.on && slices.Contains(pluginNames(plugins.PreFilter.Enabled), Name)
+	pl.search.percentage = p.PercentageOfNodesToScore()
+	if pct := p.PercentageOfNodesToScore(); (pct == nil || *pct != 100) && !pl.search.on {
+		return fmt.Errorf("profile %q: percentageOfNodesToScore samples nodes (unset or below 100), which keeps tier order strict only with %s's tier search: "+
+			"enable %s at preFilter and filter (plugins.multiPoint does both), or set percentageOfNodesToScore: 100", p.ProfileName(), Name, Name)
 	}
 	return nil
 }
 
-// EventsToRegister returns the events after which a node may have become a better place for a
-// pod: a node appears healthy, improves its tier or clears its interruption signal, or a pod
-// leaves a healthy node. The scheduling queue consults a plugin's hints only for pods that
-// plugin rejected; SpotScore rejects none, so pending pods are retried by the hints of the
-// filters that rejected them (NodeResourcesFit on node add and pod delete), and these hints
-// state SpotScore's own view. The scheduler calls EventsToRegister once the profile is
-// complete, before it schedules anything: that is where the profile's weights are checked,
-// so that a profile breaking strict tier order fails start-up.
+func pluginNames(ps []config.Plugin) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// EventsToRegister returns the events after which a pod SpotScore rejected may fit: SpotScore
+// rejects a pod only through the tier search's narrowing (the nodes it left out count as
+// rejected by SpotScore when the narrowed cycle fails), so these are the events that can make
+// a left-out node pass the node-local checks: a node added, or changed for the better (tier,
+// risk, taints, labels, cordon, allocatable), and a bound pod deleted. The scheduler calls
+// EventsToRegister once the profile is complete, before it schedules anything: that is where
+// the profile is checked, so that a profile breaking strict tier order fails start-up.
 func (pl *SpotScore) EventsToRegister(_ context.Context) ([]fwk.ClusterEventWithHint, error) {
 	if err := pl.checkProfile(); err != nil {
 		return nil, err
 	}
 	return []fwk.ClusterEventWithHint{
-		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel | fwk.UpdateNodeTaint | fwk.UpdateNodeAllocatable}, QueueingHintFn: pl.isBetterAfterNodeChange},
-		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.Delete}, QueueingHintFn: pl.isBetterAfterPodDelete},
+		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel | fwk.UpdateNodeTaint | fwk.UpdateNodeAllocatable}, QueueingHintFn: pl.mayFitAfterNodeChange},
+		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.Delete}, QueueingHintFn: pl.mayFitAfterPodDelete},
 	}, nil
 }
 
-// isBetterAfterNodeChange queues the pod when a node appeared healthy, or moved to a better
-// band for this pod (a better tier, or an interruption signal cleared), or gained room.
-func (pl *SpotScore) isBetterAfterNodeChange(logger klog.Logger, pod *v1.Pod, oldObj, newObj interface{}) (fwk.QueueingHint, error) {
+// mayFitAfterNodeChange queues the pod when a node appeared, or changed in a way that can let
+// the pod pass a node-local check it failed or rank the node better: a better band, more
+// allocatable, a taint gone, a label changed, the cordon lifted. A node that only got worse
+// (an interruption notice, a new taint, a cordon) cannot.
+func (pl *SpotScore) mayFitAfterNodeChange(logger klog.Logger, pod *v1.Pod, oldObj, newObj interface{}) (fwk.QueueingHint, error) {
 	oldNode, newNode, err := util.As[*v1.Node](oldObj, newObj)
 	if err != nil {
 		return fwk.Queue, err
 	}
-	avoidSpot := capacity.AvoidsSpot(pod)
-	newClass := pl.model.Classify(newNode)
-	if newClass.AtRisk {
-		logger.V(5).Info("Node is at risk, it is no better place for the pod", "pod", klog.KObj(pod), "node", klog.KObj(newNode))
-		return fwk.QueueSkip, nil
-	}
 	if oldNode == nil {
 		return fwk.Queue, nil
 	}
-	if pl.model.Band(newClass, avoidSpot) < pl.model.Band(pl.model.Classify(oldNode), avoidSpot) {
+	avoidSpot := capacity.AvoidsSpot(pod)
+	if pl.model.Band(pl.model.Classify(newNode), avoidSpot) < pl.model.Band(pl.model.Classify(oldNode), avoidSpot) {
 		return fwk.Queue, nil
 	}
-	if grew(oldNode.Status.Allocatable, newNode.Status.Allocatable) {
+	if grew(oldNode.Status.Allocatable, newNode.Status.Allocatable) || taintGone(oldNode.Spec.Taints, newNode.Spec.Taints) ||
+		(oldNode.Spec.Unschedulable && !newNode.Spec.Unschedulable) || !maps.Equal(oldNode.Labels, newNode.Labels) {
 		return fwk.Queue, nil
 	}
+	logger.V(5).Info("Node only got worse for the pod", "pod", klog.KObj(pod), "node", klog.KObj(newNode))
 	return fwk.QueueSkip, nil
 }
 
@@ -350,9 +419,18 @@ func grew(old, cur v1.ResourceList) bool {
 	return false
 }
 
-// isBetterAfterPodDelete queues the pod when an assigned pod left a healthy node: room opened
-// where the pod may rank well.
-func (pl *SpotScore) isBetterAfterPodDelete(logger klog.Logger, pod *v1.Pod, oldObj, _ interface{}) (fwk.QueueingHint, error) {
+// taintGone: a taint of old is not in cur.
+func taintGone(old, cur []v1.Taint) bool {
+	for i := range old {
+		if !slices.ContainsFunc(cur, func(t v1.Taint) bool { return t.MatchTaint(&old[i]) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayFitAfterPodDelete queues the pod when a bound pod was deleted: room opened on its node.
+func (pl *SpotScore) mayFitAfterPodDelete(logger klog.Logger, pod *v1.Pod, oldObj, _ interface{}) (fwk.QueueingHint, error) {
 	deleted, _, err := util.As[*v1.Pod](oldObj, nil)
 	if err != nil {
 		return fwk.Queue, err
@@ -361,14 +439,9 @@ func (pl *SpotScore) isBetterAfterPodDelete(logger klog.Logger, pod *v1.Pod, old
 		return fwk.QueueSkip, nil
 	}
 	// Hints run outside scheduling cycles: read the informer's cache, not the cycle snapshot.
-	node, err := pl.handle.SharedInformerFactory().Core().V1().Nodes().Lister().Get(deleted.Spec.NodeName)
-	if err != nil {
-		// The node is gone too: no room opened.
-		return fwk.QueueSkip, nil
+	if _, err := pl.handle.SharedInformerFactory().Core().V1().Nodes().Lister().Get(deleted.Spec.NodeName); err != nil {
+		return fwk.QueueSkip, nil // the node is gone too: no room opened
 	}
-	if pl.model.Classify(node).AtRisk {
-		return fwk.QueueSkip, nil
-	}
-	logger.V(5).Info("A pod left a healthy node, room opened", "pod", klog.KObj(pod), "deletedPod", klog.KObj(deleted), "node", deleted.Spec.NodeName)
+	logger.V(5).Info("A bound pod was deleted, room opened", "pod", klog.KObj(pod), "deletedPod", klog.KObj(deleted), "node", deleted.Spec.NodeName)
 	return fwk.Queue, nil
 }

@@ -409,6 +409,11 @@ func TestProfileCheck(t *testing.T) {
 			{Name: "ImageLocality", Weight: 1}, {Name: "VolumeBinding", Weight: 1}, {Name: Name, Weight: spotWeight},
 		}}}
 	}
+	withSearch := func(p *config.Plugins) *config.Plugins {
+		p.PreFilter.Enabled = []config.Plugin{{Name: "NodeResourcesFit"}, {Name: Name}}
+		p.Filter.Enabled = []config.Plugin{{Name: "NodeResourcesFit"}, {Name: Name}}
+		return p
+	}
 	tests := []struct {
 		name    string
 		profile fakeProfile
@@ -416,8 +421,9 @@ func TestProfileCheck(t *testing.T) {
 	}{
 		{"enough weight", fakeProfile{plugins: defaults(217), pct: ptr.To[int32](100)}, ""},
 		{"one short", fakeProfile{plugins: defaults(216), pct: ptr.To[int32](100)}, "needs a weight of at least 217"},
-		{"sampling on", fakeProfile{plugins: defaults(1000), pct: ptr.To[int32](50)}, "percentageOfNodesToScore must be 100"},
-		{"sampling default", fakeProfile{plugins: defaults(1000)}, "percentageOfNodesToScore must be 100"},
+		{"sampling without the tier search", fakeProfile{plugins: defaults(1000), pct: ptr.To[int32](50)}, "enable SpotScore at preFilter and filter"},
+		{"sampling default without the tier search", fakeProfile{plugins: defaults(1000)}, "enable SpotScore at preFilter and filter"},
+		{"sampling with the tier search", fakeProfile{plugins: withSearch(defaults(1000))}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -474,14 +480,18 @@ func TestQueueingHints(t *testing.T) {
 		want     fwk.QueueingHint
 	}{
 		{"healthy node added", pod, nil, spotNode("n", "a").Obj(), fwk.Queue},
-		{"at-risk node added", pod, nil, atRisk(spotNode("n", "a")).Obj(), fwk.QueueSkip},
+		// A pod that fits nowhere else fits an at-risk node.
+		{"at-risk node added", pod, nil, atRisk(spotNode("n", "a")).Obj(), fwk.Queue},
 		{"interruption notice cleared", pod, atRisk(spotNode("n", "a")).Obj(), spotNode("n", "a").Obj(), fwk.Queue},
 		{"interruption notice arrived", pod, spotNode("n", "a").Obj(), atRisk(spotNode("n", "a")).Obj(), fwk.QueueSkip},
 		{"on-demand node relabelled spot", pod, onDemandNode("n").Obj(), spotNode("n", "a").Obj(), fwk.Queue},
-		{"spot node relabelled on-demand", pod, spotNode("n", "a").Obj(), onDemandNode("n").Obj(), fwk.QueueSkip},
-		{"relabelled spot, pod avoids spot", avoid, onDemandNode("n").Obj(), spotNode("n", "a").Obj(), fwk.QueueSkip},
+		{"relabelled: node affinity may match now", avoid, spotNode("n", "a").Obj(), spotNode("n", "a").Label("x", "y").Obj(), fwk.Queue},
 		{"allocatable grew", pod, cpu(spotNode("n", "a"), "2").Obj(), cpu(spotNode("n", "a"), "4").Obj(), fwk.Queue},
-		{"unrelated label change", pod, spotNode("n", "a").Obj(), spotNode("n", "a").Label("x", "y").Obj(), fwk.QueueSkip},
+		{"allocatable shrank", pod, cpu(spotNode("n", "a"), "4").Obj(), cpu(spotNode("n", "a"), "2").Obj(), fwk.QueueSkip},
+		{"taint removed", pod, burstNode("n").Obj(), onDemandNode("n").Obj(), fwk.Queue},
+		{"taint added", pod, onDemandNode("n").Obj(), onDemandNode("n").Taints([]v1.Taint{{Key: "x", Effect: v1.TaintEffectNoSchedule}}).Obj(), fwk.QueueSkip},
+		{"uncordoned", pod, onDemandNode("n").Unschedulable(true).Obj(), onDemandNode("n").Obj(), fwk.Queue},
+		{"cordoned", pod, onDemandNode("n").Obj(), onDemandNode("n").Unschedulable(true).Obj(), fwk.QueueSkip},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -489,7 +499,7 @@ func TestQueueingHints(t *testing.T) {
 			if tc.old != nil {
 				old = tc.old
 			}
-			got, err := pl.isBetterAfterNodeChange(logger, tc.pod, old, tc.new)
+			got, err := pl.mayFitAfterNodeChange(logger, tc.pod, old, tc.new)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -510,13 +520,13 @@ func TestQueueingHintPodDeleted(t *testing.T) {
 		want    fwk.QueueingHint
 	}{
 		{"left a healthy node", st.MakePod().Name("d").Node("healthy").Obj(), fwk.Queue},
-		{"left an at-risk node", st.MakePod().Name("d").Node("noticed").Obj(), fwk.QueueSkip},
+		{"left an at-risk node", st.MakePod().Name("d").Node("noticed").Obj(), fwk.Queue},
 		{"was never bound", st.MakePod().Name("d").Obj(), fwk.QueueSkip},
 		{"node already gone", st.MakePod().Name("d").Node("gone").Obj(), fwk.QueueSkip},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := pl.isBetterAfterPodDelete(logger, pending, tc.deleted, nil)
+			got, err := pl.mayFitAfterPodDelete(logger, pending, tc.deleted, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -99,6 +99,7 @@ plugin args merge into it, then rendered with toYaml.
 {{- $pp := $s.placeholderPreemption -}}
 {{- $post := list -}}
 {{- if $pp.enabled }}{{ $post = append $post (dict "name" "PlaceholderPreemption") }}{{ end -}}
+{{- $post = append $post (dict "name" "SpotScore") -}}
 {{- if or (not $pp.enabled) $pp.fallbackToDefaultPreemption }}{{ $post = append $post (dict "name" "DefaultPreemption") }}{{ end -}}
 {{- with $extra.postFilter }}{{ $post = concat $post (.enabled | default list) }}{{ end -}}
 {{- $_ := set $plugins "postFilter" (dict "enabled" $post "disabled" (list (dict "name" "*"))) -}}
@@ -122,7 +123,7 @@ plugin args merge into it, then rendered with toYaml.
 {{- $pluginConfig = concat $pluginConfig ($s.extraPluginConfig | default list) -}}
 {{- $le := $s.leaderElection -}}
 {{- $leaderElection := dict "leaderElect" $le.enabled "resourceName" (include "spot-scheduler.schedulerLease" .) "resourceNamespace" .Release.Namespace "resourceLock" "leases" "leaseDuration" $le.leaseDuration "renewDeadline" $le.renewDeadline "retryPeriod" $le.retryPeriod -}}
-{{- $profile := dict "schedulerName" .Values.schedulerName "percentageOfNodesToScore" 100 "plugins" $plugins "pluginConfig" $pluginConfig -}}
+{{- $profile := dict "schedulerName" .Values.schedulerName "plugins" $plugins "pluginConfig" $pluginConfig -}}
 {{- $config := dict "apiVersion" "kubescheduler.config.k8s.io/v1" "kind" "KubeSchedulerConfiguration" "leaderElection" $leaderElection "profiles" (list $profile) -}}
 {{- toYaml $config -}}
 {{- end -}}
