@@ -216,18 +216,7 @@ func (r *runner) meterNode(s *Sample, n *v1.Node, tierOf map[string]string) {
 
 // karpenterNodes lists the live (not terminating) nodes of a NodePool, by name.
 func (r *runner) karpenterNodes(ctx context.Context, pool string) ([]string, error) {
-	nodes, err := r.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localcluster.KarpenterNodePoolLabel + "=" + pool})
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, n := range nodes.Items {
-		if n.DeletionTimestamp == nil {
-			out = append(out, n.Name)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	return localcluster.LiveNodeNames(ctx, r.client, localcluster.KarpenterNodePoolLabel+"="+pool)
 }
 
 // pick maps trace nodes given a notice or reclaimed to Karpenter's nodes of the same pools:
@@ -315,16 +304,8 @@ func (r *runner) applyKarpenter(ctx context.Context, index int, e trace.Event) e
 		}
 		delete(r.noticed, pool)
 	}
-	names := make([]string, 0, len(e.Scale))
-	for w := range e.Scale {
-		names = append(names, w)
-	}
-	sort.Strings(names)
-	for _, w := range names {
-		parts = append(parts, fmt.Sprintf("scale %s=%d", w, e.Scale[w]))
-		if err := localcluster.ScaleDeployment(ctx, r.client, namespace, w, int32(e.Scale[w])); err != nil {
-			return err
-		}
+	if err := r.scale(ctx, e.Scale, &parts); err != nil {
+		return err
 	}
 	r.say("t=%3.0fs %v", time.Since(r.start).Seconds(), parts)
 	return nil

@@ -171,30 +171,12 @@ func Compute(tr *trace.Trace, run *Run) Metrics {
 		if before != nil {
 			m.NeededMoves += trace.Misplaced(before.PodsPerTier, optimum(k+1))
 		}
-		took := -1.0
-		for _, s := range run.Samples {
-			if s.Events == k+1 && s.Pending == 0 && trace.Misplaced(s.PodsPerTier, optimum(k+1)) == 0 {
-				took = max(0, s.T-e.At)
-				break
-			}
-		}
-		if took < 0 || m.FailbackSeconds < 0 {
-			m.FailbackSeconds = -1
-		} else {
-			m.FailbackSeconds = max(m.FailbackSeconds, took)
-		}
-		spotBack := -1.0
-		for _, s := range run.Samples {
-			if s.Events == k+1 && s.PodsPerTier[trace.Spot] >= optimum(k + 1)[trace.Spot] {
-				spotBack = max(0, s.T-e.At)
-				break
-			}
-		}
-		if spotBack < 0 || m.SpotBackSeconds < 0 {
-			m.SpotBackSeconds = -1
-		} else {
-			m.SpotBackSeconds = max(m.SpotBackSeconds, spotBack)
-		}
+		m.FailbackSeconds = slowest(m.FailbackSeconds, secondsUntil(run.Samples, k+1, e.At, func(s Sample) bool {
+			return s.Pending == 0 && trace.Misplaced(s.PodsPerTier, optimum(k+1)) == 0
+		}))
+		m.SpotBackSeconds = slowest(m.SpotBackSeconds, secondsUntil(run.Samples, k+1, e.At, func(s Sample) bool {
+			return s.PodsPerTier[trace.Spot] >= optimum(k + 1)[trace.Spot]
+		}))
 	}
 	if n := len(run.Samples); n > 0 {
 		last := run.Samples[n-1]
@@ -225,4 +207,23 @@ func OptimumRun(tr *trace.Trace, step float64) *Run {
 		run.Samples = append(run.Samples, s)
 	}
 	return run
+}
+
+// secondsUntil is the time from an event at `at` to the first sample taken after it (events
+// applied) that is done, or -1 if none is.
+func secondsUntil(samples []Sample, events int, at float64, done func(Sample) bool) float64 {
+	for _, s := range samples {
+		if s.Events == events && done(s) {
+			return max(0, s.T-at)
+		}
+	}
+	return -1
+}
+
+// slowest keeps the longer of two durations, where -1 (never) is longer than any.
+func slowest(a, b float64) float64 {
+	if a < 0 || b < 0 {
+		return -1
+	}
+	return max(a, b)
 }

@@ -615,18 +615,26 @@ func (r *runner) apply(ctx context.Context, index int, e trace.Event) error {
 			return err
 		}
 	}
-	names := make([]string, 0, len(e.Scale))
-	for w := range e.Scale {
+	if err := r.scale(ctx, e.Scale, &parts); err != nil {
+		return err
+	}
+	r.say("t=%3.0fs %v", time.Since(r.start).Seconds(), parts)
+	return nil
+}
+
+// scale applies an event's workload sizes, in name order, noting each in parts.
+func (r *runner) scale(ctx context.Context, sizes map[string]int, parts *[]string) error {
+	names := make([]string, 0, len(sizes))
+	for w := range sizes {
 		names = append(names, w)
 	}
 	sort.Strings(names)
 	for _, w := range names {
-		parts = append(parts, fmt.Sprintf("scale %s=%d", w, e.Scale[w]))
-		if err := localcluster.ScaleDeployment(ctx, r.client, namespace, w, int32(e.Scale[w])); err != nil {
+		*parts = append(*parts, fmt.Sprintf("scale %s=%d", w, sizes[w]))
+		if err := localcluster.ScaleDeployment(ctx, r.client, namespace, w, int32(sizes[w])); err != nil {
 			return err
 		}
 	}
-	r.say("t=%3.0fs %v", time.Since(r.start).Seconds(), parts)
 	return nil
 }
 

@@ -134,17 +134,7 @@ func (r *run) podNames(ctx context.Context, name string) (map[string]bool, error
 }
 
 func (r *run) karpenterNodeNames(ctx context.Context, capacityType string) ([]string, error) {
-	nodes, err := r.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localcluster.KarpenterCapacityTypeLabel + "=" + capacityType})
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, n := range nodes.Items {
-		if n.DeletionTimestamp == nil {
-			out = append(out, n.Name)
-		}
-	}
-	return out, nil
+	return localcluster.LiveNodeNames(ctx, r.client, localcluster.KarpenterCapacityTypeLabel+"="+capacityType)
 }
 
 func (r *run) showNodes(ctx context.Context) {

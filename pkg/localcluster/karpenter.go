@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -509,4 +510,21 @@ func writeInstanceTypes(path string, types []InstanceType) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o644)
+}
+
+// LiveNodeNames returns the names of the nodes matching labelSelector that are not being
+// deleted, sorted.
+func LiveNodeNames(ctx context.Context, client kubernetes.Interface, labelSelector string) ([]string, error) {
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: labelSelector})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range nodes.Items {
+		if n.DeletionTimestamp == nil {
+			out = append(out, n.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
