@@ -22,10 +22,6 @@ type Cache[T any] struct {
 	compute func(fwk.NodeInfo) T
 	entries sync.Map // node name -> entry[T]
 	stored  atomic.Int64
-
-	// list is the last list Values saw, by position.
-	listMu sync.Mutex
-	list   []listEntry[T]
 }
 
 type entry[T any] struct {
@@ -60,33 +56,63 @@ func (c *Cache[T]) Get(ni fwk.NodeInfo) T {
 	return value
 }
 
-// Values returns compute's result for every node of nodes, in order (the zero value for a
-// NodeInfo without a node). A scheduler hands every cycle the same list of NodeInfos, changed
-// in a node or two: Values remembers the last list by position, so an unchanged entry costs a
-// comparison of the NodeInfo and its generation instead of a map lookup with a hash of the
-// node's name. Safe for concurrent use; concurrent calls serialise.
-func (c *Cache[T]) Values(nodes []fwk.NodeInfo) []T {
-	c.listMu.Lock()
-	defer c.listMu.Unlock()
-	if len(c.list) != len(nodes) {
-		c.list = make([]listEntry[T], len(nodes))
-	}
-	out := make([]T, len(nodes))
-	for i, ni := range nodes {
-		if ni.Node() == nil {
-			continue
-		}
-		e := &c.list[i]
-		if gen := ni.GetGeneration(); e.ni != ni || e.generation != gen {
-			*e = listEntry[T]{ni: ni, generation: gen, value: c.Get(ni)}
-		}
-		out[i] = e.value
-	}
-	return out
+// Tracker keeps a caller's total over a node list up to date position by position. A
+// scheduler hands every cycle the same list of NodeInfos, changed in a node or two (the pod
+// bound last cycle, a node update): Sync compares each position's NodeInfo and generation with
+// the last call's and hands the caller only what changed, the old value to take out of the
+// total and the new one to put in. A total over every node of the cluster (a workload's pods
+// per pool, the nodes hosting placeholders) thus costs a pointer comparison per node and the
+// work for the changed ones, instead of a lookup per node. Values come from a Cache, so a node
+// that only moved in the list costs a lookup, not a recomputation.
+//
+// A Tracker is not safe for concurrent use: the caller serialises Sync with its reads of the
+// total (one mutex around both).
+type Tracker[T any] struct {
+	cache *Cache[T]
+	// list is the last list Sync saw, by position.
+	list []listEntry[T]
 }
 
 type listEntry[T any] struct {
 	ni         fwk.NodeInfo
 	generation int64
-	value      T
+	// counted: the value is in the caller's total (the NodeInfo had a node).
+	counted bool
+	value   T
+}
+
+// NewTracker returns a tracker of the cache's values.
+func NewTracker[T any](cache *Cache[T]) *Tracker[T] {
+	return &Tracker[T]{cache: cache}
+}
+
+// Sync brings the caller's total from the last list to nodes: for each position whose
+// NodeInfo or generation changed, remove(old value) if the old entry was counted, then
+// add(new value) if the NodeInfo has a node (one without holds pods of a node that is gone:
+// they run nowhere and count nowhere).
+func (t *Tracker[T]) Sync(nodes []fwk.NodeInfo, remove, add func(T)) {
+	if len(t.list) != len(nodes) {
+		// Nodes came or went: the positions no longer match; start from an empty total.
+		for _, e := range t.list {
+			if e.counted {
+				remove(e.value)
+			}
+		}
+		t.list = make([]listEntry[T], len(nodes))
+	}
+	for i, ni := range nodes {
+		e := &t.list[i]
+		gen := ni.GetGeneration()
+		if e.ni == ni && e.generation == gen {
+			continue
+		}
+		if e.counted {
+			remove(e.value)
+		}
+		*e = listEntry[T]{ni: ni, generation: gen}
+		if ni.Node() != nil {
+			e.value, e.counted = t.cache.Get(ni), true
+			add(e.value)
+		}
+	}
 }

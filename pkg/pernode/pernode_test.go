@@ -63,36 +63,38 @@ func TestCacheWithoutNodeComputesEveryTime(t *testing.T) {
 	}
 }
 
-// TestValuesFollowTheList: Values answers per position, recomputes a node whose generation
-// moved, and a NodeInfo without a node gets the zero value.
-func TestValuesFollowTheList(t *testing.T) {
+// TestTrackerKeepsTheTotal: Sync hands the caller exactly the changes since the last list, so
+// that a running total equals the sum over the current list: a node whose generation moved is
+// taken out and put back with its new value, a reordered or shorter list restarts the total
+// (served by the name cache), and a NodeInfo without a node counts nowhere.
+func TestTrackerKeepsTheTotal(t *testing.T) {
 	computed := 0
-	c := New(func(ni fwk.NodeInfo) int {
+	tr := NewTracker(New(func(ni fwk.NodeInfo) int {
 		computed++
 		return len(ni.GetPods())
-	})
+	}))
 	a := framework.NewNodeInfo(st.MakePod().Name("p1").UID("p1").Obj())
 	a.SetNode(st.MakeNode().Name("a").Obj())
 	b := framework.NewNodeInfo()
 	b.SetNode(st.MakeNode().Name("b").Obj())
 	gone := framework.NewNodeInfo(&v1.Pod{})
-	list := []fwk.NodeInfo{a, b, gone}
-	check := func(name string, want []int, wantComputed int) {
+	total, calls := 0, 0
+	sync := func(name string, list []fwk.NodeInfo, wantTotal, wantCalls, wantComputed int) {
 		t.Helper()
-		got := c.Values(list)
-		if len(got) != len(want) || computed != wantComputed {
-			t.Fatalf("%s: got %v after %d computations, want %v after %d", name, got, computed, want, wantComputed)
-		}
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("%s: got %v, want %v", name, got, want)
-			}
+		calls = 0
+		tr.Sync(list, func(v int) { total -= v; calls++ }, func(v int) { total += v; calls++ })
+		if total != wantTotal || calls != wantCalls || computed != wantComputed {
+			t.Fatalf("%s: total %d after %d calls and %d computations, want %d after %d and %d",
+				name, total, calls, computed, wantTotal, wantCalls, wantComputed)
 		}
 	}
-	check("first list", []int{1, 0, 0}, 2)
-	check("same list: no computation", []int{1, 0, 0}, 2)
+	list := []fwk.NodeInfo{a, b, gone}
+	sync("first list: a and b added", list, 1, 2, 2)
+	sync("same list: nothing to do", list, 1, 0, 2)
 	b.AddPod(st.MakePod().Name("p2").UID("p2").Obj())
-	check("b's generation moved", []int{1, 1, 0}, 3)
-	list = []fwk.NodeInfo{b, a}
-	check("reordered and shorter: served by the name cache", []int{1, 1}, 3)
+	sync("b's generation moved: b out and in", list, 2, 2, 3)
+	gone.SetNode(st.MakeNode().Name("c").Obj())
+	sync("the NodeInfo got its node: counted", list, 3, 1, 4)
+	sync("reordered and shorter: all out, the two in, from the name cache", []fwk.NodeInfo{b, a}, 2, 5, 4)
+	sync("empty list: all out", nil, 0, 2, 4)
 }

@@ -9,6 +9,7 @@ package preempt
 import (
 	"context"
 	"fmt"
+	"sync"
 	"math"
 	"sort"
 
@@ -52,9 +53,13 @@ type PlaceholderPreemption struct {
 
 	placeholderSelector      labels.Selector
 	placeholderPriorityBelow int32
-	// hostsPlaceholders caches, per node generation, whether the node hosts a placeholder: the
-	// tier gate asks it of every node in every cycle.
+	// hostsPlaceholders caches, per node generation, whether the node hosts a placeholder; the
+	// tier gate's PreFilter keeps, in every cycle, the number of nodes that do (hosting, under
+	// hostingMu) up to date from it.
 	hostsPlaceholders *pernode.Cache[bool]
+	hostingMu         sync.Mutex
+	hostingTracker    *pernode.Tracker[bool]
+	hosting           int
 }
 
 var _ framework.PostFilterPlugin = &PlaceholderPreemption{}
@@ -92,6 +97,7 @@ func newPlugin(ctx context.Context, obj runtime.Object, h framework.Handle, shar
 		placeholderPriorityBelow: *args.PlaceholderPriorityBelow,
 	}
 	pl.hostsPlaceholders = pernode.New(pl.nodeHostsPlaceholders)
+	pl.hostingTracker = pernode.NewTracker(pl.hostsPlaceholders)
 	search.IsEligiblePod = func(_ fwk.NodeInfo, victim fwk.PodInfo, _ *v1.Pod) bool {
 		return pl.IsPlaceholder(victim.GetPod())
 	}

@@ -86,15 +86,21 @@ func (pl *PlaceholderPreemption) PreFilter(ctx context.Context, state fwk.CycleS
 	return nil, nil
 }
 
-// anyHostsPlaceholders looks at every node: a positional cache lookup each (see
-// pernode.Cache.Values), cheaper than spreading the work over goroutines.
+// anyHostsPlaceholders brings the count of nodes hosting a placeholder up to date with the
+// nodes that changed since the last cycle (see pernode.Tracker).
 func (pl *PlaceholderPreemption) anyHostsPlaceholders(nodes []fwk.NodeInfo) bool {
-	for _, hosts := range pl.hostsPlaceholders.Values(nodes) {
+	pl.hostingMu.Lock()
+	defer pl.hostingMu.Unlock()
+	pl.hostingTracker.Sync(nodes, func(hosts bool) {
 		if hosts {
-			return true
+			pl.hosting--
 		}
-	}
-	return false
+	}, func(hosts bool) {
+		if hosts {
+			pl.hosting++
+		}
+	})
+	return pl.hosting > 0
 }
 
 // PreFilterExtensions of the PreFilter plugin: none.

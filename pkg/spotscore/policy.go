@@ -52,7 +52,8 @@ func init() {
 }
 
 // applyPolicy completes s with the pod's capacity policy for this cycle (see above).
-func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1.Pod, nodes []fwk.NodeInfo, classes []capacity.Class) {
+// workloadRuns returns where the rest of the pod's workload runs (nil without a workload).
+func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1.Pod, workloadRuns func() map[tierPool]int) {
 	p, err := pl.model.PolicyFor(pod)
 	if err != nil {
 		pl.reportInvalidPolicy(ctx, pod, err)
@@ -61,25 +62,17 @@ func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1
 	if !p.Active() {
 		return
 	}
-	key, ok := capacity.WorkloadKey(pod)
-	if !ok {
+	if _, ok := capacity.WorkloadKey(pod); !ok {
 		return
 	}
-	d := p.Next(pl.countForPolicy(key, nodes, classes))
+	var counts policy.Counts
+	for at, n := range workloadRuns() {
+		counts.Add(pl.model.Reclaimable(at.tier), at.pool, n)
+	}
+	d := p.Next(counts)
 	s.policyWantsNonReclaimable = d.NonReclaimable
 	s.avoidSpot = s.avoidSpot || d.NonReclaimable
 	s.fullPools = d.FullPools
-}
-
-// countForPolicy counts the workload's pods on every node by capacity class and pool.
-func (pl *SpotScore) countForPolicy(key string, nodes []fwk.NodeInfo, classes []capacity.Class) policy.Counts {
-	var c policy.Counts
-	for i, perWorkload := range pl.workloadsOnNode.Values(nodes) {
-		if n := perWorkload[key]; n > 0 && nodes[i].Node() != nil {
-			c.Add(pl.model.Reclaimable(classes[i].Tier), classes[i].Pool, n)
-		}
-	}
-	return c
 }
 
 // reportInvalidPolicy gives the pod a Warning event naming the annotation and the allowed

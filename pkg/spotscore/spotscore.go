@@ -48,11 +48,11 @@ type SpotScore struct {
 	// the spread bonus may use. The rest of the band is the gap that keeps bands strict.
 	bandWidth   int64
 	spreadRange int64
-	// workloadsOnNode counts a node's pods per workload (capacity.WorkloadKey), per node
-	// generation: each cycle then re-reads only the nodes that changed since the last one.
-	workloadsOnNode *pernode.Cache[map[string]int]
-	// classList is the last node list's classes, by position (classesOf).
-	classList atomic.Pointer[classList]
+	// workloadPods counts every workload's pods by tier and pool, kept up to date with the
+	// nodes that changed since the last cycle.
+	workloadPods *workloadPods
+	// nodeClasses is the last node list's classes, by position (classesOf).
+	nodeClasses atomic.Pointer[nodeClasses]
 
 	// The tier search (tiersearch.go): what the profile allows it (off until checkProfile
 	// has seen the profile: a framework built for simulation never runs it), the profile's shared
@@ -109,25 +109,11 @@ func newWithModel(h framework.Handle, model *capacity.Model, spreadWeight int32)
 		model:           model,
 		bandWidth:       bandWidth,
 		spreadRange:     bandWidth * int64(spreadWeight) / 100,
-		workloadsOnNode: pernode.New(countWorkloads),
+		workloadPods:    newWorkloadPods(model),
 		widened:         lru.New(widenedPods),
 	}
 	pl.placeholderRooms = pernode.New(pl.placeholdersOn)
 	return pl
-}
-
-// countWorkloads counts the pods on a node per workload.
-func countWorkloads(ni fwk.NodeInfo) map[string]int {
-	var counts map[string]int
-	for _, p := range ni.GetPods() {
-		if key, ok := capacity.WorkloadKey(p.GetPod()); ok {
-			if counts == nil {
-				counts = map[string]int{}
-			}
-			counts[key]++
-		}
-	}
-	return counts
 }
 
 // Name returns name of the plugin. It is used in logs, etc.
@@ -141,8 +127,11 @@ type preFilterState struct {
 	// policyWantsNonReclaimable and fullPools: the capacity policy's decision (policy.go).
 	policyWantsNonReclaimable bool
 	fullPools                 map[string]bool
-	// podsPerPool counts the pods of the pod's workload in each pool, over all nodes.
+	// podsPerPool counts the pods of the pod's workload in each pool, over all nodes (only
+	// with a spread bonus).
 	podsPerPool map[string]int
+	// classes are the cycle's node classes (the snapshot's node list).
+	classes *nodeClasses
 }
 
 // Clone implements the mandatory Clone interface. The state is never changed once written.
@@ -165,15 +154,29 @@ func (s *preScoreState) Clone() fwk.StateData { return s }
 // cycle: the pod's tier order and where its workload already runs; then the tier search
 // (tiersearch.go) may narrow the nodes to the pod's best band. It never rejects a pod.
 func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
-	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod)}
-	classes := pl.classesOf(nodes)
+	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod), classes: pl.classesOf(nodes)}
+	// Where the rest of the pod's workload runs, counted once and only when asked for.
+	var running map[tierPool]int
+	counted := false
+	workloadRuns := func() map[tierPool]int {
+		if !counted {
+			if key, ok := capacity.WorkloadKey(pod); ok {
+				running = pl.workloadPods.of(nodes, key)
+			}
+			counted = true
+		}
+		return running
+	}
 	// The capacity policy hook (policy.go): may set avoidSpot and fullPools for this cycle.
-	pl.applyPolicy(ctx, s, pod, nodes, classes)
+	pl.applyPolicy(ctx, s, pod, workloadRuns)
 	if pl.spreadRange > 0 {
-		s.podsPerPool = pl.countWorkloadPerPool(pod, nodes, classes)
+		s.podsPerPool = map[string]int{}
+		for at, n := range workloadRuns() {
+			s.podsPerPool[at.pool] += n
+		}
 	}
 	cycleState.Write(preFilterStateKey, s)
-	return pl.searchTiers(ctx, cycleState, s, pod, nodes, classes), nil
+	return pl.searchTiers(ctx, cycleState, s, pod, nodes), nil
 }
 
 // PreFilterExtensions of the PreFilter plugin: none. The tier search's Filter depends on
@@ -189,14 +192,17 @@ func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, po
 	}
 	s := &preScoreState{preFilterState: pre, scores: make(map[string]int64, len(nodes))}
 	classes := make([]capacity.Class, len(nodes))
-	for _, ni := range nodes {
-		if ni.Node() == nil {
+	for i, ni := range nodes {
+		node := ni.Node()
+		if node == nil {
 			return fwk.AsStatus(errNodeNotFound)
 		}
+		// The cycle's nodes are the snapshot's, classified in PreFilter: a lookup by name.
+		var ok bool
+		if classes[i], ok = pre.classes.classOf(node); !ok {
+			classes[i] = pl.model.Classify(node)
+		}
 	}
-	pl.handle.Parallelizer().Until(ctx, len(nodes), func(i int) {
-		classes[i] = pl.model.Classify(nodes[i].Node())
-	}, Name)
 	if len(pre.podsPerPool) > 0 {
 		for _, c := range classes {
 			s.maxPodsInPool = max(s.maxPodsInPool, pre.podsPerPool[c.Pool])
@@ -207,60 +213,6 @@ func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, po
 	}
 	cycleState.Write(preScoreStateKey, s)
 	return nil
-}
-
-// countWorkloadPerPool counts the pods of pod's workload on every node, by pool: a cached
-// lookup per node (see workloadsOnNode). The pod itself is not in the snapshot: the
-// scheduler's cycle is for a pod not yet bound, and the rebalancer's simulations take the pod
-// off its node first.
-func (pl *SpotScore) countWorkloadPerPool(pod *v1.Pod, nodes []fwk.NodeInfo, classes []capacity.Class) map[string]int {
-	counts := map[string]int{}
-	key, ok := capacity.WorkloadKey(pod)
-	if !ok {
-		return counts
-	}
-	for i, perWorkload := range pl.workloadsOnNode.Values(nodes) {
-		// A NodeInfo without a node holds pods bound to a node that is gone (until the pod
-		// garbage collector removes them): they run nowhere, so they count in no pool.
-		if n := perWorkload[key]; n > 0 && nodes[i].Node() != nil {
-			counts[classes[i].Pool] += n
-		}
-	}
-	return counts
-}
-
-// classesOf classifies every node of the list (the zero Class for a NodeInfo without a
-// node). It remembers the last list by position: when every NodeInfo still holds the node
-// object it held then (pods come and go, nodes rarely change), it returns the same classes,
-// at the cost of a pointer comparison per node. The result must not be modified.
-func (pl *SpotScore) classesOf(nodes []fwk.NodeInfo) []capacity.Class {
-	last := pl.classList.Load()
-	if last != nil && len(last.nodes) == len(nodes) {
-		same := true
-		for i, ni := range nodes {
-			if ni.Node() != last.nodes[i] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return last.classes
-		}
-	}
-	cur := &classList{nodes: make([]*v1.Node, len(nodes)), classes: make([]capacity.Class, len(nodes))}
-	for i, ni := range nodes {
-		if n := ni.Node(); n != nil {
-			cur.nodes[i], cur.classes[i] = n, pl.model.Classify(n)
-		}
-	}
-	pl.classList.Store(cur)
-	return cur.classes
-}
-
-// classList is a node list's node objects and their classes; never modified once stored.
-type classList struct {
-	nodes   []*v1.Node
-	classes []capacity.Class
 }
 
 func readState[T fwk.StateData](cycleState fwk.CycleState, key fwk.StateKey) (T, error) {

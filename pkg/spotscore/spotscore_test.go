@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/component-base/metrics/testutil"
+	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config"
@@ -280,8 +281,77 @@ func TestSpreadCountsFollowTheSnapshot(t *testing.T) {
 	}
 }
 
-// TestScoreOutsidePreScoreCandidates: Score of a node PreScore did not see (a caller scoring
-// other nodes than it pre-scored) is computed on the spot, equal to the pre-scored value.
+// TestSpreadCountsFollowInPlaceChanges: the scheduler keeps one snapshot and changes its
+// NodeInfos in place (a pod bound, a pod gone, a node relabelled), and the node list itself
+// when nodes come and go. The workload counts, kept up to date from the nodes that changed,
+// must equal the counts of the list handed in at every cycle.
+func TestSpreadCountsFollowInPlaceChanges(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, nil, fh) // default args
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.(*SpotScore)
+	owned := func(name, owner string) *v1.Pod {
+		return st.MakePod().Namespace("ns").Name(name).UID(name).OwnerReference(owner, rsKind).Obj()
+	}
+	nodeInfo := func(n *v1.Node, pods ...*v1.Pod) *framework.NodeInfo {
+		ni := framework.NewNodeInfo(pods...)
+		ni.SetNode(n)
+		return ni
+	}
+	a := nodeInfo(spotNode("a-1", "a").Obj(), owned("r1", "web-abc"), owned("o1", "other"))
+	b := nodeInfo(spotNode("b-1", "b").Obj())
+	c := nodeInfo(spotNode("c-1", "c").Obj(), owned("r2", "web-abc"))
+	list := []fwk.NodeInfo{a, b, c}
+	pool := func(name string) string { return pl.model.Classify(spotNode(name+"-1", name).Obj()).Pool }
+	pod := owned("new", "web-abc")
+	steps := []struct {
+		name   string
+		change func()
+		want   map[string]int // pool letter -> web's pods
+	}{
+		{"first cycle", func() {}, map[string]int{"a": 1, "c": 1}},
+		{"nothing changed", func() {}, map[string]int{"a": 1, "c": 1}},
+		{"a replica bound on b", func() { b.AddPod(owned("r3", "web-abc")) }, map[string]int{"a": 1, "b": 1, "c": 1}},
+		{"another workload's pod left a", func() {
+			if err := a.RemovePod(klog.Background(), owned("o1", "other")); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]int{"a": 1, "b": 1, "c": 1}},
+		{"c relabelled into pool b", func() { c.SetNode(spotNode("c-1", "b").Obj()) }, map[string]int{"a": 1, "b": 2}},
+		{"node a gone from the list", func() { list = []fwk.NodeInfo{b, c} }, map[string]int{"b": 2}},
+		{"a NodeInfo without its node", func() { list = []fwk.NodeInfo{b, c, framework.NewNodeInfo(owned("r4", "web-abc"))} }, map[string]int{"b": 2}},
+		{"the replica on b gone", func() {
+			if err := b.RemovePod(klog.Background(), owned("r3", "web-abc")); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]int{"b": 1}},
+	}
+	for _, step := range steps {
+		step.change()
+		state := framework.NewCycleState()
+		if _, status := pl.PreFilter(ctx, state, pod, list); !status.IsSuccess() {
+			t.Fatalf("%s: PreFilter: %v", step.name, status)
+		}
+		s, err := readState[*preFilterState](state, preFilterStateKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int{}
+		for letter, n := range step.want {
+			want[pool(letter)] = n
+		}
+		if diff := cmp.Diff(want, s.podsPerPool); diff != "" {
+			t.Errorf("%s: pods per pool (-want +got):\n%s", step.name, diff)
+		}
+	}
+}
+
 // TestPodsBoundToAGoneNode: after a cloud deletes a reclaimed node, its pods stay bound to it
 // until the pod garbage collector removes them, and a snapshot built from pods and nodes holds
 // a NodeInfo with those pods and no node. SpotScore must neither crash on it nor count its pods
@@ -304,6 +374,8 @@ func TestPodsBoundToAGoneNode(t *testing.T) {
 	}
 }
 
+// TestScoreOutsidePreScoreCandidates: Score of a node PreScore did not see (a caller scoring
+// other nodes than it pre-scored) is computed on the spot, equal to the pre-scored value.
 func TestScoreOutsidePreScoreCandidates(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)

@@ -20,7 +20,6 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/names"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 )
 
 // The tier search: SpotScore looks at the best band (tier x risk, for this pod) first instead
@@ -387,20 +386,18 @@ func (pl *SpotScore) matchesExistingAntiAffinity(pod *v1.Pod) bool {
 }
 
 // searchTiers is PreFilter's part of the tier search (see the top of this file).
-func (pl *SpotScore) searchTiers(ctx context.Context, cycleState fwk.CycleState, s *preFilterState, pod *v1.Pod, nodes []fwk.NodeInfo, classes []capacity.Class) *framework.PreFilterResult {
+func (pl *SpotScore) searchTiers(ctx context.Context, cycleState fwk.CycleState, s *preFilterState, pod *v1.Pod, nodes []fwk.NodeInfo) *framework.PreFilterResult {
 	if !pl.search.on || tierSearchSkipped(cycleState) {
 		return nil
 	}
 	request := requestOf(pod)
 	narrow := pl.search.narrow && pl.nodeLocal(pod, request) && !pl.wasWidened(pod.UID)
 	bandOf := func(n *v1.Node) int { return pl.band(s, pl.model.Classify(n)) }
-	byBand := make([][]int, pl.model.NumBands())
-	for i, c := range classes {
-		if nodes[i].Node() != nil {
-			b := pl.band(s, c)
-			byBand[b] = append(byBand[b], i)
-		}
+	bandOfClass := make([]uint8, len(s.classes.classes))
+	for id, c := range s.classes.classes {
+		bandOfClass[id] = uint8(pl.band(s, c))
 	}
+	byBand := s.classes.byBand(bandOfClass, pl.model.NumBands())
 	check := pl.newLocalCheck(pod, request)
 	if narrow {
 		return pl.narrowToBestBand(ctx, cycleState, pod, nodes, byBand, check, bandOf)
@@ -452,25 +449,25 @@ func (pl *SpotScore) narrowToBestBand(ctx context.Context, cycleState fwk.CycleS
 		existing += len(idx)
 	}
 	limit := sampleSize(pl.search.percentage, existing)
-	fits := make([]fit, len(nodes))
 	for b, idx := range byBand {
 		if len(idx) == 0 {
 			continue
 		}
 		start := int(pl.nextStart.Load() % uint64(len(idx)))
+		// fits[k] is the verdict on the k-th node scanned, idx[(start+k)%len(idx)].
+		fits := make([]fit, len(idx))
 		var free, preempting atomic.Int32
 		scanned := 0
 		for scanned < len(idx) && int(free.Load()) < limit {
 			chunk := min(limit, len(idx)-scanned)
 			from := scanned
 			pl.handle.Parallelizer().Until(ctx, chunk, func(j int) {
-				i := idx[(start+from+j)%len(idx)]
-				switch f := check.fit(nodes[i]); f {
+				switch f := check.fit(nodes[idx[(start+from+j)%len(idx)]]); f {
 				case fitsFree:
-					fits[i] = f
+					fits[from+j] = f
 					free.Add(1)
 				case fitsPreempting:
-					fits[i] = f
+					fits[from+j] = f
 					preempting.Add(1)
 				}
 			}, Name)
@@ -486,9 +483,9 @@ func (pl *SpotScore) narrowToBestBand(ctx context.Context, cycleState fwk.CycleS
 			want = fitsPreempting
 		}
 		names := make(sets.Set[string], min(limit, len(idx)))
-		for j := 0; j < scanned; j++ {
-			if i := idx[(start+j)%len(idx)]; fits[i] == want && (want == fitsPreempting || names.Len() < limit) {
-				names.Insert(nodes[i].Node().Name)
+		for k := 0; k < scanned; k++ {
+			if fits[k] == want && (want == fitsPreempting || names.Len() < limit) {
+				names.Insert(nodes[idx[(start+k)%len(idx)]].Node().Name)
 			}
 		}
 		ts := &tierSearchState{state: cycleState, bestBand: b, band: bandOf, exactBand: math.MaxInt, narrowed: true}

@@ -1,0 +1,160 @@
+package spotscore
+
+import (
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	fwk "k8s.io/kube-scheduler/framework"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+)
+
+// nodeClasses is a node list's capacity classes, by position: what every cycle needs of
+// every node (the tier search's bands, the spread's pools), computed when a node changes
+// rather than per cycle. Nodes are few classes (a tier, a pool, a risk), so each position
+// holds a class id, and the grouping of the list by band, the same for every pod whose
+// classes rank alike, is computed once per ranking. Never modified once published, except
+// for the grouping cache, which has its own lock.
+type nodeClasses struct {
+	// nodes is the node object at each position (nil: a NodeInfo without a node).
+	nodes []*v1.Node
+	// ids is each position's class, an index into classes (-1 without a node). Bands fit a
+	// byte: at most capacity's 2 x 10 (v1alpha1.MaxTiers).
+	ids     []int32
+	classes []capacity.Class
+	// position finds a node's position by name (PreScore gets nodes, not positions).
+	position map[string]int32
+
+	mu sync.Mutex
+	// groupings caches byBand's result per ranking of the classes, at most maxGroupings.
+	groupings map[string][][]int
+}
+
+// maxGroupings bounds the groupings cached per list. Most pods rank classes alike (with or
+// without avoid-spot); a capacity policy with full pools makes a few more rankings.
+const maxGroupings = 32
+
+// classesOf returns the list's classes. It starts from the last list's: when the list has
+// the same length and every position holds the same node object (pods come and go, nodes
+// rarely change), the same value, at the cost of a pointer comparison per node; when a few
+// node objects changed, a copy with those reclassified; otherwise all is classified afresh.
+func (pl *SpotScore) classesOf(nodes []fwk.NodeInfo) *nodeClasses {
+	last := pl.nodeClasses.Load()
+	if last == nil || len(last.nodes) != len(nodes) {
+		cur := pl.classify(nodes)
+		pl.nodeClasses.Store(cur)
+		return cur
+	}
+	var cur *nodeClasses
+	for i, ni := range nodes {
+		node := ni.Node()
+		if node == last.nodes[i] {
+			continue
+		}
+		was := last.nodes[i]
+		if node == nil || was == nil || node.Name != was.Name {
+			// The list was reordered: no position is worth keeping.
+			cur = pl.classify(nodes)
+			break
+		}
+		if cur == nil {
+			cur = &nodeClasses{
+				nodes:    append([]*v1.Node(nil), last.nodes...),
+				ids:      append([]int32(nil), last.ids...),
+				classes:  append([]capacity.Class(nil), last.classes...),
+				position: last.position, // same names at the same positions
+			}
+		}
+		cur.nodes[i], cur.ids[i] = node, cur.idOf(pl.model.Classify(node))
+	}
+	if cur == nil {
+		return last
+	}
+	pl.nodeClasses.Store(cur)
+	return cur
+}
+
+// classify classifies every node of the list.
+func (pl *SpotScore) classify(nodes []fwk.NodeInfo) *nodeClasses {
+	cur := &nodeClasses{
+		nodes:    make([]*v1.Node, len(nodes)),
+		ids:      make([]int32, len(nodes)),
+		position: make(map[string]int32, len(nodes)),
+	}
+	ids := map[capacity.Class]int32{}
+	for i, ni := range nodes {
+		cur.ids[i] = -1
+		node := ni.Node()
+		if node == nil {
+			continue
+		}
+		c := pl.model.Classify(node)
+		id, ok := ids[c]
+		if !ok {
+			id = int32(len(cur.classes))
+			ids[c] = id
+			cur.classes = append(cur.classes, c)
+		}
+		cur.nodes[i], cur.ids[i] = node, id
+		cur.position[node.Name] = int32(i)
+	}
+	return cur
+}
+
+// idOf returns c's id, adding it to the classes (only while a copy is being built: a few
+// changed nodes, a linear search each).
+func (nc *nodeClasses) idOf(c capacity.Class) int32 {
+	for id := range nc.classes {
+		if nc.classes[id] == c {
+			return int32(id)
+		}
+	}
+	nc.classes = append(nc.classes, c)
+	return int32(len(nc.classes) - 1)
+}
+
+// classOf returns the class of a node of the list; ok is false for a node object the list
+// does not hold (a caller with its own snapshot).
+func (nc *nodeClasses) classOf(node *v1.Node) (capacity.Class, bool) {
+	if i, ok := nc.position[node.Name]; ok && nc.nodes[i] == node {
+		return nc.classes[nc.ids[i]], true
+	}
+	return capacity.Class{}, false
+}
+
+// byBand groups the list's positions (nodes only) by band, in list order within a band, for
+// a ranking that puts class id k in band bandOf[k]. The result must not be modified.
+func (nc *nodeClasses) byBand(bandOf []uint8, numBands int) [][]int {
+	key := string(bandOf)
+	nc.mu.Lock()
+	grouped, ok := nc.groupings[key]
+	nc.mu.Unlock()
+	if ok {
+		return grouped
+	}
+	sizes := make([]int, numBands)
+	for _, id := range nc.ids {
+		if id >= 0 {
+			sizes[bandOf[id]]++
+		}
+	}
+	grouped = make([][]int, numBands)
+	for b, n := range sizes {
+		grouped[b] = make([]int, 0, n)
+	}
+	for i, id := range nc.ids {
+		if id >= 0 {
+			b := bandOf[id]
+			grouped[b] = append(grouped[b], i)
+		}
+	}
+	nc.mu.Lock()
+	if nc.groupings == nil {
+		nc.groupings = map[string][][]int{}
+	}
+	if len(nc.groupings) < maxGroupings {
+		nc.groupings[key] = grouped
+	}
+	nc.mu.Unlock()
+	return grouped
+}
