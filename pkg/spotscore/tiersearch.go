@@ -147,8 +147,9 @@ type tierSearchState struct {
 	// narrowed: a local pod, narrowed to bestBand; else the exact search runs in Filter.
 	narrowed bool
 	bestBand int
-	// fitsFree counts the nodes of bestBand where the narrowed pod fits without preempting.
-	fitsFree int
+	// placeholderRoom: narrowed to the nodes where the pod fits once placeholders are
+	// preempted (none of bestBand fits without).
+	placeholderRoom bool
 	// candidates are the nodes passing the node-local checks, by band (exact search).
 	candidates [][]fwk.NodeInfo
 	band       func(*v1.Node) int
@@ -438,11 +439,14 @@ func (pl *SpotScore) searchTiers(ctx context.Context, cycleState fwk.CycleState,
 }
 
 // narrowToBestBand finds the best band with a node passing the node-local checks and returns
-// the nodes to narrow to: up to sampleSize nodes where the pod fits without preempting, found
-// from a start that moves on every cycle (as the scheduler's own search does, so that every
-// node of the band gets its turn); when none fits without preempting, every node of the band
-// that fits once its placeholders are preempted (PlaceholderPreemption then chooses among all
-// of them, as without the tier search).
+// the nodes to narrow to: a window of the band, from the first node where the pod fits without
+// preempting (found from a start that moves on every cycle, as the scheduler's own search does,
+// so that every node of the band gets its turn) and up to sampleSize nodes on, never back to the
+// nodes already found not to fit. Only the nodes up to the first fit are checked: the window's
+// other nodes go through the filters, and the profile's sampling stops there once it has found
+// its share, so checking them here would only do the filters' work twice. When no node of the
+// band fits without preempting, every node of the band that fits once its placeholders are
+// preempted (PlaceholderPreemption then chooses among all of them, as without the tier search).
 func (pl *SpotScore) narrowToBestBand(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo, byBand [][]int, check *localCheck, bandOf func(*v1.Node) int) *framework.PreFilterResult {
 	existing := 0
 	for _, idx := range byBand {
@@ -454,43 +458,30 @@ func (pl *SpotScore) narrowToBestBand(ctx context.Context, cycleState fwk.CycleS
 			continue
 		}
 		start := int(pl.nextStart.Load() % uint64(len(idx)))
-		// fits[k] is the verdict on the k-th node scanned, idx[(start+k)%len(idx)].
-		fits := make([]fit, len(idx))
-		var free, preempting atomic.Int32
-		scanned := 0
-		for scanned < len(idx) && int(free.Load()) < limit {
-			chunk := min(limit, len(idx)-scanned)
-			from := scanned
-			pl.handle.Parallelizer().Until(ctx, chunk, func(j int) {
-				switch f := check.fit(nodes[idx[(start+from+j)%len(idx)]]); f {
-				case fitsFree:
-					fits[from+j] = f
-					free.Add(1)
-				case fitsPreempting:
-					fits[from+j] = f
-					preempting.Add(1)
-				}
-			}, Name)
-			scanned += chunk
-		}
-		pl.nextStart.Add(uint64(scanned))
-		if free.Load() == 0 && preempting.Load() == 0 {
-			continue
-		}
-		// Where the pod fits without preempting, those nodes; else the placeholder room.
-		want := fitsFree
-		if free.Load() == 0 {
-			want = fitsPreempting
-		}
-		names := make(sets.Set[string], min(limit, len(idx)))
-		for k := 0; k < scanned; k++ {
-			if fits[k] == want && (want == fitsPreempting || names.Len() < limit) {
-				names.Insert(nodes[idx[(start+k)%len(idx)]].Node().Name)
-			}
-		}
+		at := func(k int) fwk.NodeInfo { return nodes[idx[(start+k)%len(idx)]] }
+		first, fits := pl.firstFit(ctx, check, len(idx), at)
 		ts := &tierSearchState{state: cycleState, bestBand: b, band: bandOf, exactBand: math.MaxInt, narrowed: true}
-		if want == fitsFree {
-			ts.fitsFree = names.Len()
+		var names sets.Set[string]
+		if first >= 0 {
+			n := min(limit, len(idx)-first)
+			names = make(sets.Set[string], n)
+			for k := first; k < first+n; k++ {
+				names.Insert(at(k).Node().Name)
+			}
+			pl.nextStart.Add(uint64(first + n))
+		} else {
+			for k, f := range fits {
+				if f == fitsPreempting {
+					if names == nil {
+						names = sets.New[string]()
+					}
+					names.Insert(at(k).Node().Name)
+				}
+			}
+			if names == nil {
+				continue
+			}
+			ts.placeholderRoom = true
 		}
 		cycleState.Write(tierSearchStateKey, ts)
 		tierSearches.WithLabelValues("narrowed").Inc()
@@ -499,6 +490,29 @@ func (pl *SpotScore) narrowToBestBand(ctx context.Context, cycleState fwk.CycleS
 	}
 	tierSearches.WithLabelValues("none").Inc()
 	return nil // fits nowhere: every node goes through the filters, preemption sees all
+}
+
+// firstFit runs the node-local checks on the n nodes at(0), at(1), ... until one fits without
+// preempting, and returns its position (-1 if none) and the verdicts so far (all n when none
+// fits freely). The first node alone first: in a band with room it most often fits; then
+// growing chunks in parallel.
+func (pl *SpotScore) firstFit(ctx context.Context, check *localCheck, n int, at func(int) fwk.NodeInfo) (int, []fit) {
+	fits := make([]fit, n)
+	for scanned, chunk := 0, 1; scanned < n; scanned, chunk = scanned+chunk, chunk*8 {
+		chunk = min(chunk, n-scanned)
+		from := scanned
+		if chunk == 1 {
+			fits[from] = check.fit(at(from))
+		} else {
+			pl.handle.Parallelizer().Until(ctx, chunk, func(j int) { fits[from+j] = check.fit(at(from + j)) }, Name)
+		}
+		for k := from; k < from+chunk; k++ {
+			if fits[k] == fitsFree {
+				return k, fits
+			}
+		}
+	}
+	return -1, fits
 }
 
 // sampleSize is how many feasible nodes kube-scheduler looks for before it stops filtering

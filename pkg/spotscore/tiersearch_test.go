@@ -64,6 +64,8 @@ func searchFor(t *testing.T, pod *v1.Pod, nodes []*v1.Node, existing []*v1.Pod, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// In name order (a snapshot's is random), so that the scan's order is the test's.
+	sort.Slice(nodeInfos, func(i, j int) bool { return nodeInfos[i].Node().Name < nodeInfos[j].Node().Name })
 	state := framework.NewCycleState()
 	result, status := pl.PreFilter(ctx, state, pod, nodeInfos)
 	if !status.IsSuccess() {
@@ -111,35 +113,37 @@ func TestTierSearchNarrowing(t *testing.T) {
 		existing  []*v1.Pod
 		nominated []*v1.Pod
 		want      []string
-		// wantFree is how many of the narrowed nodes fit without preempting.
-		wantFree int
+		// wantPlaceholderRoom: narrowed to the nodes that fit once placeholders are preempted.
+		wantPlaceholderRoom bool
 	}{
-		{name: "spot has room", pod: cpuPod("p", "1").Obj(), nodes: all, want: []string{"spot-1", "spot-2"}, wantFree: 2},
-		{name: "only the spot nodes with room", pod: cpuPod("p", "1").Obj(), nodes: all, existing: fullSpot[:1], want: []string{"spot-2"}, wantFree: 1},
-		{name: "spot full by resources: on-demand", pod: cpuPod("p", "1").Obj(), nodes: all, existing: fullSpot, want: []string{"od-1", "od-2"}, wantFree: 2},
-		{name: "too big for spot and on-demand: burst, tolerated", pod: cpuPod("p", "8").Tolerations(tolerateBurst).Obj(), nodes: all, want: []string{"burst-1"}, wantFree: 1},
+		{name: "spot has room", pod: cpuPod("p", "1").Obj(), nodes: all, want: []string{"spot-1", "spot-2"}},
+		{name: "only the spot nodes with room", pod: cpuPod("p", "1").Obj(), nodes: all, existing: fullSpot[:1], want: []string{"spot-2"}},
+		{name: "the window goes on from the first fit, unchecked (the filters check)", pod: cpuPod("p", "1").Obj(), nodes: all,
+			existing: fullSpot[1:], want: []string{"spot-1", "spot-2"}},
+		{name: "spot full by resources: on-demand", pod: cpuPod("p", "1").Obj(), nodes: all, existing: fullSpot, want: []string{"od-1", "od-2"}},
+		{name: "too big for spot and on-demand: burst, tolerated", pod: cpuPod("p", "8").Tolerations(tolerateBurst).Obj(), nodes: all, want: []string{"burst-1"}},
 		{name: "burst taint not tolerated: fits nowhere, no narrowing", pod: cpuPod("p", "8").Obj(), nodes: all, want: nil},
 		{name: "node selector for on-demand", pod: cpuPod("p", "1").NodeSelector(map[string]string{spotLabel: "on-demand"}).Obj(),
-			nodes: []*v1.Node{spot1, cpuNode(onDemandNode("od-1").Label(spotLabel, "on-demand"), "4")}, want: []string{"od-1"}, wantFree: 1},
+			nodes: []*v1.Node{spot1, cpuNode(onDemandNode("od-1").Label(spotLabel, "on-demand"), "4")}, want: []string{"od-1"}},
 		{name: "required node affinity off spot", pod: cpuPod("p", "1").NodeAffinityNotIn(spotLabel, []string{"spot"}).Obj(),
-			nodes: all, want: []string{"od-1", "od-2"}, wantFree: 2},
-		{name: "pinned by node name", pod: cpuPod("p", "1").Node("od-2").Obj(), nodes: all, want: []string{"od-2"}, wantFree: 1},
-		{name: "cordoned spot", pod: cpuPod("p", "1").Obj(), nodes: []*v1.Node{cpuNode(spotNode("spot-1", "a").Unschedulable(true), "4"), od1}, want: []string{"od-1"}, wantFree: 1},
-		{name: "at-risk spot ranks below healthy on-demand", pod: cpuPod("p", "1").Obj(), nodes: []*v1.Node{cpuNode(atRisk(spotNode("spot-1", "a")), "4"), od1}, want: []string{"od-1"}, wantFree: 1},
-		{name: "avoid-spot pod", pod: cpuPod("p", "1").Annotation("spot-scheduler.io/avoid-spot", "true").Obj(), nodes: all, want: []string{"od-1", "od-2"}, wantFree: 2},
+			nodes: all, want: []string{"od-1", "od-2"}},
+		{name: "pinned by node name", pod: cpuPod("p", "1").Node("od-2").Obj(), nodes: all, want: []string{"od-2"}},
+		{name: "cordoned spot", pod: cpuPod("p", "1").Obj(), nodes: []*v1.Node{cpuNode(spotNode("spot-1", "a").Unschedulable(true), "4"), od1}, want: []string{"od-1"}},
+		{name: "at-risk spot ranks below healthy on-demand", pod: cpuPod("p", "1").Obj(), nodes: []*v1.Node{cpuNode(atRisk(spotNode("spot-1", "a")), "4"), od1}, want: []string{"od-1"}},
+		{name: "avoid-spot pod", pod: cpuPod("p", "1").Annotation("spot-scheduler.io/avoid-spot", "true").Obj(), nodes: all, want: []string{"od-1", "od-2"}},
 		{name: "placeholder room on spot counts as free", pod: cpuPod("p", "2").Obj(), nodes: all,
-			existing: []*v1.Pod{placeholderOn("ph-1", "4", "spot-1"), boundPod("f2", "4", "spot-2")}, want: []string{"spot-1"}, wantFree: 0},
+			existing: []*v1.Pod{placeholderOn("ph-1", "4", "spot-1"), boundPod("f2", "4", "spot-2")}, want: []string{"spot-1"}, wantPlaceholderRoom: true},
 		{name: "not for a pod that never preempts", pod: cpuPod("p", "2").PreemptionPolicy(v1.PreemptNever).Obj(), nodes: all,
-			existing: []*v1.Pod{placeholderOn("ph-1", "4", "spot-1"), boundPod("f2", "4", "spot-2")}, want: []string{"od-1", "od-2"}, wantFree: 2},
+			existing: []*v1.Pod{placeholderOn("ph-1", "4", "spot-1"), boundPod("f2", "4", "spot-2")}, want: []string{"od-1", "od-2"}},
 		{name: "not for a placeholder", pod: cpuPod("p", "2").Label(placeholderLabel, "true").Obj(), nodes: all,
-			existing: []*v1.Pod{placeholderOn("ph-1", "4", "spot-1"), boundPod("f2", "4", "spot-2")}, want: []string{"od-1", "od-2"}, wantFree: 2},
+			existing: []*v1.Pod{placeholderOn("ph-1", "4", "spot-1"), boundPod("f2", "4", "spot-2")}, want: []string{"od-1", "od-2"}},
 		{name: "not a placeholder of higher priority", pod: cpuPod("p", "2").Priority(-20).Obj(), nodes: all,
-			existing: []*v1.Pod{placeholderOn("ph-1", "4", "spot-1"), boundPod("f2", "4", "spot-2")}, want: []string{"od-1", "od-2"}, wantFree: 2},
+			existing: []*v1.Pod{placeholderOn("ph-1", "4", "spot-1"), boundPod("f2", "4", "spot-2")}, want: []string{"od-1", "od-2"}},
 		{name: "a nominated pod of higher priority holds the room", pod: cpuPod("p", "1").Obj(), nodes: []*v1.Node{spot1, od1},
-			nominated: []*v1.Pod{higher}, want: []string{"od-1"}, wantFree: 1},
+			nominated: []*v1.Pod{higher}, want: []string{"od-1"}},
 		{name: "too many pods", pod: cpuPod("p", "1").Obj(),
 			nodes:    []*v1.Node{spotNode("spot-1", "a").Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "4", v1.ResourcePods: "1"}).Obj(), od1},
-			existing: []*v1.Pod{boundPod("f1", "0", "spot-1")}, want: []string{"od-1"}, wantFree: 1},
+			existing: []*v1.Pod{boundPod("f1", "0", "spot-1")}, want: []string{"od-1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,8 +160,8 @@ func TestTierSearchNarrowing(t *testing.T) {
 			if ts == nil || !ts.narrowed {
 				t.Fatalf("tier search state %+v, want narrowed", ts)
 			}
-			if ts.fitsFree != tc.wantFree {
-				t.Errorf("fitsFree = %d, want %d", ts.fitsFree, tc.wantFree)
+			if ts.placeholderRoom != tc.wantPlaceholderRoom {
+				t.Errorf("placeholderRoom = %v, want %v", ts.placeholderRoom, tc.wantPlaceholderRoom)
 			}
 		})
 	}
@@ -347,8 +351,9 @@ func TestTierSearchSampleSize(t *testing.T) {
 	}
 }
 
-// TestTierSearchNarrowsToASample: the best band has more nodes where the pod fits than the
-// profile would look at: the narrowing hands over that many, starting further on each cycle.
+// TestTierSearchNarrowsToASample: the best band has more nodes than the profile would look at:
+// the narrowing hands over a window of that many, from the first node where the pod fits, never
+// the nodes found not to fit before it.
 func TestTierSearchNarrowsToASample(t *testing.T) {
 	var nodes []*v1.Node
 	for i := 0; i < 250; i++ {
@@ -356,13 +361,23 @@ func TestTierSearchNarrowsToASample(t *testing.T) {
 	}
 	nodes = append(nodes, cpuNode(onDemandNode("od-1"), "4"))
 	got, ts := searchFor(t, cpuPod("p", "1").Obj(), nodes, nil, nil)
-	if want := sampleSize(nil, 251); len(got) != want || ts.fitsFree != want {
-		t.Fatalf("narrowed to %d nodes (%d fit freely), want %d", len(got), ts.fitsFree, want)
+	if want := sampleSize(nil, 251); len(got) != want || ts.placeholderRoom {
+		t.Fatalf("narrowed to %d nodes (placeholder room: %v), want %d where the pod fits freely", len(got), ts.placeholderRoom, want)
 	}
 	for _, n := range got {
 		if !strings.HasPrefix(n, "spot-") {
 			t.Fatalf("narrowed to %s, not a spot node", n)
 		}
+	}
+	// The first 200 of the 250 spot nodes full: the window starts at the first with room,
+	// spot-200, and stops at the band's end, not going back to the full ones.
+	var full []*v1.Pod
+	for i, n := range nodes[:200] {
+		full = append(full, boundPod(fmt.Sprintf("full-%d", i), "4", n.Name))
+	}
+	got, _ = searchFor(t, cpuPod("p", "1").Obj(), nodes, full, nil)
+	if len(got) != 50 || got[0] != "spot-200" || got[49] != "spot-249" {
+		t.Fatalf("first 200 spot nodes full: narrowed to %v, want spot-200 to spot-249", got)
 	}
 	// Placeholder room only: every node with such room, however many (preemption picks).
 	var existing []*v1.Pod
@@ -370,7 +385,7 @@ func TestTierSearchNarrowsToASample(t *testing.T) {
 		existing = append(existing, placeholderOn(fmt.Sprintf("ph-%d", i), "4", n.Name))
 	}
 	got, ts = searchFor(t, cpuPod("p", "1").Obj(), nodes, existing, nil)
-	if len(got) != 250 || ts.fitsFree != 0 {
-		t.Fatalf("placeholder room: narrowed to %d nodes (%d fit freely), want all 250, none freely", len(got), ts.fitsFree)
+	if len(got) != 250 || !ts.placeholderRoom {
+		t.Fatalf("placeholder room: narrowed to %d nodes (placeholder room: %v), want all 250, by placeholder room", len(got), ts.placeholderRoom)
 	}
 }
