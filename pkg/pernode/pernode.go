@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
 )
 
 // maxEntries bounds the cache: past it (node churn over a long life), it starts afresh.
@@ -73,6 +74,15 @@ type Tracker[T any] struct {
 	list []listEntry[T]
 }
 
+// generation is ni's generation, read from the scheduler's own NodeInfo type without an
+// interface call: Sync reads it for every node of the cluster in every cycle.
+func generation(ni fwk.NodeInfo) int64 {
+	if n, ok := ni.(*framework.NodeInfo); ok {
+		return n.Generation
+	}
+	return ni.GetGeneration()
+}
+
 type listEntry[T any] struct {
 	ni         fwk.NodeInfo
 	generation int64
@@ -102,10 +112,10 @@ func (t *Tracker[T]) Sync(nodes []fwk.NodeInfo, remove, add func(T)) {
 	}
 	for i, ni := range nodes {
 		e := &t.list[i]
-		gen := ni.GetGeneration()
-		if e.ni == ni && e.generation == gen {
+		if e.ni == ni && e.generation == generation(ni) {
 			continue
 		}
+		gen := ni.GetGeneration()
 		if e.counted {
 			remove(e.value)
 		}

@@ -5,6 +5,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 )
@@ -47,7 +48,7 @@ func (pl *SpotScore) classesOf(nodes []fwk.NodeInfo) *nodeClasses {
 	}
 	var cur *nodeClasses
 	for i, ni := range nodes {
-		node := ni.Node()
+		node := nodeOf(ni)
 		if node == last.nodes[i] {
 			continue
 		}
@@ -72,6 +73,15 @@ func (pl *SpotScore) classesOf(nodes []fwk.NodeInfo) *nodeClasses {
 	}
 	pl.nodeClasses.Store(cur)
 	return cur
+}
+
+// nodeOf is ni's node, read from the scheduler's own NodeInfo type without an interface call:
+// classesOf reads it for every node of the cluster in every cycle.
+func nodeOf(ni fwk.NodeInfo) *v1.Node {
+	if n, ok := ni.(*framework.NodeInfo); ok {
+		return n.Node()
+	}
+	return ni.Node()
 }
 
 // classify classifies every node of the list.
