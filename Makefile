@@ -68,7 +68,7 @@ bench-strategies: build ## Replay bench/trace/default.yaml per strategy with Kar
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \
 	  go run ./bench/cmd/strategies --descheduler "$$(hack/build-descheduler.sh)" $(BENCH_ARGS)
 
-bench-throughput: build ## Scheduling throughput, default profile vs spot-scheduler profile, and the tier search's fallback latency (THROUGHPUT_ARGS="-throughput.nodes=1000,5000 -throughput.pods=3000,2000").
+bench-throughput: build ## Scheduling throughput, default profile vs spot-scheduler profile, and the tier search's fallback latency (default 1000 and 5000 nodes, 3000 and 2000 pods, 2 rounds; THROUGHPUT_ARGS="-throughput.rounds=3").
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
 	  hack/run-tests.sh ./bench -run '^$$' -bench SchedulingThroughput -benchtime 1x -timeout 60m -v $(THROUGHPUT_ARGS)
 

@@ -35,8 +35,8 @@ import (
 )
 
 var (
-	tpNodes    = flag.String("throughput.nodes", "1000", "Node counts of the scheduling throughput benchmark, comma-separated, ascending, up to 5000 (the cluster grows from one to the next).")
-	tpPods     = flag.String("throughput.pods", "3000", "Pods scheduled per measurement: one count for every node count, or one per node count.")
+	tpNodes    = flag.String("throughput.nodes", "1000,5000", "Node counts of the scheduling throughput benchmark, comma-separated, ascending, up to 5000 (the cluster grows from one to the next).")
+	tpPods     = flag.String("throughput.pods", "3000,2000", "Pods scheduled per measurement: one count for every node count, or one per node count.")
 	tpFallback = flag.Int("throughput.fallback-pods", 20, "Pods per case of the fallback latency measurement (0: none).")
 	tpRounds   = flag.Int("throughput.rounds", 2, "Rounds; each round measures every configuration, alternating the order.")
 	tpUpstream = flag.Bool("throughput.upstream", true, "Also measure the upstream kube-scheduler binary (default profile).")
@@ -60,12 +60,13 @@ type tpConfig struct {
 	schedulerName string
 }
 
-// BenchmarkSchedulingThroughput schedules the same workload (default 3000 pods on 1000 nodes
-// of spot, on-demand and burst tiers, 30 ReplicaSet owners) against a real kube-apiserver with
-// the spot-scheduler binary run with the upstream default profile, with the default plugins
-// scoring all nodes (percentageOfNodesToScore 100, as the spot-scheduler profile does), and with
-// the shipped spot-scheduler profile (and, with -throughput.upstream, the upstream
-// kube-scheduler binary), alternating the order every round. The pods exist before the
+// BenchmarkSchedulingThroughput schedules the same workload (default 3000 pods on 1000 nodes,
+// then 2000 on 5000, of spot, on-demand and burst tiers, 30 ReplicaSet owners) against a real
+// kube-apiserver with the spot-scheduler binary run with the upstream default profile, with the
+// default plugins scoring all nodes (percentageOfNodesToScore 100, what strict tier order cost
+// before the tier search), and with the shipped spot-scheduler profile (and, with
+// -throughput.upstream, the upstream kube-scheduler binary), alternating the order every round.
+// The pods exist before the
 // scheduler starts; throughput is the pods bound between the first and the last binding per
 // second. Run it with `make bench-throughput` or
 //

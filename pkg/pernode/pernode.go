@@ -97,15 +97,17 @@ func NewTracker[T any](cache *Cache[T]) *Tracker[T] {
 }
 
 // Sync brings the caller's total from the last list to nodes: for each position whose
-// NodeInfo or generation changed, remove(old value) if the old entry was counted, then
-// add(new value) if the NodeInfo has a node (one without holds pods of a node that is gone:
-// they run nowhere and count nowhere).
-func (t *Tracker[T]) Sync(nodes []fwk.NodeInfo, remove, add func(T)) {
+// NodeInfo or generation changed, remove(position, old value) if the old entry was counted,
+// then add(position, new value) if the NodeInfo has a node (one without holds pods of a node
+// that is gone: they run nowhere and count nowhere). When the list's length changed, every
+// old entry is removed first (with its old position) and every position of the new list is
+// added.
+func (t *Tracker[T]) Sync(nodes []fwk.NodeInfo, remove, add func(int, T)) {
 	if len(t.list) != len(nodes) {
 		// Nodes came or went: the positions no longer match; start from an empty total.
-		for _, e := range t.list {
+		for i, e := range t.list {
 			if e.counted {
-				remove(e.value)
+				remove(i, e.value)
 			}
 		}
 		t.list = make([]listEntry[T], len(nodes))
@@ -117,12 +119,12 @@ func (t *Tracker[T]) Sync(nodes []fwk.NodeInfo, remove, add func(T)) {
 		}
 		gen := ni.GetGeneration()
 		if e.counted {
-			remove(e.value)
+			remove(i, e.value)
 		}
 		*e = listEntry[T]{ni: ni, generation: gen}
 		if ni.Node() != nil {
 			e.value, e.counted = t.cache.Get(ni), true
-			add(e.value)
+			add(i, e.value)
 		}
 	}
 }

@@ -82,7 +82,7 @@ func TestTrackerKeepsTheTotal(t *testing.T) {
 	sync := func(name string, list []fwk.NodeInfo, wantTotal, wantCalls, wantComputed int) {
 		t.Helper()
 		calls = 0
-		tr.Sync(list, func(v int) { total -= v; calls++ }, func(v int) { total += v; calls++ })
+		tr.Sync(list, func(_, v int) { total -= v; calls++ }, func(_, v int) { total += v; calls++ })
 		if total != wantTotal || calls != wantCalls || computed != wantComputed {
 			t.Fatalf("%s: total %d after %d calls and %d computations, want %d after %d and %d",
 				name, total, calls, computed, wantTotal, wantCalls, wantComputed)

@@ -79,23 +79,28 @@ func (pl *PlaceholderPreemption) Filter(ctx context.Context, state fwk.CycleStat
 // needs every plugin's PreFilter state, so it runs lazily, once, on the first Filter call.
 func (pl *PlaceholderPreemption) PreFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	model := pl.model()
-	if model == nil || !pl.canPreempt(pod) || !pl.anyHostsPlaceholders(nodes) {
+	if model == nil || !pl.canPreempt(pod) || !pl.anyHostsPlaceholders(state, nodes) {
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
 	state.Write(gateStateKey, &gateState{model: model, bestBand: math.MaxInt, avoidSpot: capacity.AvoidsSpot(pod)})
 	return nil, nil
 }
 
-// anyHostsPlaceholders brings the count of nodes hosting a placeholder up to date with the
-// nodes that changed since the last cycle (see pernode.Tracker).
-func (pl *PlaceholderPreemption) anyHostsPlaceholders(nodes []fwk.NodeInfo) bool {
+// anyHostsPlaceholders: SpotScore's PreFilter, which runs first in a profile with both
+// (multiPoint order), has counted the nodes hosting a placeholder in its walk over the nodes;
+// otherwise the gate brings its own count up to date with the nodes that changed since the
+// last cycle (see pernode.Tracker).
+func (pl *PlaceholderPreemption) anyHostsPlaceholders(state fwk.CycleState, nodes []fwk.NodeInfo) bool {
+	if n, ok := spotscore.PlaceholderNodes(state); ok {
+		return n > 0
+	}
 	pl.hostingMu.Lock()
 	defer pl.hostingMu.Unlock()
-	pl.hostingTracker.Sync(nodes, func(hosts bool) {
+	pl.hostingTracker.Sync(nodes, func(_ int, hosts bool) {
 		if hosts {
 			pl.hosting--
 		}
-	}, func(hosts bool) {
+	}, func(_ int, hosts bool) {
 		if hosts {
 			pl.hosting++
 		}

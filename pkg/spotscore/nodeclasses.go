@@ -5,14 +5,13 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 )
 
 // nodeClasses is a node list's capacity classes, by position: what every cycle needs of
 // every node (the tier search's bands, the spread's pools), computed when a node changes
-// rather than per cycle. Nodes are few classes (a tier, a pool, a risk), so each position
+// rather than per cycle (nodeIndex keeps it). Nodes are few classes (a tier, a pool, a risk), so each position
 // holds a class id, and the grouping of the list by band, the same for every pod whose
 // classes rank alike, is computed once per ranking. Never modified once published, except
 // for the grouping cache, which has its own lock.
@@ -35,57 +34,50 @@ type nodeClasses struct {
 // without avoid-spot); a capacity policy with full pools makes a few more rankings.
 const maxGroupings = 32
 
-// classesOf returns the list's classes. It starts from the last list's: when the list has
-// the same length and every position holds the same node object (pods come and go, nodes
-// rarely change), the same value, at the cost of a pointer comparison per node; when a few
-// node objects changed, a copy with those reclassified; otherwise all is classified afresh.
-func (pl *SpotScore) classesOf(nodes []fwk.NodeInfo) *nodeClasses {
-	last := pl.nodeClasses.Load()
-	if last == nil || len(last.nodes) != len(nodes) {
-		cur := pl.classify(nodes)
-		pl.nodeClasses.Store(cur)
-		return cur
-	}
-	var cur *nodeClasses
-	for i, ni := range nodes {
-		node := nodeOf(ni)
-		if node == last.nodes[i] {
+// update returns the classes of nodes, the list nc was computed for with the positions in
+// touched changed (the node index's tracker found their NodeInfo or its generation changed):
+// nc itself when no node object changed (a pod came or went), otherwise a copy with those
+// positions reclassified.
+func (nc *nodeClasses) update(model *capacity.Model, nodes []fwk.NodeInfo, touched []int) *nodeClasses {
+	cur := nc
+	renamed := false
+	for _, i := range touched {
+		if i >= len(nodes) {
 			continue
 		}
-		was := last.nodes[i]
-		if node == nil || was == nil || node.Name != was.Name {
-			// The list was reordered: no position is worth keeping.
-			cur = pl.classify(nodes)
-			break
+		node := nodeOf(nodes[i])
+		if node == cur.nodes[i] {
+			continue
 		}
-		if cur == nil {
+		if cur == nc {
 			cur = &nodeClasses{
-				nodes:    append([]*v1.Node(nil), last.nodes...),
-				ids:      append([]int32(nil), last.ids...),
-				classes:  append([]capacity.Class(nil), last.classes...),
-				position: last.position, // same names at the same positions
+				nodes:    append([]*v1.Node(nil), nc.nodes...),
+				ids:      append([]int32(nil), nc.ids...),
+				classes:  append([]capacity.Class(nil), nc.classes...),
+				position: nc.position,
 			}
 		}
-		cur.nodes[i], cur.ids[i] = node, cur.idOf(pl.model.Classify(node))
+		was := cur.nodes[i]
+		renamed = renamed || node == nil || was == nil || node.Name != was.Name
+		cur.nodes[i], cur.ids[i] = node, -1
+		if node != nil {
+			cur.ids[i] = cur.idOf(model.Classify(node))
+		}
 	}
-	if cur == nil {
-		return last
+	if renamed {
+		// Nodes moved in the list: positions by name afresh.
+		cur.position = make(map[string]int32, len(cur.nodes))
+		for i, node := range cur.nodes {
+			if node != nil {
+				cur.position[node.Name] = int32(i)
+			}
+		}
 	}
-	pl.nodeClasses.Store(cur)
 	return cur
 }
 
-// nodeOf is ni's node, read from the scheduler's own NodeInfo type without an interface call:
-// classesOf reads it for every node of the cluster in every cycle.
-func nodeOf(ni fwk.NodeInfo) *v1.Node {
-	if n, ok := ni.(*framework.NodeInfo); ok {
-		return n.Node()
-	}
-	return ni.Node()
-}
-
 // classify classifies every node of the list.
-func (pl *SpotScore) classify(nodes []fwk.NodeInfo) *nodeClasses {
+func classify(model *capacity.Model, nodes []fwk.NodeInfo) *nodeClasses {
 	cur := &nodeClasses{
 		nodes:    make([]*v1.Node, len(nodes)),
 		ids:      make([]int32, len(nodes)),
@@ -98,7 +90,7 @@ func (pl *SpotScore) classify(nodes []fwk.NodeInfo) *nodeClasses {
 		if node == nil {
 			continue
 		}
-		c := pl.model.Classify(node)
+		c := model.Classify(node)
 		id, ok := ids[c]
 		if !ok {
 			id = int32(len(cur.classes))

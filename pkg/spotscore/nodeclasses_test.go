@@ -3,17 +3,22 @@ package spotscore
 import (
 	"slices"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 )
 
-// TestNodeClassesFollowTheList: the classes are recomputed only for what changed, and always
-// equal the classes of the list handed in; the grouping by band keeps list order.
+// TestNodeClassesFollowTheList: the node index's classes are recomputed only for what changed,
+// and always equal the classes of the list handed in; the grouping by band keeps list order.
 func TestNodeClassesFollowTheList(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)
@@ -25,6 +30,7 @@ func TestNodeClassesFollowTheList(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl := p.(*SpotScore)
+	classesOf := func(list []fwk.NodeInfo) *nodeClasses { return pl.index.view(list, "").classes }
 	nodeInfo := func(n *v1.Node) *framework.NodeInfo {
 		ni := framework.NewNodeInfo()
 		ni.SetNode(n)
@@ -59,17 +65,17 @@ func TestNodeClassesFollowTheList(t *testing.T) {
 		return out
 	}
 
-	first := pl.classesOf(list)
+	first := classesOf(list)
 	if got := byBandNames(first); !slices.Equal(got[0], []string{"a-1", "b-1"}) || !slices.Equal(got[1], []string{"od-1"}) || len(got) != 2 {
 		t.Fatalf("bands %v, want [[a-1 b-1] [od-1]]: spot first, list order within a band, no band for a NodeInfo without a node", got)
 	}
-	if again := pl.classesOf(list); again != first {
+	if again := classesOf(list); again != first {
 		t.Error("same node objects at the same positions: the classes must be reused")
 	}
 
 	// A node object changed (a reclaim notice taint, say): only a copy changes.
 	a.SetNode(atRisk(spotNode("a-1", "a")).Obj())
-	second := pl.classesOf(list)
+	second := classesOf(list)
 	if second == first {
 		t.Fatal("a node object changed: the classes must be recomputed")
 	}
@@ -88,12 +94,56 @@ func TestNodeClassesFollowTheList(t *testing.T) {
 
 	// Reordered, then shorter: classified afresh, by the new positions.
 	list = []fwk.NodeInfo{b, od, a, gone}
-	third := pl.classesOf(list)
+	third := classesOf(list)
 	if got := byBandNames(third); !slices.Equal(got[0], []string{"b-1"}) || !slices.Equal(got[1], []string{"od-1"}) || !slices.Equal(got[2], []string{"a-1"}) {
 		t.Errorf("after reordering, bands %v, want [[b-1] [od-1] [a-1]] (a-1 at risk, last)", got)
 	}
 	list = list[:2]
-	if got := byBandNames(pl.classesOf(list)); len(got) != 2 || got[0][0] != "b-1" || got[1][0] != "od-1" {
+	if got := byBandNames(classesOf(list)); len(got) != 2 || got[0][0] != "b-1" || got[1][0] != "od-1" {
 		t.Errorf("after dropping nodes, bands %v, want [[b-1] [od-1]]", got)
+	}
+}
+
+// TestPlaceholderNodesFollowTheList: the node index counts the nodes hosting a placeholder not
+// being deleted, and the tier gate reads that count from the cycle state.
+func TestPlaceholderNodesFollowTheList(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := profilestate.New()
+	p, err := NewFactory(shared)(ctx, nil, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared.SetPlaceholderRule(fh, func(p *v1.Pod) bool { return p.Labels[placeholderLabel] == "true" })
+	pl := p.(*SpotScore)
+	a, b := framework.NewNodeInfo(placeholderOn("ph-a", "1", "a")), framework.NewNodeInfo(boundPod("app", "1", "b"))
+	a.SetNode(spotNode("a", "a").Obj())
+	b.SetNode(spotNode("b", "b").Obj())
+	list := []fwk.NodeInfo{a, b}
+	check := func(name string, want int) {
+		t.Helper()
+		state := framework.NewCycleState()
+		if _, status := pl.PreFilter(ctx, state, cpuPod("p", "1").Obj(), list); !status.IsSuccess() {
+			t.Fatalf("%s: PreFilter: %v", name, status)
+		}
+		if got, ok := PlaceholderNodes(state); !ok || got != want {
+			t.Errorf("%s: PlaceholderNodes = %d, %v; want %d, true", name, got, ok, want)
+		}
+	}
+	check("one placeholder on a", 1)
+	b.AddPod(placeholderOn("ph-b", "1", "b"))
+	check("a placeholder bound on b", 2)
+	deleting := placeholderOn("ph-a", "1", "a")
+	deleting.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	if err := a.RemovePod(klog.Background(), placeholderOn("ph-a", "1", "a")); err != nil {
+		t.Fatal(err)
+	}
+	a.AddPod(deleting)
+	check("a's placeholder being deleted", 1)
+	if _, ok := PlaceholderNodes(framework.NewCycleState()); ok {
+		t.Error("PlaceholderNodes answered for a cycle SpotScore's PreFilter did not run in")
 	}
 }

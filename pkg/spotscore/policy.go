@@ -52,8 +52,8 @@ func init() {
 }
 
 // applyPolicy completes s with the pod's capacity policy for this cycle (see above).
-// workloadRuns returns where the rest of the pod's workload runs (nil without a workload).
-func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1.Pod, workloadRuns func() map[tierPool]int) {
+// workloadPods is where the rest of the pod's workload runs (nil without a workload).
+func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1.Pod, workloadPods map[tierPool]int) {
 	p, err := pl.model.PolicyFor(pod)
 	if err != nil {
 		pl.reportInvalidPolicy(ctx, pod, err)
@@ -66,7 +66,7 @@ func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1
 		return
 	}
 	var counts policy.Counts
-	for at, n := range workloadRuns() {
+	for at, n := range workloadPods {
 		counts.Add(pl.model.Reclaimable(at.tier), at.pool, n)
 	}
 	d := p.Next(counts)
@@ -122,6 +122,17 @@ func BandFor(state fwk.CycleState, model *capacity.Model) (band func(capacity.Cl
 	return func(c capacity.Class) int {
 		return model.Band(c, s.avoidSpot || (s.fullPools[c.Pool] && model.Reclaimable(c.Tier)))
 	}, true
+}
+
+// PlaceholderNodes returns how many of the cycle's nodes host a placeholder not being deleted
+// (by the placeholder rule of the profile's registry), once SpotScore's PreFilter has run; ok
+// is false otherwise. The tier gate reads it instead of walking every node itself.
+func PlaceholderNodes(state fwk.CycleState) (n int, ok bool) {
+	s, err := readState[*preFilterState](state, preFilterStateKey)
+	if err != nil {
+		return 0, false
+	}
+	return s.placeholderNodes, true
 }
 
 // RankFor is the tier rank of a healthy node of class c for a pod of a workload whose

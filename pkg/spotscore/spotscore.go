@@ -48,11 +48,9 @@ type SpotScore struct {
 	// the spread bonus may use. The rest of the band is the gap that keeps bands strict.
 	bandWidth   int64
 	spreadRange int64
-	// workloadPods counts every workload's pods by tier and pool, kept up to date with the
-	// nodes that changed since the last cycle.
-	workloadPods *workloadPods
-	// nodeClasses is the last node list's classes, by position (classesOf).
-	nodeClasses atomic.Pointer[nodeClasses]
+	// index keeps every node's class, every workload's pods by tier and pool, and the nodes
+	// hosting placeholders up to date with the nodes that changed since the last cycle.
+	index *nodeIndex
 
 	// The tier search (tiersearch.go): what the profile allows it (off until checkProfile
 	// has seen the profile: a framework built for simulation never runs it), the profile's shared
@@ -109,10 +107,10 @@ func newWithModel(h framework.Handle, model *capacity.Model, spreadWeight int32)
 		model:           model,
 		bandWidth:       bandWidth,
 		spreadRange:     bandWidth * int64(spreadWeight) / 100,
-		workloadPods:    newWorkloadPods(model),
 		widened:         lru.New(widenedPods),
 	}
 	pl.placeholderRooms = pernode.New(pl.placeholdersOn)
+	pl.index = pl.newNodeIndex()
 	return pl
 }
 
@@ -132,6 +130,8 @@ type preFilterState struct {
 	podsPerPool map[string]int
 	// classes are the cycle's node classes (the snapshot's node list).
 	classes *nodeClasses
+	// placeholderNodes counts the cycle's nodes hosting a placeholder (PlaceholderNodes).
+	placeholderNodes int
 }
 
 // Clone implements the mandatory Clone interface. The state is never changed once written.
@@ -154,24 +154,14 @@ func (s *preScoreState) Clone() fwk.StateData { return s }
 // cycle: the pod's tier order and where its workload already runs; then the tier search
 // (tiersearch.go) may narrow the nodes to the pod's best band. It never rejects a pod.
 func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
-	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod), classes: pl.classesOf(nodes)}
-	// Where the rest of the pod's workload runs, counted once and only when asked for.
-	var running map[tierPool]int
-	counted := false
-	workloadRuns := func() map[tierPool]int {
-		if !counted {
-			if key, ok := capacity.WorkloadKey(pod); ok {
-				running = pl.workloadPods.of(nodes, key)
-			}
-			counted = true
-		}
-		return running
-	}
+	key, _ := capacity.WorkloadKey(pod)
+	view := pl.index.view(nodes, key)
+	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod), classes: view.classes, placeholderNodes: view.placeholderNodes}
 	// The capacity policy hook (policy.go): may set avoidSpot and fullPools for this cycle.
-	pl.applyPolicy(ctx, s, pod, workloadRuns)
+	pl.applyPolicy(ctx, s, pod, view.workloadPods)
 	if pl.spreadRange > 0 {
 		s.podsPerPool = map[string]int{}
-		for at, n := range workloadRuns() {
+		for at, n := range view.workloadPods {
 			s.podsPerPool[at.pool] += n
 		}
 	}
