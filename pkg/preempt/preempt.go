@@ -156,6 +156,16 @@ func (pl *PlaceholderPreemption) IsPlaceholder(pod *v1.Pod) bool {
 // PostFilter preempts placeholders to make room for pod. It returns Unschedulable, so that a
 // later PostFilter plugin (DefaultPreemption) may try, when placeholders alone cannot help.
 func (pl *PlaceholderPreemption) PostFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, m framework.NodeToStatusReader) (*framework.PostFilterResult, *fwk.Status) {
+	// No placeholder anywhere: nothing to preempt, and no dry run over every node (each a
+	// run of the filters) before the next PostFilter gets its turn.
+	nodes, err := pl.handle.SnapshotSharedLister().NodeInfos().List()
+	if err != nil {
+		return nil, fwk.AsStatus(err)
+	}
+	if !pl.anyHostsPlaceholders(state, nodes) {
+		attempts.WithLabelValues("no_candidate").Inc()
+		return nil, fwk.NewStatus(fwk.Unschedulable, "placeholder preemption: no node hosts a placeholder")
+	}
 	result, status := pl.evaluatorFor(pod, state).Preempt(ctx, state, pod, m)
 	outcome := "preempted"
 	switch {
@@ -194,6 +204,10 @@ func (pl *PlaceholderPreemption) PodEligibleToPreemptOthers(ctx context.Context,
 // SelectVictimsOnNode finds the fewest placeholders on the node whose removal lets pod fit,
 // taking the least important first (see moreImportantPlaceholder).
 func (pl *PlaceholderPreemption) SelectVictimsOnNode(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo, pdbs []*policy.PodDisruptionBudget) ([]*v1.Pod, int, *fwk.Status) {
+	// A node without placeholders has no victim to offer: no need to run the filters on it.
+	if nodeInfo.Node() == nil || !pl.hostsPlaceholders.Get(nodeInfo) {
+		return nil, 0, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "no placeholder on the node")
+	}
 	return pl.victimSearch.SelectVictimsOnNode(ctx, state, pod, nodeInfo, pdbs)
 }
 

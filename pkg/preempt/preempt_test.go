@@ -3,6 +3,7 @@ package preempt
 import (
 	"context"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -345,6 +346,44 @@ func TestPostFilterActs(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"p2"}, disruption); diff != "" {
 		t.Errorf("DisruptionTarget patched (-want +got): %s", diff)
+	}
+}
+
+// TestPostFilterWithoutPlaceholders: with no placeholder anywhere the PostFilter answers at
+// once, leaving real pods (of lower priority than the preemptor here) to DefaultPreemption, and the dry run skips a
+// node without placeholders while it still finds them on another.
+func TestPostFilterWithoutPlaceholders(t *testing.T) {
+	nodes := []*v1.Node{spot("spot").Obj()}
+	pod := preemptor("2")
+	e := newEnv(t, nil, nodes, []*v1.Pod{realPod("low", "spot", "4", 0)}, pod)
+	state := framework.NewCycleState()
+	if _, status, _ := e.fwk.RunPreFilterPlugins(e.ctx, state, pod); !status.IsSuccess() {
+		t.Fatalf("PreFilter: %v", status)
+	}
+	statuses := framework.NewDefaultNodeToStatus()
+	statuses.Set("spot", fwk.NewStatus(fwk.Unschedulable, "Insufficient cpu"))
+	result, status := e.pl.PostFilter(e.ctx, state, pod, statuses)
+	if status.Code() != fwk.Unschedulable || !strings.Contains(status.Message(), "no node hosts a placeholder") || result != nil {
+		t.Fatalf("PostFilter = %v, %v; want Unschedulable, no node hosts a placeholder", result, status)
+	}
+	for _, a := range e.cs.Actions() {
+		if a.GetVerb() == "delete" {
+			t.Errorf("deleted %v: only placeholders may be preempted", a)
+		}
+	}
+
+	// Two nodes, a placeholder on one: the other is no candidate, and no filter runs there.
+	nodes = []*v1.Node{spot("spot-1").Obj(), spot("spot-2").Obj()}
+	e = newEnv(t, nil, nodes, []*v1.Pod{realPod("low", "spot-1", "4", 0), placeholder("ph", "spot-2", "4", 0)}, pod)
+	if node, victims := e.decide(t, pod); node != "spot-2" || !slices.Equal(victims, []string{"ph"}) {
+		t.Errorf("decided %s %v, want spot-2 [ph]", node, victims)
+	}
+	ni, err := e.fwk.SnapshotSharedLister().NodeInfos().Get("spot-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, status := e.pl.SelectVictimsOnNode(e.ctx, framework.NewCycleState(), pod, ni, nil); status.Code() != fwk.UnschedulableAndUnresolvable {
+		t.Errorf("SelectVictimsOnNode on a node without placeholders: %v, want UnschedulableAndUnresolvable", status)
 	}
 }
 
