@@ -9,9 +9,9 @@ package preempt
 import (
 	"context"
 	"fmt"
-	"sync"
 	"math"
 	"sort"
+	"sync"
 
 	v1 "k8s.io/api/core/v1"
 	policy "k8s.io/api/policy/v1"

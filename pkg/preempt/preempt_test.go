@@ -313,18 +313,25 @@ func TestDeterministic(t *testing.T) {
 
 // TestPostFilterActs: the victims get the DisruptionTarget condition and are deleted; the
 // preemptor is nominated to the node.
-func TestPostFilterActs(t *testing.T) {
-	nodes := []*v1.Node{spot("spot").Obj()}
-	pods := []*v1.Pod{placeholder("p1", "spot", "2", 0), placeholder("p2", "spot", "2", 1)}
-	pod := preemptor("2")
-	e := newEnv(t, nil, nodes, pods, pod)
+// postFilterOnFullNode runs the PreFilters, then the PostFilter as after a cycle in which
+// node rejected the pod for cpu.
+func (e *env) postFilterOnFullNode(t *testing.T, pod *v1.Pod, node string) (*framework.PostFilterResult, *fwk.Status) {
+	t.Helper()
 	state := framework.NewCycleState()
 	if _, status, _ := e.fwk.RunPreFilterPlugins(e.ctx, state, pod); !status.IsSuccess() {
 		t.Fatalf("PreFilter: %v", status)
 	}
 	statuses := framework.NewDefaultNodeToStatus()
-	statuses.Set("spot", fwk.NewStatus(fwk.Unschedulable, "Insufficient cpu"))
-	result, status := e.pl.PostFilter(e.ctx, state, pod, statuses)
+	statuses.Set(node, fwk.NewStatus(fwk.Unschedulable, "Insufficient cpu"))
+	return e.pl.PostFilter(e.ctx, state, pod, statuses)
+}
+
+func TestPostFilterActs(t *testing.T) {
+	nodes := []*v1.Node{spot("spot").Obj()}
+	pods := []*v1.Pod{placeholder("p1", "spot", "2", 0), placeholder("p2", "spot", "2", 1)}
+	pod := preemptor("2")
+	e := newEnv(t, nil, nodes, pods, pod)
+	result, status := e.postFilterOnFullNode(t, pod, "spot")
 	if !status.IsSuccess() {
 		t.Fatalf("PostFilter: %v", status)
 	}
@@ -350,19 +357,13 @@ func TestPostFilterActs(t *testing.T) {
 }
 
 // TestPostFilterWithoutPlaceholders: with no placeholder anywhere the PostFilter answers at
-// once, leaving real pods (of lower priority than the preemptor here) to DefaultPreemption, and the dry run skips a
-// node without placeholders while it still finds them on another.
+// once, leaving real pods (of lower priority than the preemptor here) to DefaultPreemption,
+// and the dry run skips a node without placeholders while it still finds them on another.
 func TestPostFilterWithoutPlaceholders(t *testing.T) {
 	nodes := []*v1.Node{spot("spot").Obj()}
 	pod := preemptor("2")
 	e := newEnv(t, nil, nodes, []*v1.Pod{realPod("low", "spot", "4", 0)}, pod)
-	state := framework.NewCycleState()
-	if _, status, _ := e.fwk.RunPreFilterPlugins(e.ctx, state, pod); !status.IsSuccess() {
-		t.Fatalf("PreFilter: %v", status)
-	}
-	statuses := framework.NewDefaultNodeToStatus()
-	statuses.Set("spot", fwk.NewStatus(fwk.Unschedulable, "Insufficient cpu"))
-	result, status := e.pl.PostFilter(e.ctx, state, pod, statuses)
+	result, status := e.postFilterOnFullNode(t, pod, "spot")
 	if status.Code() != fwk.Unschedulable || !strings.Contains(status.Message(), "no node hosts a placeholder") || result != nil {
 		t.Fatalf("PostFilter = %v, %v; want Unschedulable, no node hosts a placeholder", result, status)
 	}

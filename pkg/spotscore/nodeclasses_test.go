@@ -11,25 +11,14 @@ import (
 	"k8s.io/klog/v2/ktesting"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
-	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
-
-	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 )
 
 // TestNodeClassesFollowTheList: the node index's classes are recomputed only for what changed,
 // and always equal the classes of the list handed in; the grouping by band keeps list order.
 func TestNodeClassesFollowTheList(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
-	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(ctx, nil, fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := p.(*SpotScore)
+	pl := newTestPlugin(ctx, t, nil)
 	classesOf := func(list []fwk.NodeInfo) *nodeClasses { return pl.index.view(list, "").classes }
 	nodeInfo := func(n *v1.Node) *framework.NodeInfo {
 		ni := framework.NewNodeInfo()
@@ -108,17 +97,7 @@ func TestNodeClassesFollowTheList(t *testing.T) {
 // being deleted, and the tier gate reads that count from the cycle state.
 func TestPlaceholderNodesFollowTheList(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
-	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shared := profilestate.New()
-	p, err := NewFactory(shared)(ctx, nil, fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shared.SetPlaceholderRule(fh, func(p *v1.Pod) bool { return p.Labels[placeholderLabel] == "true" })
-	pl := p.(*SpotScore)
+	pl := newTestPlugin(ctx, t, nil)
 	a, b := framework.NewNodeInfo(placeholderOn("ph-a", "1", "a")), framework.NewNodeInfo(boundPod("app", "1", "b"))
 	a.SetNode(spotNode("a", "a").Obj())
 	b.SetNode(spotNode("b", "b").Obj())

@@ -103,11 +103,11 @@ func New(_ context.Context, obj runtime.Object, h framework.Handle) (framework.P
 func newWithModel(h framework.Handle, model *capacity.Model, spreadWeight int32) *SpotScore {
 	bandWidth := framework.MaxNodeScore / int64(model.NumBands())
 	pl := &SpotScore{
-		handle:          h,
-		model:           model,
-		bandWidth:       bandWidth,
-		spreadRange:     bandWidth * int64(spreadWeight) / 100,
-		widened:         lru.New(widenedPods),
+		handle:      h,
+		model:       model,
+		bandWidth:   bandWidth,
+		spreadRange: bandWidth * int64(spreadWeight) / 100,
+		widened:     lru.New(widenedPods),
 	}
 	pl.placeholderRooms = pernode.New(pl.placeholdersOn)
 	pl.index = pl.newNodeIndex()

@@ -238,15 +238,7 @@ func TestScoreSpread(t *testing.T) {
 // are cached by node generation) sees replicas arrive, move and leave.
 func TestSpreadCountsFollowTheSnapshot(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
-	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(ctx, nil, fh) // default args
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := p.(*SpotScore)
+	pl := newTestPlugin(ctx, t, nil) // default args
 	owned := func(name, node string) *v1.Pod {
 		return st.MakePod().Namespace("ns").Name(name).UID(name).OwnerReference("web-abc", rsKind).Node(node).Obj()
 	}
@@ -287,15 +279,7 @@ func TestSpreadCountsFollowTheSnapshot(t *testing.T) {
 // must equal the counts of the list handed in at every cycle.
 func TestSpreadCountsFollowInPlaceChanges(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
-	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(ctx, nil, fh) // default args
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := p.(*SpotScore)
+	pl := newTestPlugin(ctx, t, nil) // default args
 	owned := func(name, owner string) *v1.Pod {
 		return st.MakePod().Namespace("ns").Name(name).UID(name).OwnerReference(owner, rsKind).Obj()
 	}
@@ -378,15 +362,7 @@ func TestPodsBoundToAGoneNode(t *testing.T) {
 // other nodes than it pre-scored) is computed on the spot, equal to the pre-scored value.
 func TestScoreOutsidePreScoreCandidates(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
-	fh, err := frameworkruntime.NewFramework(ctx, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(ctx, rawArgs(`{"spreadWeight": 0}`), fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := p.(*SpotScore)
+	pl := newTestPlugin(ctx, t, rawArgs(`{"spreadWeight": 0}`))
 	pod := st.MakePod().Namespace("ns").Name("p").UID("p").Obj()
 	nodeInfos, err := cache.NewSnapshot(nil, []*v1.Node{spotNode("a-1", "a").Obj(), onDemandNode("od").Obj()}).NodeInfos().List()
 	if err != nil {

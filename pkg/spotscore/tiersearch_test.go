@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 	fwk "k8s.io/kube-scheduler/framework"
@@ -31,6 +32,23 @@ func (n nominator) NominatedPodsForNode(node string) []fwk.PodInfo              
 
 const placeholderLabel = "spot-scheduler.io/placeholder"
 
+// newTestPlugin builds SpotScore with args (nil: defaults) on a framework with opts, in a
+// profile registry whose placeholder rule is the label placeholderLabel.
+func newTestPlugin(ctx context.Context, t *testing.T, args runtime.Object, opts ...frameworkruntime.Option) *SpotScore {
+	t.Helper()
+	fh, err := frameworkruntime.NewFramework(ctx, nil, nil, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := profilestate.New()
+	p, err := NewFactory(shared)(ctx, args, fh)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	shared.SetPlaceholderRule(fh, func(p *v1.Pod) bool { return p.Labels[placeholderLabel] == "true" })
+	return p.(*SpotScore)
+}
+
 // searchFor runs SpotScore's PreFilter, tier search on, in a profile with the tier gate (the
 // placeholder rule: label placeholderLabel), and returns the narrowed node names (nil: every
 // node) and the tier search's state (nil: none written).
@@ -48,17 +66,7 @@ func searchFor(t *testing.T, pod *v1.Pod, nodes []*v1.Node, existing []*v1.Pod, 
 		}
 		nom[p.Status.NominatedNodeName] = append(nom[p.Status.NominatedNodeName], pi)
 	}
-	fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithSnapshotSharedLister(snapshot), frameworkruntime.WithPodNominator(nom))
-	if err != nil {
-		t.Fatal(err)
-	}
-	shared := profilestate.New()
-	p, err := NewFactory(shared)(ctx, nil, fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shared.SetPlaceholderRule(fh, func(p *v1.Pod) bool { return p.Labels[placeholderLabel] == "true" })
-	pl := p.(*SpotScore)
+	pl := newTestPlugin(ctx, t, nil, frameworkruntime.WithSnapshotSharedLister(snapshot), frameworkruntime.WithPodNominator(nom))
 	pl.search = allChecks()
 	nodeInfos, err := snapshot.NodeInfos().List()
 	if err != nil {
