@@ -62,7 +62,7 @@ test-integration: build ## Integration tests only.
 	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) -v ./test/integration/...
 
-bench: bench-strategies bench-throughput bench-plan ## All benchmarks (docs/benchmarks.md), ~29 min: strategies with Karpenter (~25 min), throughput (~3 min), planning (~1 min).
+bench: bench-strategies bench-throughput bench-plan ## All benchmarks (docs/benchmarks.md), ~32 min: strategies with Karpenter (~25 min), throughput at 1000 and 5000 nodes (~6 min), planning (~1 min).
 
 bench-strategies: build ## Replay bench/trace/default.yaml per strategy with Karpenter as the autoscaler (BENCH_ARGS="--autoscaler=scripted" for scripted nodes); reports in bench/results.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \

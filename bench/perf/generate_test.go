@@ -127,6 +127,48 @@ func checkPaths(t *testing.T, name any, v any) {
 	}
 }
 
+// TestGenerateTwoWorkloadsOfOneCase: two workloads of one upstream test case share its
+// generated test case per profile (scheduler_perf refuses a name twice), in the order selected,
+// and each still has its own row.
+func TestGenerateTwoWorkloadsOfOneCase(t *testing.T) {
+	sel, err := ParseSelections("SchedulingPodAntiAffinity/500Nodes,SchedulingBasic/500Nodes,SchedulingPodAntiAffinity/5000Nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles := []ProfileRun{{Label: DefaultProfile}, {Label: SpotProfile, ConfigPath: "/derived.yaml"}}
+	gen, err := Generate(moduleSchedulerPerfDir(t), sel, profiles, gateIsDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gen.Cases) != 3 {
+		t.Fatalf("%d cases, want one per selected workload", len(gen.Cases))
+	}
+	var cases []map[string]any
+	if err := yaml.UnmarshalStrict(gen.YAML, &cases); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string][]string{}
+	var order []string
+	for _, tc := range cases {
+		name := tc["name"].(string)
+		if _, dup := names[name]; dup {
+			t.Fatalf("test case %s generated twice", name)
+		}
+		order = append(order, name)
+		for _, w := range tc["workloads"].([]any) {
+			names[name] = append(names[name], w.(map[string]any)["name"].(string))
+		}
+	}
+	if len(cases) != 4 {
+		t.Fatalf("test cases %v, want 2 test cases x 2 profiles", order)
+	}
+	for _, p := range []string{DefaultProfile, SpotProfile} {
+		if got := names[TestCaseName("SchedulingPodAntiAffinity", p)]; !slices.Equal(got, []string{"500Nodes", "5000Nodes"}) {
+			t.Errorf("%s: workloads %v, want [500Nodes 5000Nodes]", p, got)
+		}
+	}
+}
+
 func TestGenerateErrors(t *testing.T) {
 	dir := moduleSchedulerPerfDir(t)
 	profiles := []ProfileRun{{Label: DefaultProfile}}

@@ -153,6 +153,10 @@ func Generate(upstreamDir string, sel []Selection, profiles []ProfileRun, isDefa
 	}
 
 	var out []any
+	// generated: the test cases written so far, by name. Workloads of one upstream test case
+	// share its generated test case per profile (scheduler_perf wants unique names), each run
+	// in the order selected.
+	generated := map[string]map[string]any{}
 	gen := &Generated{}
 	for i, s := range sel {
 		topic, tc, err := find(s.TestCase)
@@ -197,12 +201,18 @@ func Generate(upstreamDir string, sel []Selection, profiles []ProfileRun, isDefa
 			}
 		}
 		for _, p := range order {
-			copyTC := deepCopy(tc).(map[string]any)
-			resolvePaths(copyTC, filepath.Join(upstreamDir, topic))
 			w := deepCopy(chosen).(map[string]any)
 			delete(w, "threshold")
+			name := TestCaseName(s.TestCase, p.Label)
+			if prev, ok := generated[name]; ok {
+				prev["workloads"] = append(prev["workloads"].([]any), w)
+				continue
+			}
+			copyTC := deepCopy(tc).(map[string]any)
+			resolvePaths(copyTC, filepath.Join(upstreamDir, topic))
 			copyTC["workloads"] = []any{w}
-			copyTC["name"] = TestCaseName(s.TestCase, p.Label)
+			copyTC["name"] = name
+			generated[name] = copyTC
 			if p.ConfigPath != "" {
 				copyTC["schedulerConfigPath"] = p.ConfigPath
 			}
