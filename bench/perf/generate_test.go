@@ -40,7 +40,7 @@ func TestGenerateYardstick(t *testing.T) {
 		"SchedulingNodeAffinity":    {500, 1000, 220, "5000Nodes_10000Pods_QueueingHintsEnabled", 5000},
 		"PreemptionBasic":           {1000, 1000, 0, "", 0},
 		"TopologySpreading":         {500, 1000, 85, "5000Nodes_5000Pods_QueueingHintsEnabled", 5000},
-		"SchedulingPodAntiAffinity": {500, 400, 60, "5000Nodes_2000Pods_QueueingHintsEnabled", 5000},
+		"SchedulingPodAntiAffinity": {5000, 1000, 60, "5000Nodes_2000Pods_QueueingHintsEnabled", 5000},
 		// Upstream's 140 is for queueing hints off, which 1.34 no longer defaults to.
 		"Unschedulable":          {500, 1000, 170, "5kNodes/100Init/10kPods_QueueingHintsEnabled", 5000},
 		"MixedSchedulingBasePod": {500, 1000, 140, "5000Nodes_5000Pods_QueueingHintsEnabled", 5000},
