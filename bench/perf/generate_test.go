@@ -18,15 +18,7 @@ import (
 // profile, back to back; template paths that exist; no threshold enforced; the spot-scheduler
 // configuration only on its own runs; and upstream's thresholds picked for the default gates.
 func TestGenerateYardstick(t *testing.T) {
-	sel, err := ParseSelections(yardstick)
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles := []ProfileRun{{Label: DefaultProfile}, {Label: SpotProfile, ConfigPath: "/derived.yaml"}}
-	gen, err := Generate(moduleSchedulerPerfDir(t), sel, profiles, gateIsDefault)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := generateBothProfiles(t, yardstick)
 	if len(gen.Cases) != 7 {
 		t.Fatalf("%d cases, want the 7 of the yardstick", len(gen.Cases))
 	}
@@ -94,6 +86,22 @@ func TestGenerateYardstick(t *testing.T) {
 	}
 }
 
+// generateBothProfiles generates the test-case file for the selections, with the default
+// profile and the spot-scheduler profile (config /derived.yaml).
+func generateBothProfiles(t *testing.T, selections string) *Generated {
+	t.Helper()
+	sel, err := ParseSelections(selections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles := []ProfileRun{{Label: DefaultProfile}, {Label: SpotProfile, ConfigPath: "/derived.yaml"}}
+	gen, err := Generate(moduleSchedulerPerfDir(t), sel, profiles, gateIsDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gen
+}
+
 // checkPaths fails for a *Path(s) field that is relative or names no file.
 func checkPaths(t *testing.T, name any, v any) {
 	t.Helper()
@@ -131,15 +139,7 @@ func checkPaths(t *testing.T, name any, v any) {
 // generated test case per profile (scheduler_perf refuses a name twice), in the order selected,
 // and each still has its own row.
 func TestGenerateTwoWorkloadsOfOneCase(t *testing.T) {
-	sel, err := ParseSelections("SchedulingPodAntiAffinity/500Nodes,SchedulingBasic/500Nodes,SchedulingPodAntiAffinity/5000Nodes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles := []ProfileRun{{Label: DefaultProfile}, {Label: SpotProfile, ConfigPath: "/derived.yaml"}}
-	gen, err := Generate(moduleSchedulerPerfDir(t), sel, profiles, gateIsDefault)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := generateBothProfiles(t, "SchedulingPodAntiAffinity/500Nodes,SchedulingBasic/500Nodes,SchedulingPodAntiAffinity/5000Nodes")
 	if len(gen.Cases) != 3 {
 		t.Fatalf("%d cases, want one per selected workload", len(gen.Cases))
 	}
