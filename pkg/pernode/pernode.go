@@ -114,10 +114,10 @@ func (t *Tracker[T]) Sync(nodes []fwk.NodeInfo, remove, add func(int, T)) {
 	}
 	for i, ni := range nodes {
 		e := &t.list[i]
-		if e.ni == ni && e.generation == generation(ni) {
+		gen := generation(ni)
+		if e.ni == ni && e.generation == gen {
 			continue
 		}
-		gen := ni.GetGeneration()
 		if e.counted {
 			remove(i, e.value)
 		}
