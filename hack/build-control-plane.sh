@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 cache_root=${SPOT_SCHEDULER_CACHE:-$HOME/.cache/spot-scheduler}
 kwok_version=${KWOK_VERSION:-v0.8.0}
 # Revision of the build recipe; part of the binaries' cache key.
-build_revision=3
+build_revision=4
 # Revision of our adjustments to kwok's stages (below). Not part of the key: the stages are a
 # data file regenerated in a second when this changes, with no rebuild of the binaries.
 stages_revision=4
@@ -99,12 +99,14 @@ start=$SECONDS
 minor=${k8s_version#v1.}; minor=${minor%%.*}
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${k8s_version} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor}"
 go mod download
+# The same build settings as the Makefile's (no cgo, no -trimpath): these binaries are built in
+# this module's graph, so they share every compiled package with the product and its tests.
 for pkg in k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler; do
   log "go build $pkg"
-  CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/$(basename "$pkg")" "$pkg"
+  CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$tmp/$(basename "$pkg")" "$pkg"
 done
 log "go build go.etcd.io/etcd/server/v3"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3
+CGO_ENABLED=0 go build -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3
 
 log "go install sigs.k8s.io/kwok/cmd/kwok@${kwok_version}"
 GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@${kwok_version}"
