@@ -84,11 +84,12 @@ bench-perf: ## Upstream's scheduler_perf workloads, default profile vs the spot-
 FUZZTIME ?= 10s
 SOAK_DURATION ?= 9m
 
-fuzz: ## Fuzz args decoding/validation, the tier classifier and the planner/simulation on random cluster shapes, FUZZTIME (10s) each, from the committed seed corpora.
+fuzz: ## Fuzz args decoding/validation, the tier classifier, the planner/simulation on random cluster shapes and the capacity policy through random events, FUZZTIME (10s) each, from the committed seed corpora (not part of make test: the corpora run as ordinary tests there).
 	go test ./pkg/apis/config/v1alpha1 -run '^$$' -fuzz '^FuzzDecodeSpotScoreArgs$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/apis/config/v1alpha1 -run '^$$' -fuzz '^FuzzDecodePlaceholderPreemptionArgs$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/capacity -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/rebalance -run '^$$' -fuzz '^FuzzClusterShapes$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/rebalance -run '^$$' -fuzz '^FuzzPolicyThroughEvents$$' -fuzztime $(FUZZTIME)
 
 soak: build ## ~10 minutes of spot reclaims, returns and scale changes with every component running, invariants checked (SOAK_DURATION, SOAK_SEED).
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \

@@ -256,9 +256,18 @@ func (m *Model) PolicyFor(pod *v1.Pod) (policy.Policy, error) {
 	return policy.ForPod(pod, m.defaultPolicy)
 }
 
-// AvoidsSpot reports whether the pod asks to rank reclaimable capacity below on-demand.
+// AvoidsSpot reports whether the pod asks to rank reclaimable capacity below on-demand (the
+// cautious reading when its annotation is not a boolean: see AvoidSpotReading).
 func AvoidsSpot(pod *v1.Pod) bool {
-	return wellknown.IsTrue(pod.Annotations[wellknown.AvoidSpotAnnotation])
+	avoid, _ := AvoidSpotReading(pod)
+	return avoid
+}
+
+// AvoidSpotReading reads the pod's avoid-spot annotation: "true"/"false" in any letter case;
+// absent is false; any other value is read as true (avoid: the cautious reading) and the error
+// names the annotation, the value and the allowed values.
+func AvoidSpotReading(pod *v1.Pod) (bool, error) {
+	return wellknown.AvoidSpot.Read(pod.Annotations)
 }
 
 // Rank returns tier t's rank for the pod (0 best): the tier order, except that reclaimable
@@ -275,6 +284,21 @@ func (m *Model) Rank(t int, avoidSpot bool) int {
 func (m *Model) Band(c Class, avoidSpot bool) int {
 	b := m.Rank(c.Tier, avoidSpot)
 	if c.AtRisk {
+		b += len(m.tiers)
+	}
+	return b
+}
+
+// PolicyBand is Band for a pod under a capacity policy: a node of a reclaimable tier in a
+// pool that already holds the cap of the pod's workload (fullPool) ranks with the at-risk
+// nodes of its tier, below every healthy node. So a reclaimable replica goes to a pool under
+// the cap when one fits, else to the next non-reclaimable tier with room (on-demand, then
+// burst), and to a full pool only when nothing else fits: never Pending for the cap, and never
+// over the cap while another tier has room (a full pool sharing on-demand's band, as it did
+// when it ranked like an avoid-spot pod's spot, left the choice to the other score plugins).
+func (m *Model) PolicyBand(c Class, avoidSpot, fullPool bool) int {
+	b := m.Rank(c.Tier, avoidSpot)
+	if c.AtRisk || (fullPool && m.tiers[c.Tier].reclaimable) {
 		b += len(m.tiers)
 	}
 	return b

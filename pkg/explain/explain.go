@@ -182,6 +182,40 @@ type PodReport struct {
 	Tier       string                `json:"tier,omitempty"`
 	Evaluation *simulator.Evaluation `json:"evaluation"`
 	Rebalance  RebalanceVerdict      `json:"rebalance"`
+	// Readings are the boolean annotations and labels the product reads that the pod carries,
+	// with how each was read.
+	Readings []Reading `json:"readings,omitempty"`
+}
+
+// Reading is how the product reads one of a pod's boolean annotations or labels.
+type Reading struct {
+	Kind  string `json:"kind"` // annotation or label
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	// Reading is the value the product acts on.
+	Reading bool `json:"reading"`
+	// Invalid is set when the value is not a boolean: what it names and what the product does.
+	Invalid string `json:"invalid,omitempty"`
+}
+
+// readings reads every boolean annotation and label of the pod's that the product takes, the
+// way the scheduler and the rebalancer read them (wellknown.PodBools).
+func readings(pod *v1.Pod) []Reading {
+	var out []Reading
+	for _, b := range wellknown.PodBools {
+		m := b.Of(pod.Labels, pod.Annotations)
+		v, ok := m[b.Key]
+		if !ok {
+			continue
+		}
+		r := Reading{Kind: b.Kind, Key: b.Key, Value: v}
+		var err error
+		if r.Reading, err = b.Read(m); err != nil {
+			r.Invalid = err.Error()
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // RebalanceVerdict says what the rebalancer would do with a pod now.
@@ -210,7 +244,7 @@ func (o *options) explainPod(ctx context.Context, profile *simulator.Simulator, 
 	if err != nil {
 		return err
 	}
-	report := PodReport{Pod: ns + "/" + name, Node: pod.Spec.NodeName, Evaluation: eval, Rebalance: verdict(plan, pod)}
+	report := PodReport{Pod: ns + "/" + name, Node: pod.Spec.NodeName, Evaluation: eval, Rebalance: verdict(plan, pod), Readings: readings(pod)}
 	for _, n := range eval.Nodes {
 		if n.Node == pod.Spec.NodeName {
 			report.Tier = n.Tier
@@ -224,6 +258,16 @@ func (o *options) explainPod(ctx context.Context, profile *simulator.Simulator, 
 		where = fmt.Sprintf("on node %s (%s)", pod.Spec.NodeName, report.Tier)
 	}
 	fmt.Fprintf(o.out, "Pod %s/%s (schedulerName %s), %s\n\n", ns, name, pod.Spec.SchedulerName, where)
+	for _, r := range report.Readings {
+		fmt.Fprintf(o.out, "%s %s=%q read as %v", r.Kind, r.Key, r.Value, r.Reading)
+		if r.Invalid != "" {
+			fmt.Fprintf(o.out, " (not a boolean: allowed values are %s)", wellknown.AllowedBoolValues)
+		}
+		fmt.Fprintln(o.out)
+	}
+	if len(report.Readings) > 0 {
+		fmt.Fprintln(o.out)
+	}
 	w := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NODE\tTIER\tAT RISK\tPOOL\tFEASIBLE\tSCORE\tSPOTSCORE\tREJECTED BY")
 	for _, n := range eval.Nodes {
@@ -367,7 +411,7 @@ func (o *options) explainScope(ctx context.Context, profile *simulator.Simulator
 		}
 	}
 	report.Emptied = plan.EmptiedNodes
-	for _, st := range rebalance.PolicyStatuses(profile.Model, nodes, pods) {
+	for _, st := range rebalance.PolicyStatuses(profile, nodes, pods) {
 		if namespace == "" || st.Namespace == namespace {
 			target := st.Policy.Target(st.Counts.Total())
 			report.Policies = append(report.Policies, PolicyReport{

@@ -37,6 +37,7 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
 	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
 // Name is the name of the plugin used in the plugin registry and configurations.
@@ -148,9 +149,14 @@ func (pl *PlaceholderPreemption) evaluatorFor(preemptor *v1.Pod, state fwk.Cycle
 func (pl *PlaceholderPreemption) Name() string { return Name }
 
 // IsPlaceholder reports whether a pod is a placeholder: its labels match the placeholder
-// selector, or its priority is below the threshold.
+// selector (the placeholder label read as a boolean, wellknown.PlaceholderLabels), or its
+// priority is below the threshold.
 func (pl *PlaceholderPreemption) IsPlaceholder(pod *v1.Pod) bool {
-	return corev1helpers.PodPriority(pod) < pl.placeholderPriorityBelow || pl.placeholderSelector.Matches(labels.Set(pod.Labels))
+	if corev1helpers.PodPriority(pod) < pl.placeholderPriorityBelow {
+		return true
+	}
+	podLabels, _ := wellknown.PlaceholderLabels(pod.Labels)
+	return pl.placeholderSelector.Matches(labels.Set(podLabels))
 }
 
 // PostFilter preempts placeholders to make room for pod. It returns Unschedulable, so that a

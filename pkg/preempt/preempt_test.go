@@ -32,6 +32,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
 func TestMain(m *testing.M) {
@@ -399,6 +400,15 @@ func TestPlaceholdersNeverPreempt(t *testing.T) {
 	}
 }
 
+// labelled sets the placeholder label on the pod.
+func labelled(p *v1.Pod, value string) *v1.Pod {
+	if p.Labels == nil {
+		p.Labels = map[string]string{}
+	}
+	p.Labels[wellknown.PlaceholderLabel] = value
+	return p
+}
+
 func TestArgs(t *testing.T) {
 	tests := []struct {
 		name, args  string
@@ -413,6 +423,15 @@ func TestArgs(t *testing.T) {
 			placeholder: func() *v1.Pod {
 				p := realPod("r", "", "1", 0)
 				p.Labels = map[string]string{"role": "headroom"}
+				return p
+			}(), want: true},
+		{name: "placeholder label True (any letter case)", args: `{}`, placeholder: labelled(realPod("r", "", "1", 0), "True"), want: true},
+		{name: "placeholder label FALSE", args: `{}`, placeholder: labelled(realPod("r", "", "1", 0), "FALSE"), want: false},
+		{name: "placeholder label not a boolean: not a placeholder", args: `{}`, placeholder: labelled(realPod("r", "", "1", 0), "yes"), want: false},
+		{name: "custom selector on other labels ignores an unreadable placeholder label", args: `{"placeholderSelector": {"matchLabels": {"role": "headroom"}}}`,
+			placeholder: func() *v1.Pod {
+				p := labelled(realPod("r", "", "1", 0), "yes")
+				p.Labels["role"] = "headroom"
 				return p
 			}(), want: true},
 		{name: "threshold above user range", args: `{"placeholderPriorityBelow": 1000000001}`,

@@ -26,6 +26,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
 // ControllerOptions configure the rebalancer's loop.
@@ -112,8 +113,10 @@ func NewController(sim *simulator.Simulator, client kubernetes.Interface, factor
 	return c, nil
 }
 
-// nodeChanged triggers an early pass when a healthy node joins, becomes Ready, loses its
-// interruption signal or changes tier.
+// nodeChanged triggers an early pass when a healthy node joins, becomes usable (Ready, or a
+// Ready node losing a taint that kept pods off: a new node turns Ready before its start-up
+// taints, node.kubernetes.io/not-ready and karpenter.sh/unregistered, are gone), loses its
+// interruption signal or cordon, or changes tier.
 func (c *Controller) nodeChanged(oldObj, newObj interface{}) {
 	node, ok := newObj.(*v1.Node)
 	if !ok {
@@ -124,9 +127,38 @@ func (c *Controller) nodeChanged(oldObj, newObj interface{}) {
 		return
 	}
 	old, _ := oldObj.(*v1.Node)
-	if old == nil || (!nodeReady(old) && nodeReady(node)) || c.sim.Model.Classify(old) != class {
+	if old == nil || becameUsable(old, node) || c.sim.Model.Classify(old) != class {
 		c.queue.AddAfter(passKey, c.opts.Debounce)
 	}
+}
+
+// becameUsable reports whether pods may fit on node where they could not on old: it turned
+// Ready, or, Ready, lost a NoSchedule or NoExecute taint or its cordon.
+func becameUsable(old, node *v1.Node) bool {
+	if !nodeReady(node) {
+		return false
+	}
+	if !nodeReady(old) || (old.Spec.Unschedulable && !node.Spec.Unschedulable) {
+		return true
+	}
+	for _, t := range old.Spec.Taints {
+		if t.Effect != v1.TaintEffectNoSchedule && t.Effect != v1.TaintEffectNoExecute {
+			continue
+		}
+		if !hasTaint(node.Spec.Taints, t) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasTaint(taints []v1.Taint, t v1.Taint) bool {
+	for i := range taints {
+		if taints[i].MatchTaint(&t) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Controller) roomMayHaveAppeared(nodeName string) {
@@ -277,7 +309,7 @@ func (c *Controller) plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	c.recordPodsPerTier(nodes, pods)
-	recordPolicies(c.sim.Model, nodes, pods)
+	recordPolicies(c.sim, nodes, pods)
 	return plan, nil
 }
 
@@ -285,6 +317,11 @@ func (c *Controller) recordPlan(plan *Plan) {
 	plannedMoves.Set(float64(len(plan.Moves)))
 	for reason, n := range plan.SkipCounts() {
 		skipsTotal.WithLabelValues(reason).Add(float64(n))
+	}
+	for _, s := range plan.Skips {
+		if s.Invalid != nil {
+			c.recorder.Eventf(s.Pod, nil, v1.EventTypeWarning, wellknown.InvalidValueReason, "Rebalance", "%s", s.Invalid.Error())
+		}
 	}
 }
 
@@ -324,7 +361,7 @@ func (c *Controller) recordPodsPerTier(nodes []*v1.Node, pods []*v1.Pod) {
 func (c *Controller) evict(ctx context.Context, m Move) string {
 	logger := klog.FromContext(ctx)
 	pod, err := c.client.CoreV1().Pods(m.Pod.Namespace).Get(ctx, m.Pod.Name, metav1.GetOptions{})
-	if err != nil || pod.UID != m.Pod.UID || pod.Spec.NodeName != m.From || protection(pod, c.clock.Now(), c.opts.Options) != "" {
+	if err != nil || pod.UID != m.Pod.UID || pod.Spec.NodeName != m.From || isProtected(pod, c.clock.Now(), c.opts.Options) {
 		return SkipChanged
 	}
 	target, err := c.client.CoreV1().Nodes().Get(ctx, m.To, metav1.GetOptions{})

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
+	v1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,6 +17,9 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2/ktesting"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/spot-scheduler/spot-scheduler/internal/testobj"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 )
 
 type controllerEnv struct {
@@ -187,4 +190,46 @@ func TestPassRevalidatesTarget(t *testing.T) {
 	if m := mutatingActions(env.cs); len(m) != 0 {
 		t.Fatalf("mutating calls %v after the target vanished", m)
 	}
+}
+
+// TestBecameUsable: an early pass follows every change that can let pods onto a node.
+func TestBecameUsable(t *testing.T) {
+	ready := func(n *v1.Node, r bool) *v1.Node {
+		status := v1.ConditionFalse
+		if r {
+			status = v1.ConditionTrue
+		}
+		n.Status.Conditions = []v1.NodeCondition{{Type: v1.NodeReady, Status: status}}
+		return n
+	}
+	notReadyTaint := v1.Taint{Key: "node.kubernetes.io/not-ready", Effect: v1.TaintEffectNoSchedule}
+	unregistered := v1.Taint{Key: "karpenter.sh/unregistered", Effect: v1.TaintEffectNoExecute}
+	preferNo := v1.Taint{Key: "example.com/prefer", Effect: v1.TaintEffectPreferNoSchedule}
+	tests := []struct {
+		name      string
+		old, node *v1.Node
+		want      bool
+	}{
+		{"turned Ready", ready(spotNode("n", "4"), false), ready(spotNode("n", "4"), true), true},
+		{"still not Ready", ready(spotNode("n", "4"), false), ready(spotNode("n", "4"), false), false},
+		{"Ready, not-ready taint removed", ready(testobj.Node("n", "4", testobj.SpotLabels, notReadyTaint), true), ready(spotNode("n", "4"), true), true},
+		{"Ready, unregistered taint removed, another stays", ready(testobj.Node("n", "4", testobj.SpotLabels, notReadyTaint, unregistered), true),
+			ready(testobj.Node("n", "4", testobj.SpotLabels, notReadyTaint), true), true},
+		{"Ready, a PreferNoSchedule taint removed", ready(testobj.Node("n", "4", testobj.SpotLabels, preferNo), true), ready(spotNode("n", "4"), true), false},
+		{"Ready, a taint added", ready(spotNode("n", "4"), true), ready(testobj.Node("n", "4", testobj.SpotLabels, unregistered), true), false},
+		{"taint removed while not Ready", ready(testobj.Node("n", "4", testobj.SpotLabels, notReadyTaint), false), ready(spotNode("n", "4"), false), false},
+		{"uncordoned", cordon(ready(spotNode("n", "4"), true), true), ready(spotNode("n", "4"), true), true},
+		{"heartbeat only", ready(spotNode("n", "4"), true), ready(spotNode("n", "4"), true), false},
+	}
+	for _, tc := range tests {
+		if got := becameUsable(tc.old, tc.node); got != tc.want {
+			t.Errorf("%s: becameUsable = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// cordon cordons the node (or not).
+func cordon(n *v1.Node, cordoned bool) *v1.Node {
+	n.Spec.Unschedulable = cordoned
+	return n
 }

@@ -34,6 +34,9 @@ type Skip struct {
 	Pod    *v1.Pod
 	Node   string
 	Reason string
+	// Invalid names the opt-out annotation whose unreadable value the skip is the cautious
+	// reading of (the controller gives the pod a Warning event); nil otherwise.
+	Invalid error
 }
 
 // Plan is the outcome of one planning pass.
@@ -168,8 +171,8 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 			candidate = mayMove
 		}
 		if ours && candidate {
-			if reason := protection(pod, pl.now, pl.opts); reason != "" {
-				pl.skip(pod, reason)
+			if reason, err := protection(pod, pl.now, pl.opts); reason != "" {
+				pl.plan.Skips = append(pl.plan.Skips, Skip{Pod: pod, Node: pod.Spec.NodeName, Reason: reason, Invalid: err})
 			} else {
 				src.movable = append(src.movable, pod)
 				continue

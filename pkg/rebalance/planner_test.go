@@ -3,6 +3,7 @@ package rebalance
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,29 +245,42 @@ func TestPlanProtections(t *testing.T) {
 		name   string
 		mutate func(*v1.Pod)
 		want   string
+		// invalid: the skip is the cautious reading of a value that is not a boolean.
+		invalid bool
 	}{
-		{"bare pod", func(p *v1.Pod) { p.OwnerReferences = nil }, SkipBarePod},
-		{"DaemonSet pod", func(p *v1.Pod) { p.OwnerReferences[0].Kind = "DaemonSet" }, SkipDaemonSet},
-		{"mirror pod", annotated("kubernetes.io/config.mirror", "x"), SkipMirrorPod},
-		{"static pod owned by its node", func(p *v1.Pod) { p.OwnerReferences[0].Kind = "Node" }, SkipMirrorPod},
-		{"system-cluster-critical", func(p *v1.Pod) { p.Spec.PriorityClassName = "system-cluster-critical" }, SkipSystemCritical},
-		{"system priority", func(p *v1.Pod) { p.Spec.Priority = ptr.To[int32](2_000_001_000) }, SkipSystemCritical},
-		{"terminating", func(p *v1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: now} }, SkipTerminating},
-		{"not running", func(p *v1.Pod) { p.Status.Phase = v1.PodPending }, SkipNotRunning},
+		{"bare pod", func(p *v1.Pod) { p.OwnerReferences = nil }, SkipBarePod, false},
+		{"DaemonSet pod", func(p *v1.Pod) { p.OwnerReferences[0].Kind = "DaemonSet" }, SkipDaemonSet, false},
+		{"mirror pod", annotated("kubernetes.io/config.mirror", "x"), SkipMirrorPod, false},
+		{"static pod owned by its node", func(p *v1.Pod) { p.OwnerReferences[0].Kind = "Node" }, SkipMirrorPod, false},
+		{"system-cluster-critical", func(p *v1.Pod) { p.Spec.PriorityClassName = "system-cluster-critical" }, SkipSystemCritical, false},
+		{"system priority", func(p *v1.Pod) { p.Spec.Priority = ptr.To[int32](2_000_001_000) }, SkipSystemCritical, false},
+		{"terminating", func(p *v1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: now} }, SkipTerminating, false},
+		{"not running", func(p *v1.Pod) { p.Status.Phase = v1.PodPending }, SkipNotRunning, false},
 		{"emptyDir on disk", func(p *v1.Pod) {
 			p.Spec.Volumes = []v1.Volume{{Name: "d", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}}}
-		}, SkipLocalStorage},
+		}, SkipLocalStorage, false},
 		{"hostPath", func(p *v1.Pod) {
 			p.Spec.Volumes = []v1.Volume{{Name: "d", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: "/x"}}}}
-		}, SkipLocalStorage},
-		{"resource claims", func(p *v1.Pod) { p.Spec.ResourceClaims = []v1.PodResourceClaim{{Name: "gpu"}} }, SkipResourceClaims},
-		{"rebalance=false", annotated("spot-scheduler.io/rebalance", "false"), SkipOptedOut},
-		{"karpenter do-not-disrupt", annotated("karpenter.sh/do-not-disrupt", "true"), SkipDoNotDisrupt},
-		{"autoscaler safe-to-evict=false", annotated("cluster-autoscaler.kubernetes.io/safe-to-evict", "false"), SkipNotSafeToEvict},
-		{"too young", func(p *v1.Pod) { p.Status.StartTime = &metav1.Time{Time: now.Add(-time.Minute)} }, SkipTooYoung},
+		}, SkipLocalStorage, false},
+		{"resource claims", func(p *v1.Pod) { p.Spec.ResourceClaims = []v1.PodResourceClaim{{Name: "gpu"}} }, SkipResourceClaims, false},
+		{"rebalance=false", annotated("spot-scheduler.io/rebalance", "false"), SkipOptedOut, false},
+		{"karpenter do-not-disrupt", annotated("karpenter.sh/do-not-disrupt", "true"), SkipDoNotDisrupt, false},
+		{"autoscaler safe-to-evict=false", annotated("cluster-autoscaler.kubernetes.io/safe-to-evict", "false"), SkipNotSafeToEvict, false},
+		{"rebalance=False (any letter case)", annotated("spot-scheduler.io/rebalance", "False"), SkipOptedOut, false},
+		{"rebalance=\" FALSE \"", annotated("spot-scheduler.io/rebalance", " FALSE "), SkipOptedOut, false},
+		{"rebalance=no is unreadable: do not move", annotated("spot-scheduler.io/rebalance", "no"), SkipOptedOut, true},
+		{"rebalance=\"\" is unreadable: do not move", annotated("spot-scheduler.io/rebalance", ""), SkipOptedOut, true},
+		{"karpenter do-not-disrupt=TRUE", annotated("karpenter.sh/do-not-disrupt", "TRUE"), SkipDoNotDisrupt, false},
+		{"karpenter do-not-disrupt=yes is unreadable: do not move", annotated("karpenter.sh/do-not-disrupt", "yes"), SkipDoNotDisrupt, true},
+		{"autoscaler safe-to-evict=False", annotated("cluster-autoscaler.kubernetes.io/safe-to-evict", "False"), SkipNotSafeToEvict, false},
+		{"autoscaler safe-to-evict=0 is unreadable: do not move", annotated("cluster-autoscaler.kubernetes.io/safe-to-evict", "0"), SkipNotSafeToEvict, true},
+		{"too young", func(p *v1.Pod) { p.Status.StartTime = &metav1.Time{Time: now.Add(-time.Minute)} }, SkipTooYoung, false},
 		{"memory emptyDir is fine", func(p *v1.Pod) {
 			p.Spec.Volumes = []v1.Volume{{Name: "d", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{Medium: v1.StorageMediumMemory}}}}
-		}, ""},
+		}, "", false},
+		{"rebalance=TRUE moves", annotated("spot-scheduler.io/rebalance", "TRUE"), "", false},
+		{"do-not-disrupt=false moves", annotated("karpenter.sh/do-not-disrupt", "false"), "", false},
+		{"safe-to-evict=True moves", annotated("cluster-autoscaler.kubernetes.io/safe-to-evict", "True"), "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,6 +293,17 @@ func TestPlanProtections(t *testing.T) {
 			}
 			if len(plan.Moves) != 0 || skips(plan)["a"] != tc.want {
 				t.Fatalf("moves %v skips %v, want skip %s", moves(plan), skips(plan), tc.want)
+			}
+			invalid := plan.Skips[0].Invalid
+			if (invalid != nil) != tc.invalid {
+				t.Fatalf("skip's Invalid = %v, want set: %v", invalid, tc.invalid)
+			}
+			if invalid != nil {
+				for _, want := range []string{"annotation", `"true" or "false" (any letter case)`, `read as`, "does not move"} {
+					if !strings.Contains(invalid.Error(), want) {
+						t.Errorf("Invalid %q does not say %q", invalid, want)
+					}
+				}
 			}
 		})
 	}

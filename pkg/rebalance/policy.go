@@ -10,6 +10,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
@@ -22,7 +23,9 @@ import (
 //   - a base pod that had to land on spot ranks on-demand above spot and moves there when
 //     room appears;
 //   - a pod in a pool over the cap ranks its own (full) pool below the pools under the cap
-//     and moves to one of them: the re-spread within the tier.
+//     and below every non-reclaimable tier (capacity.Model.PolicyBand): it moves to a pool
+//     under the cap (the re-spread within the tier), else to the next tier with room
+//     (on-demand, then burst), from where failback brings it back when a pool has room again.
 //
 // Every policy move must strictly reduce the potential (violations of the workload's policy,
 // then the pod's tier rank: the cost), checked on the node the simulation chose. Other
@@ -153,8 +156,10 @@ type PolicyStatus struct {
 }
 
 // PolicyStatuses reports every workload with an active policy among pods (bound to one of
-// nodes, placeholders and finished pods aside), sorted by workload.
-func PolicyStatuses(model *capacity.Model, nodes []*v1.Node, pods []*v1.Pod) []PolicyStatus {
+// nodes; placeholders, terminating and finished pods aside), sorted by workload. The
+// simulator gives the capacity model and the profile's placeholder rule.
+func PolicyStatuses(sim *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod) []PolicyStatus {
+	model := sim.Model
 	classes := make(map[string]capacity.Class, len(nodes))
 	for _, n := range nodes {
 		classes[n.Name] = model.Classify(n)
@@ -165,6 +170,9 @@ func PolicyStatuses(model *capacity.Model, nodes []*v1.Node, pods []*v1.Pod) []P
 		c, ok := classes[pod.Spec.NodeName]
 		if !ok || pod.DeletionTimestamp != nil || pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
 			continue
+		}
+		if sim.IsPlaceholder != nil && sim.IsPlaceholder(pod) {
+			continue // headroom, not a replica
 		}
 		key, ok := capacity.WorkloadKey(pod)
 		if !ok {
@@ -218,9 +226,9 @@ func init() {
 }
 
 // recordPolicies sets the policy metrics from the pass's nodes and pods.
-func recordPolicies(model *capacity.Model, nodes []*v1.Node, pods []*v1.Pod) {
+func recordPolicies(sim *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod) {
 	var shortfall, excess, holds, broken int
-	for _, st := range PolicyStatuses(model, nodes, pods) {
+	for _, st := range PolicyStatuses(sim, nodes, pods) {
 		shortfall += st.Violation.Shortfall
 		excess += st.Violation.PoolExcess
 		if st.Violation.Holds() {

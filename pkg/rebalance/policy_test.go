@@ -8,6 +8,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/spot-scheduler/spot-scheduler/internal/testobj"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
@@ -46,6 +47,8 @@ func countMoves(plan *Plan) map[string]int {
 	return out
 }
 
+var base2Share50Cap50 = []string{policy.OnDemandBaseAnnotation, "2", policy.SpotShareAnnotation, "50", policy.MaxPerPoolAnnotation, "50%"}
+
 func TestPlanPolicy(t *testing.T) {
 	p := testProfile(t, "")
 	capTwo := []string{policy.MaxPerPoolAnnotation, "2"}
@@ -73,6 +76,31 @@ func TestPlanPolicy(t *testing.T) {
 			nodes:     []*v1.Node{poolNode("a-1", "8", "a"), poolNode("b-1", "8", "b"), odNode("od-1", "8")},
 			pods:      policyPods(4, "a-1", capTwo...),
 			wantMoves: map[string]int{"a-1->b-1": 2},
+		},
+		{
+			name:      "a pool over its cap with no other pool under it: the excess goes to the next tier with room",
+			nodes:     []*v1.Node{poolNode("a-1", "8", "a"), odNode("od-1", "8")},
+			pods:      policyPods(4, "a-1", capTwo...),
+			wantMoves: map[string]int{"a-1->od-1": 2},
+		},
+		{
+			name:      "the next tier with room may be burst when on-demand is full",
+			nodes:     []*v1.Node{poolNode("a-1", "8", "a"), odNode("od-1", "1"), burstNode("vk", "100")},
+			pods:      append(policyPods(4, "a-1", capTwo...), withPolicy(pod("x", "other", "od-1", "1"), "spot-scheduler.io/rebalance", "false")),
+			wantMoves: map[string]int{"a-1->vk": 2},
+		},
+		{
+			// The reclaim of TestPolicyPoolCapAfterReclaim, had both replacements landed in b.
+			name:      "base 2, 50 %, cap 50 %: 3 in the one pool left, 1 goes to on-demand",
+			nodes:     []*v1.Node{poolNode("b-1", "8", "b"), odNode("od-1", "8")},
+			pods:      append(policyPods(5, "od-1", base2Share50Cap50...), policyPods(3, "b-1", base2Share50Cap50...)...),
+			wantMoves: map[string]int{"b-1->od-1": 1},
+		},
+		{
+			name:      "the lost pool returns: failback restores the cheaper split",
+			nodes:     []*v1.Node{poolNode("a-1", "8", "a"), poolNode("b-1", "8", "b"), odNode("od-1", "8")},
+			pods:      append(policyPods(6, "od-1", base2Share50Cap50...), policyPods(2, "b-1", base2Share50Cap50...)...),
+			wantMoves: map[string]int{"od-1->a-1": 1},
 		},
 		{
 			name:      "no room where the policy wants the pods: nothing moves",
@@ -166,7 +194,7 @@ func TestPlanPotentialStrictlyDecreases(t *testing.T) {
 		base2Share75, append(base2Share75, policy.MaxPerPoolAnnotation, "50%"),
 		{policy.MaxPerPoolAnnotation, "1"}, {policy.SpotShareAnnotation, "30"}, {policy.OnDemandBaseAnnotation, "3"},
 	}
-	totalMoves := 0
+	totalMoves, repairs := 0, 0
 	for iter := 0; iter < 60; iter++ {
 		nodes := []*v1.Node{
 			poolNode("a-1", fmt.Sprint(1+rng.Intn(4)), "a"), poolNode("a-2", fmt.Sprint(1+rng.Intn(4)), "a"),
@@ -202,13 +230,20 @@ func TestPlanPotentialStrictlyDecreases(t *testing.T) {
 				break
 			}
 			totalMoves += len(plan.Moves)
+			for _, m := range plan.Moves {
+				// A pool-cap-only policy moving a pod off spot: a pool over its cap repaired
+				// on a worse tier.
+				if len(annotations) == 2 && annotations[0] == policy.MaxPerPoolAnnotation && m.FromTier == "spot" && m.ToTier != "spot" {
+					repairs++
+				}
+			}
 			pods = applyMoves(pods, plan)
 		}
 	}
-	if totalMoves == 0 {
-		t.Fatal("no move planned in any random cluster: the test checks nothing")
+	if totalMoves == 0 || repairs == 0 {
+		t.Fatalf("%d moves planned, %d of them a pool over its cap repaired on a worse tier: the test must check both", totalMoves, repairs)
 	}
-	t.Logf("%d moves checked", totalMoves)
+	t.Logf("%d moves checked, %d of them pool-cap repairs on a worse tier", totalMoves, repairs)
 }
 
 // applyMoves returns the pods with the plan's moves made (each replacement pod lands where the
@@ -227,4 +262,22 @@ func applyMoves(pods []*v1.Pod, plan *Plan) []*v1.Pod {
 		out = append(out, p)
 	}
 	return out
+}
+
+// TestPolicyStatusesLeavePlaceholdersOut: placeholder pods carrying a workload's policy
+// annotations (a headroom Deployment copied from the workload's template) are not counted as
+// its replicas.
+func TestPolicyStatusesLeavePlaceholdersOut(t *testing.T) {
+	sim := testProfile(t, "")
+	nodes := []*v1.Node{poolNode("a-1", "8", "a"), odNode("od-1", "8")}
+	pods := policyPods(2, "a-1", policy.MaxPerPoolAnnotation, "2")
+	headroom := withPolicy(testobj.Placeholder("headroom-1", "a-1", "1"), policy.MaxPerPoolAnnotation, "2")
+	headroom.OwnerReferences[0] = pods[0].OwnerReferences[0] // the same workload key
+	statuses := PolicyStatuses(sim, nodes, append(pods, headroom))
+	if len(statuses) != 1 {
+		t.Fatalf("statuses %+v, want one workload", statuses)
+	}
+	if got := statuses[0].Counts.Reclaimable(); got != 2 || !statuses[0].Violation.Holds() {
+		t.Errorf("counts %s (holds %v), want the 2 replicas only, holding the cap of 2", policy.FormatCounts(statuses[0].Counts), statuses[0].Violation.Holds())
+	}
 }

@@ -35,12 +35,7 @@ const (
 	SkipEvictionFailure = "eviction_error"
 )
 
-// Annotations other tools use to protect pods, honoured as they are.
-const (
-	karpenterDoNotDisrupt = "karpenter.sh/do-not-disrupt"
-	autoscalerSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
-	mirrorPodAnnotation   = "kubernetes.io/config.mirror"
-)
+const mirrorPodAnnotation = "kubernetes.io/config.mirror"
 
 // Options tune the rebalancer; defaults in DefaultOptions.
 type Options struct {
@@ -65,48 +60,68 @@ func DefaultOptions() Options {
 	}
 }
 
-// protection returns why the pod must not be moved, or "" when it may be.
-func protection(pod *v1.Pod, now time.Time, opts Options) string {
+// protection returns why the pod must not be moved ("" when it may be), and the error naming
+// an opt-out annotation whose value is not a boolean (read as "do not move").
+func protection(pod *v1.Pod, now time.Time, opts Options) (string, error) {
 	switch {
 	case pod.DeletionTimestamp != nil:
-		return SkipTerminating
+		return SkipTerminating, nil
 	case pod.Status.Phase != v1.PodRunning:
-		return SkipNotRunning
+		return SkipNotRunning, nil
 	}
 	if _, ok := pod.Annotations[mirrorPodAnnotation]; ok {
-		return SkipMirrorPod
+		return SkipMirrorPod, nil
 	}
 	owner := metav1.GetControllerOfNoCopy(pod)
 	switch {
 	case owner == nil:
 		// Nothing would recreate it: an evicted bare pod is lost.
-		return SkipBarePod
+		return SkipBarePod, nil
 	case owner.Kind == "DaemonSet":
-		return SkipDaemonSet
+		return SkipDaemonSet, nil
 	case owner.Kind == "Node":
-		return SkipMirrorPod
+		return SkipMirrorPod, nil
 	}
 	if corev1helpers.PodPriority(pod) >= schedulingapi.SystemCriticalPriority || pod.Spec.PriorityClassName == schedulingapi.SystemClusterCritical || pod.Spec.PriorityClassName == schedulingapi.SystemNodeCritical {
-		return SkipSystemCritical
+		return SkipSystemCritical, nil
 	}
-	switch {
-	case pod.Annotations[wellknown.RebalanceAnnotation] == "false":
-		return SkipOptedOut
-	case pod.Annotations[karpenterDoNotDisrupt] == "true":
-		return SkipDoNotDisrupt
-	case pod.Annotations[autoscalerSafeToEvict] == "false":
-		return SkipNotSafeToEvict
+	if reason, err := OptOut(pod); reason != "" {
+		return reason, err
 	}
 	if len(pod.Spec.ResourceClaims) > 0 {
-		return SkipResourceClaims
+		return SkipResourceClaims, nil
 	}
 	if !opts.AllowLocalStorage && hasLocalStorage(pod) {
-		return SkipLocalStorage
+		return SkipLocalStorage, nil
 	}
 	if started := capacity.StartTime(pod); now.Sub(started) < opts.MinPodAge {
-		return SkipTooYoung
+		return SkipTooYoung, nil
 	}
-	return ""
+	return "", nil
+}
+
+// isProtected reports whether protection keeps the pod where it is.
+func isProtected(pod *v1.Pod, now time.Time, opts Options) bool {
+	reason, _ := protection(pod, now, opts)
+	return reason != ""
+}
+
+// OptOut reads the annotations by which a pod's owner keeps movers away (the rebalancer's own,
+// Karpenter's do-not-disrupt, cluster-autoscaler's safe-to-evict) and returns the skip reason
+// of the first that does, or "". Each is a boolean in any letter case; a value that is not a
+// boolean is read as the opt-out (an unreadable opt-out means "do not move"), and the error
+// names it. Explain shows the same reading.
+func OptOut(pod *v1.Pod) (string, error) {
+	if move, err := wellknown.Rebalance.Read(pod.Annotations); !move {
+		return SkipOptedOut, err
+	}
+	if keep, err := wellknown.DoNotDisrupt.Read(pod.Annotations); keep {
+		return SkipDoNotDisrupt, err
+	}
+	if safe, err := wellknown.SafeToEvict.Read(pod.Annotations); !safe {
+		return SkipNotSafeToEvict, err
+	}
+	return "", nil
 }
 
 // hasLocalStorage: emptyDir on the node's disk or hostPath, whose data an eviction loses.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
 // The capacity policy in placement (pkg/policy). Everything SpotScore does for a policy lives
@@ -47,8 +48,55 @@ var invalidPolicies = metrics.NewCounterVec(&metrics.CounterOpts{
 	StabilityLevel: metrics.ALPHA,
 }, []string{"annotation"})
 
+// invalidValues counts scheduling cycles of pods carrying a boolean annotation or label the
+// scheduler reads (avoid-spot, placeholder) with a value that is not a boolean, by key (two
+// values).
+var invalidValues = metrics.NewCounterVec(&metrics.CounterOpts{
+	Namespace:      "spot_scheduler",
+	Name:           "invalid_values_total",
+	Help:           "Scheduling cycles of pods whose avoid-spot annotation or placeholder label is not a boolean (read cautiously), by key.",
+	StabilityLevel: metrics.ALPHA,
+}, []string{"key"})
+
 func init() {
-	legacyregistry.MustRegister(invalidPolicies)
+	legacyregistry.MustRegister(invalidPolicies, invalidValues)
+}
+
+// readBooleans reads the pod's boolean annotation and label the scheduler takes (avoid-spot,
+// placeholder), reports each unreadable one (a Warning event naming it, the value, the
+// allowed values and the cautious reading), and returns the avoid-spot reading.
+func (pl *SpotScore) readBooleans(ctx context.Context, pod *v1.Pod) bool {
+	avoid, err := capacity.AvoidSpotReading(pod)
+	if err != nil {
+		pl.reportInvalidValue(ctx, pod, err)
+	}
+	if _, err := wellknown.PlaceholderLabels(pod.Labels); err != nil {
+		pl.reportInvalidValue(ctx, pod, err)
+	}
+	return avoid
+}
+
+// reportInvalidValue gives the pod a Warning event for a label or annotation value the
+// scheduler does not understand. Simulations (the rebalancer, explain) run without an event
+// recorder and stay silent.
+func (pl *SpotScore) reportInvalidValue(ctx context.Context, pod *v1.Pod, err error) {
+	var invalid *wellknown.InvalidValueError
+	if !errors.As(err, &invalid) {
+		return
+	}
+	invalidValues.WithLabelValues(invalid.Key).Inc()
+	klog.FromContext(ctx).V(2).Info("Value not understood; read cautiously", "pod", klog.KObj(pod), "err", err)
+	pl.warn(pod, wellknown.InvalidValueReason, err)
+}
+
+// warn records a Warning event on the pod, when the plugin runs in a scheduler.
+func (pl *SpotScore) warn(pod *v1.Pod, reason string, err error) {
+	if pl.handle == nil {
+		return
+	}
+	if r := pl.handle.EventRecorder(); r != nil {
+		r.Eventf(pod, nil, v1.EventTypeWarning, reason, "Scheduling", "%s", err.Error())
+	}
 }
 
 // applyPolicy completes s with the pod's capacity policy for this cycle (see above).
@@ -84,23 +132,12 @@ func (pl *SpotScore) reportInvalidPolicy(ctx context.Context, pod *v1.Pod, err e
 	}
 	invalidPolicies.WithLabelValues(invalid.Annotation).Inc()
 	klog.FromContext(ctx).V(2).Info("Malformed capacity policy; scheduling without policy", "pod", klog.KObj(pod), "err", err)
-	if pl.handle == nil {
-		return
-	}
-	if r := pl.handle.EventRecorder(); r != nil {
-		r.Eventf(pod, nil, v1.EventTypeWarning, InvalidPolicyReason, "Scheduling", "%s", err.Error())
-	}
+	pl.warn(pod, InvalidPolicyReason, err)
 }
 
-// demoted reports whether a node of class c ranks like an avoid-spot pod's for this pod:
-// the policy wants non-reclaimable capacity, or c is a reclaimable tier's full pool.
-func (pl *SpotScore) demoted(s *preFilterState, c capacity.Class) bool {
-	return s.avoidSpot || (s.fullPools[c.Pool] && pl.model.Reclaimable(c.Tier))
-}
-
-// band is the node's band for the pod, policy included.
+// band is the node's band for the pod, policy included (capacity.Model.PolicyBand).
 func (pl *SpotScore) band(s *preFilterState, c capacity.Class) int {
-	return pl.model.Band(c, pl.demoted(s, c))
+	return pl.model.PolicyBand(c, s.avoidSpot, s.fullPools[c.Pool])
 }
 
 // spreadBonusFor is the spread bonus, none in a full pool.
@@ -120,7 +157,7 @@ func BandFor(state fwk.CycleState, model *capacity.Model) (band func(capacity.Cl
 		return nil, false
 	}
 	return func(c capacity.Class) int {
-		return model.Band(c, s.avoidSpot || (s.fullPools[c.Pool] && model.Reclaimable(c.Tier)))
+		return model.PolicyBand(c, s.avoidSpot, s.fullPools[c.Pool])
 	}, true
 }
 
@@ -140,5 +177,5 @@ func PlaceholderNodes(state fwk.CycleState) (n int, ok bool) {
 // band gives it. The rebalancer plans with it, so that it moves a pod only where the
 // scheduler will put it.
 func RankFor(model *capacity.Model, avoidSpot bool, d policy.Decision, c capacity.Class) int {
-	return model.Rank(c.Tier, avoidSpot || d.NonReclaimable || (d.FullPools[c.Pool] && model.Reclaimable(c.Tier)))
+	return model.PolicyBand(capacity.Class{Tier: c.Tier, Pool: c.Pool}, avoidSpot || d.NonReclaimable, d.FullPools[c.Pool])
 }

@@ -17,6 +17,7 @@ import (
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
 func replica(name string, annotations map[string]string) *st.PodWrapper {
@@ -64,16 +65,16 @@ func TestPolicyRanking(t *testing.T) {
 			want: []string{"od", "a-1", "b-1", "burst"},
 		},
 		{
-			name:     "pool cap: a full pool ranks below the pools under the cap and below on-demand",
+			name:     "pool cap: a full pool ranks below the pools under the cap and below every non-reclaimable tier",
 			pod:      replica("new", capOne).Obj(),
 			existing: []*v1.Pod{replica("r1", capOne).Node("a-1").Obj()},
-			want:     []string{"b-1", "od", "a-1", "burst"},
+			want:     []string{"b-1", "od", "burst", "a-1"},
 		},
 		{
-			name:     "every spot pool full: on-demand, then the full pools, then burst",
+			name:     "every spot pool full: on-demand, then burst (the next tier with room), then the full pools",
 			pod:      replica("new", capOne).Obj(),
 			existing: []*v1.Pod{replica("r1", capOne).Node("a-1").Obj(), replica("r2", capOne).Node("b-1").Obj()},
-			want:     []string{"od", "a-1", "b-1", "burst"},
+			want:     []string{"od", "burst", "a-1", "b-1"},
 		},
 		{
 			name:     "malformed annotation: scheduled as without policy",
@@ -158,5 +159,71 @@ func TestPolicyInvalidAnnotationEvent(t *testing.T) {
 	after, _ := testutil.GetCounterMetricValue(invalidPolicies.WithLabelValues(policy.SpotShareAnnotation))
 	if after != before+1 {
 		t.Errorf("invalid-policy counter went from %v to %v, want +1", before, after)
+	}
+}
+
+// TestInvalidValueEvents: an avoid-spot annotation or a placeholder label that is not a
+// boolean gives the pod a Warning event naming the key, the value, the allowed values and the
+// cautious reading, and counts in the metric; a boolean in any letter case gives none.
+func TestInvalidValueEvents(t *testing.T) {
+	tests := []struct {
+		name    string
+		pod     *v1.Pod
+		key     string // the key the event names; "" for no event
+		reading string
+	}{
+		{"avoid-spot=yes", st.MakePod().Namespace("ns").Name("p").UID("p").Annotation(wellknown.AvoidSpotAnnotation, "yes").Obj(),
+			wellknown.AvoidSpotAnnotation, `read as "true"`},
+		{"placeholder=maybe", st.MakePod().Namespace("ns").Name("p").UID("p").Label(wellknown.PlaceholderLabel, "maybe").Obj(),
+			wellknown.PlaceholderLabel, `read as "false"`},
+		{"avoid-spot=True", st.MakePod().Namespace("ns").Name("p").UID("p").Annotation(wellknown.AvoidSpotAnnotation, "True").Obj(), "", ""},
+		{"placeholder=TRUE", st.MakePod().Namespace("ns").Name("p").UID("p").Label(wellknown.PlaceholderLabel, "TRUE").Obj(), "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ctx := ktesting.NewTestContext(t)
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			recorder := events.NewFakeRecorder(10)
+			nodes := []*v1.Node{onDemandNode("od").Obj()}
+			snapshot := cache.NewSnapshot(nil, nodes)
+			fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithSnapshotSharedLister(snapshot), frameworkruntime.WithEventRecorder(recorder))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := New(ctx, nil, fh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before float64
+			if tc.key != "" {
+				before, _ = testutil.GetCounterMetricValue(invalidValues.WithLabelValues(tc.key))
+			}
+			nodeInfos, _ := snapshot.NodeInfos().List()
+			if _, status := p.(*SpotScore).PreFilter(ctx, framework.NewCycleState(), tc.pod, nodeInfos); !status.IsSuccess() {
+				t.Fatalf("PreFilter: %v", status)
+			}
+			select {
+			case e := <-recorder.Events:
+				if tc.key == "" {
+					t.Fatalf("event %q for a boolean value", e)
+				}
+				for _, want := range []string{"Warning", wellknown.InvalidValueReason, tc.key, wellknown.AllowedBoolValues, tc.reading} {
+					if !strings.Contains(e, want) {
+						t.Errorf("event %q does not contain %q", e, want)
+					}
+				}
+			default:
+				if tc.key != "" {
+					t.Fatal("no event")
+				}
+			}
+			if tc.key != "" {
+				after, _ := testutil.GetCounterMetricValue(invalidValues.WithLabelValues(tc.key))
+				if after != before+1 {
+					t.Errorf("invalid-value counter went from %v to %v, want +1", before, after)
+				}
+			}
+		})
 	}
 }

@@ -156,7 +156,7 @@ func (s *preScoreState) Clone() fwk.StateData { return s }
 func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	key, _ := capacity.WorkloadKey(pod)
 	view := pl.index.view(nodes, key)
-	s := &preFilterState{avoidSpot: capacity.AvoidsSpot(pod), classes: view.classes, placeholderNodes: view.placeholderNodes}
+	s := &preFilterState{avoidSpot: pl.readBooleans(ctx, pod), classes: view.classes, placeholderNodes: view.placeholderNodes}
 	// The capacity policy hook (policy.go): may set avoidSpot and fullPools for this cycle.
 	pl.applyPolicy(ctx, s, pod, view.workloadPods)
 	if pl.spreadRange > 0 {

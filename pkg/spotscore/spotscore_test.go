@@ -160,6 +160,24 @@ func TestScoreOrder(t *testing.T) {
 			nodes: []*v1.Node{spotNode("spot", "a").Obj(), burstNode("burst").Obj(), onDemandNode("od").Obj(), reservedNode("reserved").Obj()},
 			want:  []string{"reserved", "od", "spot", "burst"},
 		},
+		{
+			name:  "avoid-spot=TRUE is true",
+			pod:   st.MakePod().Name("p").Namespace("ns").UID("p").Annotation("spot-scheduler.io/avoid-spot", "TRUE").Obj(),
+			nodes: []*v1.Node{spotNode("spot", "a").Obj(), onDemandNode("od").Obj()},
+			want:  []string{"od", "spot"},
+		},
+		{
+			name:  "avoid-spot=False is false",
+			pod:   st.MakePod().Name("p").Namespace("ns").UID("p").Annotation("spot-scheduler.io/avoid-spot", "False").Obj(),
+			nodes: []*v1.Node{spotNode("spot", "a").Obj(), onDemandNode("od").Obj()},
+			want:  []string{"spot", "od"},
+		},
+		{
+			name:  "avoid-spot=yes is unreadable: avoid (the cautious reading)",
+			pod:   st.MakePod().Name("p").Namespace("ns").UID("p").Annotation("spot-scheduler.io/avoid-spot", "yes").Obj(),
+			nodes: []*v1.Node{spotNode("spot", "a").Obj(), onDemandNode("od").Obj()},
+			want:  []string{"od", "spot"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

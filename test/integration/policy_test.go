@@ -331,3 +331,85 @@ func TestPolicyMalformedAnnotation(t *testing.T) {
 		return len(list.Items) >= 2, nil
 	})
 }
+
+// poolCounts counts app's pods bound to each spot pool's nodes (a-*, b-*) that are not
+// terminating and whose node still exists, whatever their phase: what a reclaim of that pool
+// would take next.
+func poolCounts(env *framework.Env, app string) map[string]int {
+	env.T.Helper()
+	nodes, err := env.Client.CoreV1().Nodes().List(env.Ctx, metav1.ListOptions{})
+	if err != nil {
+		env.T.Fatal(err)
+	}
+	exists := map[string]bool{}
+	for _, n := range nodes.Items {
+		exists[n.Name] = true
+	}
+	out := map[string]int{}
+	for _, p := range podsOf(env, "app="+app) {
+		if p.DeletionTimestamp != nil || !exists[p.Spec.NodeName] {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(p.Spec.NodeName, "a-"):
+			out["spot-a"]++
+		case strings.HasPrefix(p.Spec.NodeName, "b-"):
+			out["spot-b"]++
+		}
+	}
+	return out
+}
+
+// TestPolicyPoolCapAfterReclaim: a Deployment of 8 with a base of 2, a spot share of 50 % and
+// a pool cap of 50 % (at most 3 on spot, at most 2 per pool) runs 5 on on-demand and 2 + 1 in
+// the spot pools. The pool holding 2 is reclaimed as a cloud does it; when the pod garbage
+// collector removes both orphans, the ReplicaSet creates both replacements at once and the
+// scheduler places them back to back. The other pool never holds more than its cap of 2 (the
+// first replacement, placed while the workload counts 7, goes to on-demand), and no eviction
+// is needed for it. When the pool returns, failback restores the cheaper split (5 on-demand).
+func TestPolicyPoolCapAfterReclaim(t *testing.T) {
+	env := startWithScheduler(t, true)
+	env.CreateNodes(spotPoolNode("a-1", "a", "8"), spotPoolNode("b-1", "b", "8"), onDemandPoolNode("ondemand-1", "16"))
+	rb := startRebalancer(env, "--rebalance-interval=5s")
+	annotations := map[string]string{policy.OnDemandBaseAnnotation: "2", policy.SpotShareAnnotation: "50", policy.MaxPerPoolAnnotation: "50%"}
+	createDeployment(env, policyDeployment("web", 8, "500m", annotations))
+	var split map[string]int
+	env.WaitFor("web at 5 on-demand and 2 + 1 on spot", 90*time.Second, func(context.Context) (bool, error) {
+		var total int
+		split, total = tierSplit(env, "web")
+		return total == 8 && split["on-demand"] == 5 && split["spot-a"]+split["spot-b"] == 3 && max(split["spot-a"], split["spot-b"]) == 2, nil
+	})
+	lost, kept, lostNode := "spot-a", "spot-b", "a-1"
+	if split["spot-b"] == 2 {
+		lost, kept, lostNode = "spot-b", "spot-a", "b-1"
+	}
+	if err := localcluster.Reclaim(env.Ctx, env.Client, lostNode); err != nil {
+		t.Fatal(err)
+	}
+	reclaimed := time.Now()
+	most := 0
+	env.WaitFor("both replacements Running, the kept pool never over its cap", localcluster.OrphanLifetime+time.Minute, func(context.Context) (bool, error) {
+		n := poolCounts(env, "web")[kept]
+		most = max(most, n)
+		if n > 2 {
+			return false, fmt.Errorf("%d replicas in pool %s, over its cap of 2 (split %v)", n, kept, poolCounts(env, "web"))
+		}
+		return runningOnExistingNodes(env, "web") == 8, nil
+	})
+	split, _ = tierSplit(env, "web")
+	t.Logf("after the reclaim of %s (%s): split %v, at most %d in %s", lost, time.Since(reclaimed).Round(time.Second), split, most, kept)
+	if split["on-demand"] != 6 || split[kept] != 2 {
+		t.Errorf("split after the reclaim %v, want 6 on on-demand and 2 in %s", split, kept)
+	}
+	if e := rebalancedEvents(env); len(e) != 0 {
+		t.Errorf("evictions while %s was gone: %v", lost, e)
+	}
+
+	returned := "a-2"
+	if lost == "spot-b" {
+		returned = "b-2"
+	}
+	env.CreateNodes(spotPoolNode(returned, strings.TrimPrefix(lost, "spot-"), "8"))
+	waitSplit(env, "web", map[string]int{"on-demand": 5, kept: 2, lost: 1}, 2*time.Minute)
+	t.Logf("failback: %v evictions", rb.evictions())
+}

@@ -449,3 +449,55 @@ func TestRebalanceTwoWorkloadsOneSlot(t *testing.T) {
 		t.Fatalf("placement %v, want one pod on spot-1 and one on ondemand-1", byNode)
 	}
 }
+
+// TestEarlyPassOnStartupTaintRemoved: a new spot node turns Ready before its start-up taint
+// (here Karpenter's karpenter.sh/unregistered) is gone, so the early pass its arrival triggers
+// finds no room. Removing the taint triggers the next early pass: failback starts within the
+// debounce, not at the next periodic pass (an hour away here).
+func TestEarlyPassOnStartupTaintRemoved(t *testing.T) {
+	env := startWithScheduler(t, true)
+	env.CreateNodes(framework.Node("ondemand-1", "8", framework.OnDemandLabels))
+	rb := startRebalancer(env, "--rebalance-interval=1h")
+	createDeployment(env, framework.Deployment(ns, "web", 3, "1"))
+	waitRunningOn(env, "web", 3, "ondemand-1")
+
+	startup := v1.Taint{Key: "karpenter.sh/unregistered", Effect: v1.TaintEffectNoExecute}
+	passes := rb.passes()
+	env.CreateNodes(framework.Node("spot-1", "8", framework.SpotLabels, startup))
+	env.WaitFor("spot-1 Ready with its start-up taint", 30*time.Second, func(ctx context.Context) (bool, error) {
+		n, err := env.Client.CoreV1().Nodes().Get(ctx, "spot-1", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == v1.NodeReady && c.Status == v1.ConditionTrue {
+				return len(n.Spec.Taints) > 0, nil
+			}
+		}
+		return false, nil
+	})
+	// The passes the node's arrival and readiness trigger find no room (the taint).
+	env.WaitFor("the early passes after spot-1 joined", 30*time.Second, func(context.Context) (bool, error) {
+		return rb.passes() >= passes+1, nil
+	})
+	if e := rebalancedEvents(env); len(e) != 0 {
+		t.Fatalf("evictions towards a node that still carries its start-up taint: %v", e)
+	}
+
+	env.WaitFor("the start-up taint removed", 30*time.Second, func(ctx context.Context) (bool, error) {
+		n, err := env.Client.CoreV1().Nodes().Get(ctx, "spot-1", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		n.Spec.Taints = nil
+		_, err = env.Client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		return err == nil, nil
+	})
+	usable := time.Now()
+	waitRunningOn(env, "web", 3, "spot-1")
+	took := time.Since(usable)
+	t.Logf("failback after the start-up taint went: %s (debounce 1s, validation 500ms), %v evictions", took.Round(time.Millisecond), rb.evictions())
+	if took > 45*time.Second {
+		t.Errorf("failback took %s after the node became usable; an early pass should start within the debounce", took)
+	}
+}
