@@ -20,7 +20,7 @@ func TestReadings(t *testing.T) {
 			wellknown.AvoidSpotAnnotation:             "yes",
 			wellknown.RebalanceAnnotation:             "False",
 			wellknown.AutoscalerSafeToEvictAnnotation: "TRUE",
-			"unrelated":                               "x",
+			"unrelated": "x",
 		},
 		Labels: map[string]string{wellknown.PlaceholderLabel: "maybe"},
 	}}
