@@ -101,12 +101,13 @@ func TestAnnotationValuesPlacement(t *testing.T) {
 
 // TestAnnotationValuesPlaceholder: a pod labelled placeholder "True" is a placeholder (a real
 // pod preempts it); one labelled "yes" is not (never preempted; Warning event), so the real pod
-// that needs its room stays Pending.
+// that needs its room stays Pending. Both run at a low positive priority (batch), so only the
+// label can make them placeholders (a negative priority would, whatever the label).
 func TestAnnotationValuesPlaceholder(t *testing.T) {
 	env := startPlaceholderOnlyScheduler(t)
 	env.CreateNodes(framework.Node("spot-1", "2", framework.SpotLabels))
 	holder := framework.Pod(ns, "hold-upper", "1500m", map[string]string{wellknown.PlaceholderLabel: "True"})
-	holder.Spec.PriorityClassName = placeholderClass
+	holder.Spec.PriorityClassName = batchClass
 	createPod(env, holder)
 	first := framework.Pod(ns, "real-1", "1", nil)
 	first.Spec.PriorityClassName = criticalClass
@@ -120,7 +121,7 @@ func TestAnnotationValuesPlaceholder(t *testing.T) {
 	deletePod(env, "real-1")
 
 	unreadable := framework.Pod(ns, "hold-yes", "1500m", map[string]string{wellknown.PlaceholderLabel: "yes"})
-	unreadable.Spec.PriorityClassName = placeholderClass
+	unreadable.Spec.PriorityClassName = batchClass
 	createPod(env, unreadable)
 	msg := waitInvalidValueEvent(env, "hold-yes", wellknown.PlaceholderLabel, "yes")
 	if !strings.Contains(msg, "not a placeholder") {
