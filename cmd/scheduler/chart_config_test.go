@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -53,6 +54,21 @@ func TestChartSchedulerConfigLoads(t *testing.T) {
 				t.Errorf("leaderElection = %+v, want leases %s/%s", le, tc.namespace, tc.lease)
 			}
 
+			// packWithinTier (default on) configures NodeResourcesFit to MostAllocated.
+			packs := false
+			for _, pc := range raw.Profiles[0].PluginConfig {
+				if pc.Name == "NodeResourcesFit" && strings.Contains(string(pc.Args.Raw), "MostAllocated") {
+					packs = true
+				}
+			}
+			if want := tc.name == "defaults"; packs != want {
+				t.Errorf("NodeResourcesFit MostAllocated in the profile: %v, want %v (packWithinTier)", packs, want)
+			}
+			wantFitWeight := int32(1)
+			if tc.name == "defaults" {
+				wantFitWeight = 3
+			}
+
 			configFile := r.WriteSchedulerConfig(t, t.TempDir(), "")
 			sched, err := setupScheduler(t, configFile)
 			if err != nil {
@@ -68,6 +84,9 @@ func TestChartSchedulerConfigLoads(t *testing.T) {
 			plugins := fwk.ListPlugins()
 			if w := weightOf(plugins.Score.Enabled, spotscore.Name); w != tc.weight {
 				t.Errorf("SpotScore weight = %d, want %d", w, tc.weight)
+			}
+			if w := weightOf(plugins.Score.Enabled, "NodeResourcesFit"); w != wantFitWeight {
+				t.Errorf("NodeResourcesFit weight = %d, want %d", w, wantFitWeight)
 			}
 			if diff := cmp.Diff(tc.postFilter, pluginNames(plugins.PostFilter.Enabled)); diff != "" {
 				t.Errorf("PostFilter (-want +got): %s", diff)

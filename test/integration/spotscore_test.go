@@ -335,3 +335,38 @@ func TestSpotScoreLeavesOtherPodsAlone(t *testing.T) {
 		t.Fatalf("spot-scheduler reported on a pod it does not own: %v", events[0].Message)
 	}
 }
+
+// TestPackWithinTier: among nodes of one tier, the shipped profile (NodeResourcesFit
+// MostAllocated) fills the nodes a pool has started before empty ones, so that the autoscaler
+// can remove what stays empty, while SpotScore still spreads a workload across pools.
+func TestPackWithinTier(t *testing.T) {
+	env := startWithScheduler(t, true)
+	env.CreateNodes(spotPoolNode("a-1", "a", "4"), spotPoolNode("a-2", "a", "4"), spotPoolNode("b-1", "b", "4"), spotPoolNode("b-2", "b", "4"))
+	// a-1 and b-1 are started: each runs a pod already.
+	for _, n := range []string{"a-1", "b-1"} {
+		p := framework.Pod(ns, "seed-"+n, "1", map[string]string{"app": "seed-" + n})
+		p.Spec.NodeName = n
+		env.CreateBoundPods(p)
+	}
+	// Four single-replica workloads: each lands on a started node.
+	for i := range 4 {
+		createDeployment(env, framework.Deployment(ns, fmt.Sprintf("solo-%d", i), 1, "500m"))
+	}
+	for i := range 4 {
+		byNode := waitAllBound(env, fmt.Sprintf("solo-%d", i), 1)
+		if byNode["a-2"]+byNode["b-2"] != 0 {
+			t.Errorf("solo-%d on an empty node while started ones had room: %v", i, byNode)
+		}
+	}
+	// A workload of 2: one replica per pool (the spread across pools), each on a started node.
+	createDeployment(env, framework.Deployment(ns, "web", 2, "500m"))
+	byNode := waitAllBound(env, "web", 2)
+	if byNode["a-1"] != 1 || byNode["b-1"] != 1 {
+		t.Errorf("web %v, want one replica on each pool's started node (a-1, b-1)", byNode)
+	}
+	for _, n := range []string{"a-2", "b-2"} {
+		if pods, _ := env.ScheduledPods(ns, ""); pods[n] != 0 {
+			t.Errorf("%s holds %d pods, want it left empty for the autoscaler", n, pods[n])
+		}
+	}
+}

@@ -89,6 +89,10 @@ plugin args merge into it, then rendered with toYaml.
 {{- $multi = concat $multi (.enabled | default list) -}}
 {{- $multiDisabled = .disabled | default list -}}
 {{- end -}}
+{{- if $s.packWithinTier -}}
+{{- /* Pack within a tier: MostAllocated (pluginConfig below) at weight 3 outweighs BalancedAllocation's preference for an empty node. */ -}}
+{{- $multi = append $multi (dict "name" "NodeResourcesFit" "weight" 3) -}}
+{{- end -}}
 {{- if $s.placeholderPreemption.enabled -}}
 {{- /* Every extension point of PlaceholderPreemption (its Filter keeps pods off worse tiers while placeholders hold room for them on a better one); postFilter below orders it first. */ -}}
 {{- $multi = append $multi (dict "name" "PlaceholderPreemption") -}}
@@ -119,6 +123,12 @@ plugin args merge into it, then rendered with toYaml.
 {{- $ppArgs := dict "placeholderPriorityBelow" (int $pp.placeholderPriorityBelow) -}}
 {{- with $pp.placeholderSelector }}{{ $_ := set $ppArgs "placeholderSelector" . }}{{ end -}}
 {{- $pluginConfig = append $pluginConfig (dict "name" "PlaceholderPreemption" "args" $ppArgs) -}}
+{{- end -}}
+{{- $userFit := false -}}
+{{- range ($s.extraPluginConfig | default list) }}{{ if eq .name "NodeResourcesFit" }}{{ $userFit = true }}{{ end }}{{ end -}}
+{{- if and $s.packWithinTier (not $userFit) -}}
+{{- /* Fill started nodes of a tier before empty ones (docs/design.md); an extraPluginConfig entry for NodeResourcesFit replaces this one. */ -}}
+{{- $pluginConfig = append $pluginConfig (dict "name" "NodeResourcesFit" "args" (dict "scoringStrategy" (dict "type" "MostAllocated" "resources" (list (dict "name" "cpu" "weight" 1) (dict "name" "memory" "weight" 1))))) -}}
 {{- end -}}
 {{- $pluginConfig = concat $pluginConfig ($s.extraPluginConfig | default list) -}}
 {{- $le := $s.leaderElection -}}
