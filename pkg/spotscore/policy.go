@@ -49,12 +49,11 @@ var invalidPolicies = metrics.NewCounterVec(&metrics.CounterOpts{
 }, []string{"annotation"})
 
 // invalidValues counts scheduling cycles of pods carrying a boolean annotation or label the
-// scheduler reads (avoid-spot, placeholder) with a value that is not a boolean, by key (two
-// values).
+// product reads (wellknown.PodBools) with a value that is not a boolean, by key (five values).
 var invalidValues = metrics.NewCounterVec(&metrics.CounterOpts{
 	Namespace:      "spot_scheduler",
 	Name:           "invalid_values_total",
-	Help:           "Scheduling cycles of pods whose avoid-spot annotation or placeholder label is not a boolean (read cautiously), by key.",
+	Help:           "Scheduling cycles of pods whose boolean annotation or label (avoid-spot, rebalance, do-not-disrupt, safe-to-evict, placeholder) is not a boolean (read cautiously), by key.",
 	StabilityLevel: metrics.ALPHA,
 }, []string{"key"})
 
@@ -62,16 +61,21 @@ func init() {
 	legacyregistry.MustRegister(invalidPolicies, invalidValues)
 }
 
-// readBooleans reads the pod's boolean annotation and label the scheduler takes (avoid-spot,
-// placeholder), reports each unreadable one (a Warning event naming it, the value, the
-// allowed values and the cautious reading), and returns the avoid-spot reading.
+// readBooleans reads every boolean annotation and label the product takes on the pod
+// (wellknown.PodBools: avoid-spot, the opt-outs the rebalancer honours, placeholder), reports
+// each unreadable one (a Warning event naming it, the value, the allowed values and the
+// cautious reading: at scheduling, so the owner hears of it when the pod is created, not when
+// it is first a candidate to move), and returns the avoid-spot reading.
 func (pl *SpotScore) readBooleans(ctx context.Context, pod *v1.Pod) bool {
-	avoid, err := capacity.AvoidSpotReading(pod)
-	if err != nil {
-		pl.reportInvalidValue(ctx, pod, err)
-	}
-	if _, err := wellknown.PlaceholderLabels(pod.Labels); err != nil {
-		pl.reportInvalidValue(ctx, pod, err)
+	avoid := false
+	for _, b := range wellknown.PodBools {
+		v, err := b.Read(b.Of(pod.Labels, pod.Annotations))
+		if err != nil {
+			pl.reportInvalidValue(ctx, pod, err)
+		}
+		if b.Key == wellknown.AvoidSpotAnnotation {
+			avoid = v
+		}
 	}
 	return avoid
 }

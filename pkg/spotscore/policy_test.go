@@ -176,6 +176,10 @@ func TestInvalidValueEvents(t *testing.T) {
 			wellknown.AvoidSpotAnnotation, `read as "true"`},
 		{"placeholder=maybe", st.MakePod().Namespace("ns").Name("p").UID("p").Label(wellknown.PlaceholderLabel, "maybe").Obj(),
 			wellknown.PlaceholderLabel, `read as "false"`},
+		{"rebalance=nope (the rebalancer's opt-out, named at scheduling)", st.MakePod().Namespace("ns").Name("p").UID("p").Annotation(wellknown.RebalanceAnnotation, "nope").Obj(),
+			wellknown.RebalanceAnnotation, `read as "false"`},
+		{"do-not-disrupt=1", st.MakePod().Namespace("ns").Name("p").UID("p").Annotation(wellknown.KarpenterDoNotDisruptAnnotation, "1").Obj(),
+			wellknown.KarpenterDoNotDisruptAnnotation, `read as "true"`},
 		{"avoid-spot=True", st.MakePod().Namespace("ns").Name("p").UID("p").Annotation(wellknown.AvoidSpotAnnotation, "True").Obj(), "", ""},
 		{"placeholder=TRUE", st.MakePod().Namespace("ns").Name("p").UID("p").Label(wellknown.PlaceholderLabel, "TRUE").Obj(), "", ""},
 	}
