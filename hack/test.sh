@@ -13,7 +13,8 @@
 #   3. TestKarpenter* and TestCompat* once their builds are there.
 #
 # Environment: SPOT_SCHEDULER_BINARY and SPOT_SCHEDULER_REBALANCER_BINARY (the binaries under
-# test, from `make build`), COMPAT_MINORS, TEST_TIMEOUT (per go test invocation, default 60m).
+# test, from `make build`), COMPAT_MINORS, TEST_TIMEOUT (per go test invocation, default 60m),
+# TEST_FLAGS (more go test flags, e.g. -v for every test's duration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,7 @@ phase() { echo "test: $(date -u +%H:%M:%S) +$((SECONDS - start))s $*"; }
 
 compat_minors=${COMPAT_MINORS:-1.32 1.37}
 timeout=${TEST_TIMEOUT:-60m}
+read -r -a extra <<<"${TEST_FLAGS:-}"
 late='^(TestKarpenter|TestCompat)'
 
 phase "control plane and Helm"
@@ -39,7 +41,7 @@ trap 'kill -- -$bg 2>/dev/null || true' EXIT
 
 phase "tests (all but TestKarpenter* and TestCompat*)"
 rc=0
-SPOT_SCHEDULER_COMPAT_MINORS="$compat_minors" hack/run-tests.sh -timeout "$timeout" -skip "$late" ./... || rc=$?
+SPOT_SCHEDULER_COMPAT_MINORS="$compat_minors" hack/run-tests.sh -timeout "$timeout" "${extra[@]}" -skip "$late" ./... || rc=$?
 
 phase "waiting for the background builds"
 if ! wait $bg; then
@@ -52,7 +54,7 @@ rm -f "$bg_log"
 
 phase "TestKarpenter* and TestCompat*"
 SPOT_SCHEDULER_KARPENTER_DIR=$(hack/build-karpenter.sh) SPOT_SCHEDULER_COMPAT_MINORS="$compat_minors" \
-  hack/run-tests.sh -timeout "$timeout" -run "$late" ./test/integration/ || rc=$?
+  hack/run-tests.sh -timeout "$timeout" "${extra[@]}" -run "$late" ./test/integration/ || rc=$?
 
 phase "done (exit $rc)"
 exit $rc
