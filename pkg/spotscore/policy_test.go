@@ -123,15 +123,15 @@ func TestPolicyPlacesADeployment(t *testing.T) {
 	}
 }
 
-// TestPolicyInvalidAnnotationEvent: a malformed annotation gives a Warning event naming the
-// annotation and the allowed values, and counts in the metric.
-func TestPolicyInvalidAnnotationEvent(t *testing.T) {
+// preFilterWithRecorder runs SpotScore's PreFilter for pod in a framework with an event
+// recorder and one on-demand node, and returns the recorder.
+func preFilterWithRecorder(t *testing.T, pod *v1.Pod) *events.FakeRecorder {
+	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	recorder := events.NewFakeRecorder(10)
-	nodes := []*v1.Node{onDemandNode("od").Obj()}
-	snapshot := cache.NewSnapshot(nil, nodes)
+	snapshot := cache.NewSnapshot(nil, []*v1.Node{onDemandNode("od").Obj()})
 	fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithSnapshotSharedLister(snapshot), frameworkruntime.WithEventRecorder(recorder))
 	if err != nil {
 		t.Fatal(err)
@@ -140,12 +140,18 @@ func TestPolicyInvalidAnnotationEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, _ := testutil.GetCounterMetricValue(invalidPolicies.WithLabelValues(policy.SpotShareAnnotation))
-	pod := replica("bad", map[string]string{policy.SpotShareAnnotation: "most"}).Obj()
 	nodeInfos, _ := snapshot.NodeInfos().List()
 	if _, status := p.(*SpotScore).PreFilter(ctx, framework.NewCycleState(), pod, nodeInfos); !status.IsSuccess() {
 		t.Fatalf("PreFilter: %v", status)
 	}
+	return recorder
+}
+
+// TestPolicyInvalidAnnotationEvent: a malformed annotation gives a Warning event naming the
+// annotation and the allowed values, and counts in the metric.
+func TestPolicyInvalidAnnotationEvent(t *testing.T) {
+	before, _ := testutil.GetCounterMetricValue(invalidPolicies.WithLabelValues(policy.SpotShareAnnotation))
+	recorder := preFilterWithRecorder(t, replica("bad", map[string]string{policy.SpotShareAnnotation: "most"}).Obj())
 	select {
 	case e := <-recorder.Events:
 		for _, want := range []string{"Warning", InvalidPolicyReason, policy.SpotShareAnnotation, `"most"`, "from 0 to 100"} {
@@ -185,28 +191,11 @@ func TestInvalidValueEvents(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, ctx := ktesting.NewTestContext(t)
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			recorder := events.NewFakeRecorder(10)
-			nodes := []*v1.Node{onDemandNode("od").Obj()}
-			snapshot := cache.NewSnapshot(nil, nodes)
-			fh, err := frameworkruntime.NewFramework(ctx, nil, nil, frameworkruntime.WithSnapshotSharedLister(snapshot), frameworkruntime.WithEventRecorder(recorder))
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := New(ctx, nil, fh)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var before float64
 			if tc.key != "" {
 				before, _ = testutil.GetCounterMetricValue(invalidValues.WithLabelValues(tc.key))
 			}
-			nodeInfos, _ := snapshot.NodeInfos().List()
-			if _, status := p.(*SpotScore).PreFilter(ctx, framework.NewCycleState(), tc.pod, nodeInfos); !status.IsSuccess() {
-				t.Fatalf("PreFilter: %v", status)
-			}
+			recorder := preFilterWithRecorder(t, tc.pod)
 			select {
 			case e := <-recorder.Events:
 				if tc.key == "" {

@@ -133,10 +133,8 @@ func TestPolicyScaleIn(t *testing.T) {
 	t.Logf("at 2: %v", split)
 }
 
-// runningOnExistingNodes counts the pods of app that are Running on a node that still exists
-// (a reclaimed node's pods keep their Running status until the pod garbage collector removes
-// them, but they run nowhere).
-func runningOnExistingNodes(env *framework.Env, app string) int {
+// existingNodes is the set of the cluster's node names.
+func existingNodes(env *framework.Env) map[string]bool {
 	env.T.Helper()
 	nodes, err := env.Client.CoreV1().Nodes().List(env.Ctx, metav1.ListOptions{})
 	if err != nil {
@@ -146,6 +144,15 @@ func runningOnExistingNodes(env *framework.Env, app string) int {
 	for _, n := range nodes.Items {
 		exists[n.Name] = true
 	}
+	return exists
+}
+
+// runningOnExistingNodes counts the pods of app that are Running on a node that still exists
+// (a reclaimed node's pods keep their Running status until the pod garbage collector removes
+// them, but they run nowhere).
+func runningOnExistingNodes(env *framework.Env, app string) int {
+	env.T.Helper()
+	exists := existingNodes(env)
 	running := 0
 	for _, p := range podsOf(env, "app="+app) {
 		if p.DeletionTimestamp == nil && p.Status.Phase == v1.PodRunning && exists[p.Spec.NodeName] {
@@ -337,14 +344,7 @@ func TestPolicyMalformedAnnotation(t *testing.T) {
 // would take next.
 func poolCounts(env *framework.Env, app string) map[string]int {
 	env.T.Helper()
-	nodes, err := env.Client.CoreV1().Nodes().List(env.Ctx, metav1.ListOptions{})
-	if err != nil {
-		env.T.Fatal(err)
-	}
-	exists := map[string]bool{}
-	for _, n := range nodes.Items {
-		exists[n.Name] = true
-	}
+	exists := existingNodes(env)
 	out := map[string]int{}
 	for _, p := range podsOf(env, "app="+app) {
 		if p.DeletionTimestamp != nil || !exists[p.Spec.NodeName] {

@@ -160,6 +160,21 @@ func boundPod(env *framework.Env, name, node, cpu, class string, labels map[stri
 	env.CreateBoundPods(p)
 }
 
+// createUnschedulable creates a pod of that priority class and waits until the scheduler has
+// found it unschedulable.
+func createUnschedulable(env *framework.Env, name, cpu, class string) {
+	env.T.Helper()
+	p := framework.Pod(ns, name, cpu, nil)
+	p.Spec.PriorityClassName = class
+	if _, err := env.Client.CoreV1().Pods(ns).Create(env.Ctx, p, metav1.CreateOptions{}); err != nil {
+		env.T.Fatal(err)
+	}
+	env.WaitFor(name+" found unschedulable", 30*time.Second, func(ctx context.Context) (bool, error) {
+		p, err := env.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		return err == nil && isUnschedulable(p), err
+	})
+}
+
 func podExists(env *framework.Env, name string) bool {
 	env.T.Helper()
 	p, err := env.Client.CoreV1().Pods(ns).Get(env.Ctx, name, metav1.GetOptions{})
@@ -188,15 +203,7 @@ func TestPreemptNeverRealPods(t *testing.T) {
 	if podExists(env, "headroom") {
 		t.Fatal("the placeholder survived")
 	}
-	second := framework.Pod(ns, "critical-2", "1", nil)
-	second.Spec.PriorityClassName = criticalClass
-	if _, err := env.Client.CoreV1().Pods(ns).Create(env.Ctx, second, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	env.WaitFor("critical-2 found unschedulable", 30*time.Second, func(ctx context.Context) (bool, error) {
-		p, err := env.Client.CoreV1().Pods(ns).Get(ctx, "critical-2", metav1.GetOptions{})
-		return err == nil && isUnschedulable(p), err
-	})
+	createUnschedulable(env, "critical-2", "1", criticalClass)
 	if !podExists(env, "batch") {
 		t.Fatal("placeholder preemption took the real batch pod")
 	}

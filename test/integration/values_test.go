@@ -127,15 +127,7 @@ func TestAnnotationValuesPlaceholder(t *testing.T) {
 	if !strings.Contains(msg, "not a placeholder") {
 		t.Errorf("event %q does not say the pod is not a placeholder", msg)
 	}
-	second := framework.Pod(ns, "real-2", "1", nil)
-	second.Spec.PriorityClassName = criticalClass
-	if _, err := env.Client.CoreV1().Pods(ns).Create(env.Ctx, second, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	env.WaitFor("real-2 found unschedulable", 30*time.Second, func(ctx context.Context) (bool, error) {
-		p, err := env.Client.CoreV1().Pods(ns).Get(ctx, "real-2", metav1.GetOptions{})
-		return err == nil && isUnschedulable(p), err
-	})
+	createUnschedulable(env, "real-2", "1", criticalClass)
 	if !podExists(env, "hold-yes") {
 		t.Fatal("a pod whose placeholder label is not a boolean was preempted")
 	}
