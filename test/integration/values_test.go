@@ -9,7 +9,6 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/explain"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
