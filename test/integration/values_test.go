@@ -214,3 +214,37 @@ func waitInvalidValueOrNothing(env *framework.Env, app, key, value string) {
 		env.T.Errorf("event %q does not say the pod is not moved", msg)
 	}
 }
+
+// TestAnnotationValuesNodeLabels: the capacity model's node labels and taints. A tier label
+// with a value no tier expects ("SPOT" where Karpenter writes "spot") puts the node in the
+// default tier (on-demand), which explain shows; an at-risk taint marks the node at risk
+// whatever its value and effect; a pool label takes any value as the pool's name.
+func TestAnnotationValuesNodeLabels(t *testing.T) {
+	env := startWithScheduler(t, false)
+	odd := framework.Node("odd-1", "8", map[string]string{"karpenter.sh/capacity-type": "SPOT"})
+	risky := framework.Node("spot-2", "8", framework.Labels(framework.SpotLabels, map[string]string{"karpenter.sh/nodepool": "Any.Name_1"}),
+		v1.Taint{Key: "karpenter.sh/disrupted", Value: "whatever", Effect: v1.TaintEffectPreferNoSchedule})
+	env.CreateNodes(framework.Node("spot-1", "1", framework.SpotLabels), odd, risky)
+	if got := createPod(env, framework.Pod(ns, "first", "1", nil)); got != "spot-1" {
+		t.Fatalf("first bound to %s, want the healthy spot node", got)
+	}
+	if got := createPod(env, framework.Pod(ns, "second", "1", nil)); got != "odd-1" {
+		t.Fatalf("second bound to %s, want odd-1 (on-demand by the default tier) before the at-risk spot node", got)
+	}
+	var report explain.PodReport
+	if err := json.Unmarshal([]byte(runExplain(env, "pod", ns+"/second", "-o", "json")), &report); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range report.Evaluation.Nodes {
+		switch n.Node {
+		case "odd-1":
+			if n.Tier != "on-demand" || n.AtRisk {
+				t.Errorf("explain odd-1: tier %s at risk %v, want on-demand (the default tier), healthy", n.Tier, n.AtRisk)
+			}
+		case "spot-2":
+			if n.Tier != "spot" || !n.AtRisk || n.RiskReason != "karpenter.sh/disrupted" || !strings.Contains(n.Pool, "Any.Name_1") {
+				t.Errorf("explain spot-2: %+v, want spot, at risk by karpenter.sh/disrupted, pool named by its label", n)
+			}
+		}
+	}
+}
