@@ -5,12 +5,13 @@
 # Builds run once and only where a test needs them:
 #   1. the control plane (etcd, kube-apiserver, kube-controller-manager, kwok) and Helm, which
 #      most tests need;
-#   2. every test but the Karpenter and compatibility ones, while Karpenter's kwok provider and
-#      the compatibility control planes (COMPAT_MINORS, default the oldest and the newest) build
-#      in the background at the lowest CPU priority: those builds are minutes of compiling that
-#      would otherwise stand in line before the tests, and the tests spend most of their time
-#      waiting on the control plane;
-#   3. TestKarpenter* and TestCompat* once their builds are there.
+#   2. every test but the Karpenter and compatibility ones; beside them, in the background,
+#      Karpenter's kwok provider and the compatibility control planes (COMPAT_MINORS, default
+#      the oldest and the newest minor) build at the lowest CPU priority (minutes of compiling
+#      that would otherwise stand in line before the tests, which spend most of their time
+#      waiting on the control plane), and TestKarpenter* and TestCompat* start as soon as
+#      their builds are there (at once when they are cached);
+#   3. the background's output, and the verdict of both.
 #
 # Environment: SPOT_SCHEDULER_BINARY and SPOT_SCHEDULER_REBALANCER_BINARY (the binaries under
 # test, from `make build`), COMPAT_MINORS, TEST_TIMEOUT (per go test invocation, default 60m),
@@ -23,38 +24,38 @@ phase() { echo "test: $(date -u +%H:%M:%S) +$((SECONDS - start))s $*"; }
 
 compat_minors=${COMPAT_MINORS:-1.32 1.37}
 timeout=${TEST_TIMEOUT:-60m}
-read -r -a extra <<<"${TEST_FLAGS:-}"
 late='^(TestKarpenter|TestCompat)'
+export SPOT_SCHEDULER_COMPAT_MINORS="$compat_minors"
 
 phase "control plane and Helm"
 SPOT_SCHEDULER_BIN_DIR=$(hack/build-control-plane.sh)
 export SPOT_SCHEDULER_BIN_DIR
 hack/helm.sh >/dev/null
 
-phase "background: Karpenter's kwok provider, then the compatibility control planes ($compat_minors)"
-bg_log=$(mktemp "${TMPDIR:-/tmp}/spot-scheduler-builds.XXXXXX")
-# Its own process group (setsid), so that an early exit can stop the builds with it.
-setsid nice -n 19 bash -c 'set -e; hack/build-karpenter.sh >/dev/null; for m in $1; do hack/build-compat.sh "$m" >/dev/null; done' \
-  builds "$compat_minors" >"$bg_log" 2>&1 &
+phase "background: Karpenter's kwok provider and the compatibility control planes ($compat_minors), then TestKarpenter* and TestCompat*"
+late_log=$(mktemp "${TMPDIR:-/tmp}/spot-scheduler-late.XXXXXX")
+# Its own process group (setsid), so that an early exit stops it too.
+setsid bash -c '
+  set -euo pipefail
+  nice -n 19 hack/build-karpenter.sh >/dev/null
+  for m in $1; do nice -n 19 hack/build-compat.sh "$m" >/dev/null; done
+  echo "test: $(date -u +%H:%M:%S) background builds done; TestKarpenter* and TestCompat* start"
+  read -r -a extra <<<"$3"
+  SPOT_SCHEDULER_KARPENTER_DIR=$(hack/build-karpenter.sh) hack/run-tests.sh -timeout "$2" "${extra[@]}" -run "$4" ./test/integration/
+' late "$compat_minors" "$timeout" "${TEST_FLAGS:-}" "$late" >"$late_log" 2>&1 &
 bg=$!
 trap 'kill -- -$bg 2>/dev/null || true' EXIT
 
 phase "tests (all but TestKarpenter* and TestCompat*)"
+read -r -a extra <<<"${TEST_FLAGS:-}"
 rc=0
-SPOT_SCHEDULER_COMPAT_MINORS="$compat_minors" hack/run-tests.sh -timeout "$timeout" "${extra[@]}" -skip "$late" ./... || rc=$?
+hack/run-tests.sh -timeout "$timeout" "${extra[@]}" -skip "$late" ./... || rc=$?
 
-phase "waiting for the background builds"
-if ! wait $bg; then
-  cat "$bg_log" >&2
-  echo "test: a background build failed (log above)" >&2
-  exit 1
-fi
+phase "waiting for the background (builds, TestKarpenter* and TestCompat*)"
+late_rc=0
+wait $bg || late_rc=$?
 trap - EXIT
-rm -f "$bg_log"
-
-phase "TestKarpenter* and TestCompat*"
-SPOT_SCHEDULER_KARPENTER_DIR=$(hack/build-karpenter.sh) SPOT_SCHEDULER_COMPAT_MINORS="$compat_minors" \
-  hack/run-tests.sh -timeout "$timeout" "${extra[@]}" -run "$late" ./test/integration/ || rc=$?
-
-phase "done (exit $rc)"
-exit $rc
+cat "$late_log"
+rm -f "$late_log"
+phase "done (tests exit $rc, background exit $late_rc)"
+[ $rc -eq 0 ] && [ $late_rc -eq 0 ]
