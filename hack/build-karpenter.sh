@@ -4,8 +4,8 @@
 #   karpenter             the controller (Karpenter core with the kwok provider: fake nodes
 #                         against any API server)
 #   crds/*.yaml           Karpenter's CRDs from the same module (NodePool, NodeClaim, NodeOverlay,
-#                         KWOKNodeClass, CapacityBuffer), applied by pkg/localcluster
-#   instance_types.json   the instance types the release ships (reference only; pkg/localcluster
+#                         KWOKNodeClass, CapacityBuffer), applied by internal/localcluster
+#   instance_types.json   the instance types the release ships (reference only; internal/localcluster
 #                         writes its own, with spot and on-demand prices)
 # A directory that is already complete is reused as it is (warm: well under a second); a cold
 # build takes ~8 minutes on 2 cores (an 87 MB binary).

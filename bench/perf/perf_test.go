@@ -20,7 +20,7 @@ import (
 	_ "k8s.io/kubernetes/pkg/features"           // registers kube-scheduler's feature gates and their defaults
 	schedperf "k8s.io/kubernetes/test/integration/scheduler_perf"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/plugins"
 	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"

@@ -34,7 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/spot-scheduler/spot-scheduler/bench/trace"
-	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 )
 
 // karpenterNodeReserveMilliCPU is what Karpenter's kwok provider keeps of every node's CPU

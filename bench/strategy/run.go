@@ -1,5 +1,5 @@
 // Package strategy replays a capacity trace (bench/trace) on a fresh local control plane
-// (pkg/localcluster: etcd, kube-apiserver, kube-controller-manager, kwok) under one placement
+// (internal/localcluster: etcd, kube-apiserver, kube-controller-manager, kwok) under one placement
 // strategy at a time, with the real components of that strategy, and samples where the
 // workloads' pods run. Metrics, the optimum, and the reports (markdown, CSV, PNG) are computed
 // from those samples.
@@ -29,7 +29,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/spot-scheduler/spot-scheduler/bench/trace"
-	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 )
 

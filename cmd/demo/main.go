@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/demo"
+	"github.com/spot-scheduler/spot-scheduler/internal/demo"
 )
 
 func main() {

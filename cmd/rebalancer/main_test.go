@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 )
 
 // TestStartupRejectsBadInput: every bad flag or configuration fails at start-up, before any

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 )
 
 type builtBin struct {

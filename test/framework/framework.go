@@ -1,5 +1,5 @@
 // Package framework is the integration-test harness: a real control plane per test
-// (pkg/localcluster), the spot-scheduler binary started against it, and helpers to build
+// (internal/localcluster), the spot-scheduler binary started against it, and helpers to build
 // nodes and workloads and to wait on conditions with bounded timeouts.
 package framework
 
@@ -18,7 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 )
 
 // BinaryEnv names the environment variable holding a prebuilt spot-scheduler binary.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/demo"
+	"github.com/spot-scheduler/spot-scheduler/internal/demo"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
 

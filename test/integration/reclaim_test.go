@@ -11,7 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
 

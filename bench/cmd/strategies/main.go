@@ -22,7 +22,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/bench/strategy"
 	"github.com/spot-scheduler/spot-scheduler/bench/trace"
-	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-// Package demo plays spot-scheduler's story on a local control plane (pkg/localcluster):
+// Package demo plays spot-scheduler's story on a local control plane (internal/localcluster):
 // spot pools A and B, an on-demand pool, a virtual node and placeholder headroom; an app
 // opted in by schedulerName; pool A gets interruption notices and is reclaimed (failover),
 // capacity returns (failback), the app scales out to burst and back in (on-demand and burst pods
@@ -27,8 +27,8 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
-	"github.com/spot-scheduler/spot-scheduler/pkg/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
@@ -687,7 +687,7 @@ func (r *run) printSummary(s *Summary) {
 		}
 	}
 	fmt.Fprintf(w, "app pod-seconds per tier\t%s\n", strings.Join(secs, ", "))
-	fmt.Fprintf(w, "cost of the app's CPU (price table in pkg/demo)\t$%.4f vs $%.4f all on-demand (%.0f%% saved)\n",
+	fmt.Fprintf(w, "cost of the app's CPU (price table in internal/demo)\t$%.4f vs $%.4f all on-demand (%.0f%% saved)\n",
 		s.Cost, s.AllOnDemandCost, 100*(1-s.Cost/max(s.AllOnDemandCost, 1e-9)))
 	_ = w.Flush()
 }
