@@ -10,17 +10,14 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/klog/v2"
 
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
-	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
@@ -33,20 +30,6 @@ const RebalancerBinaryEnv = "SPOT_SCHEDULER_REBALANCER_BINARY"
 type deletionCostController struct {
 	*rebalancer
 	model *capacity.Model
-}
-
-// startDeletionCostController runs the rebalancer binary with the shipped scheduler
-// configuration, leader election on, and waits until it holds its Lease.
-func startDeletionCostController(env *framework.Env) *deletionCostController {
-	env.T.Helper()
-	config := framework.RepoFile(env.T, "manifests/scheduler-config.yaml")
-	model, err := simulator.LoadModel(klog.FromContext(env.Ctx), config, wellknown.SchedulerName)
-	if err != nil {
-		env.T.Fatal(err)
-	}
-	// Only the deletion-cost controller: the rebalancer's moves would be writes too.
-	rb := startRebalancer(env, "--rebalance=false")
-	return &deletionCostController{rebalancer: rb, model: model}
 }
 
 // terminate sends SIGTERM and checks that the process exits 0 having released its Lease.
@@ -181,13 +164,6 @@ func assertOrdered(t *testing.T, pods []v1.Pod, groups ...[]string) {
 			t.Fatalf("pods on %v (lowest cost %d) do not all cost more than pods on %v (highest %d): %v",
 				groups[i], lo[i], groups[i+1], hi[i+1], costsByNode(pods))
 		}
-	}
-}
-
-func createDeployment(env *framework.Env, d *appsv1.Deployment) {
-	env.T.Helper()
-	if _, err := env.Client.AppsV1().Deployments(d.Namespace).Create(env.Ctx, d, metav1.CreateOptions{}); err != nil {
-		env.T.Fatal(err)
 	}
 }
 

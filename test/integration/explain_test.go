@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -12,20 +10,6 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/pkg/explain"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
-
-// runExplain runs the shipped binary's explain command against the cluster.
-func runExplain(env *framework.Env, args ...string) string {
-	env.T.Helper()
-	args = append([]string{"explain", "--kubeconfig", env.Kubeconfig,
-		"--scheduler-config", framework.RepoFile(env.T, "manifests/scheduler-config.yaml"), "--min-pod-age", "0s"}, args...)
-	cmd := exec.CommandContext(env.Ctx, framework.SchedulerBinary(env.T), args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		env.T.Fatalf("explain %v: %v\n%s", args, err, stderr.String())
-	}
-	return stdout.String()
-}
 
 // TestExplainPod: for a pod that fits nowhere, every node is reported infeasible with the
 // filter that rejected it; for a pod on on-demand with spot room, explain shows the spot node

@@ -20,14 +20,6 @@ import (
 
 // The capacity policy on a real control plane: two spot pools (a, b) and on-demand.
 
-func spotPoolNode(name, pool, cpu string) *v1.Node {
-	return framework.Node(name, cpu, framework.Labels(framework.SpotLabels, map[string]string{"karpenter.sh/nodepool": "spot-" + pool}))
-}
-
-func onDemandPoolNode(name, cpu string) *v1.Node {
-	return framework.Node(name, cpu, framework.Labels(framework.OnDemandLabels, map[string]string{"karpenter.sh/nodepool": "on-demand"}))
-}
-
 // policyDeployment is a Deployment whose pod template carries the policy annotations.
 func policyDeployment(name string, replicas int32, cpu string, annotations map[string]string) *appsv1.Deployment {
 	d := framework.Deployment(ns, name, replicas, cpu)

@@ -23,47 +23,6 @@ const (
 	criticalClass    = "critical"    // 1000
 )
 
-func createPriorityClasses(env *framework.Env) {
-	env.T.Helper()
-	never := v1.PreemptNever
-	for _, pc := range []*schedulingv1.PriorityClass{
-		{ObjectMeta: metav1.ObjectMeta{Name: placeholderClass}, Value: -10, PreemptionPolicy: &never},
-		{ObjectMeta: metav1.ObjectMeta{Name: batchClass}, Value: 10},
-		{ObjectMeta: metav1.ObjectMeta{Name: criticalClass}, Value: 1000},
-	} {
-		if _, err := env.Client.SchedulingV1().PriorityClasses().Create(env.Ctx, pc, metav1.CreateOptions{}); err != nil {
-			env.T.Fatal(err)
-		}
-	}
-}
-
-// placeholderDeployment pins replicas of 1-CPU placeholders to nodes with the given labels.
-func placeholderDeployment(name string, replicas int32, nodeSelector map[string]string) *appsv1.Deployment {
-	d := framework.Deployment(ns, name, replicas, "1")
-	d.Spec.Template.Labels["spot-scheduler.io/placeholder"] = "true"
-	d.Spec.Template.Spec.PriorityClassName = placeholderClass
-	d.Spec.Template.Spec.NodeSelector = nodeSelector
-	return d
-}
-
-func podsOf(env *framework.Env, selector string) []v1.Pod {
-	env.T.Helper()
-	pods, err := env.Client.CoreV1().Pods(ns).List(env.Ctx, metav1.ListOptions{LabelSelector: selector})
-	if err != nil {
-		env.T.Fatal(err)
-	}
-	return pods.Items
-}
-
-func isUnschedulable(p *v1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == v1.PodScheduled && c.Status == v1.ConditionFalse && c.Reason == v1.PodReasonUnschedulable {
-			return true
-		}
-	}
-	return false
-}
-
 // preemptedEvents returns victim name -> preemptor name from the Preempted events in ns.
 func preemptedEvents(env *framework.Env) map[string]string {
 	env.T.Helper()

@@ -1,10 +1,8 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -13,130 +11,13 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
-	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
-
-// rebalancer is the rebalancer binary running against a test cluster.
-type rebalancer struct {
-	env  *framework.Env
-	proc *localcluster.Process
-	// base is the secure serving endpoint (https://127.0.0.1:port); metricsURL its /metrics.
-	base       string
-	metricsURL string
-	// admin is an HTTPS client presenting the envtest admin's client certificate (allowed to
-	// read /metrics through the rebalancer's delegated authentication and authorization).
-	admin *http.Client
-	log   string
-}
-
-// startRebalancer runs the rebalancer binary (with the deletion-cost controller) on the
-// shipped scheduler configuration, with test timings unless overridden, and waits for its Lease.
-func startRebalancer(env *framework.Env, args ...string) *rebalancer {
-	env.T.Helper()
-	return startRebalancerAs(env, "rebalancer", args...)
-}
-
-// startRebalancerAs is startRebalancer with the process (and its log) named name, so that
-// several instances can run side by side; it returns once some instance holds the Lease.
-func startRebalancerAs(env *framework.Env, name string, args ...string) *rebalancer {
-	env.T.Helper()
-	port := framework.FreePort(env.T)
-	all := append([]string{
-		"--kubeconfig=" + env.Kubeconfig,
-		"--scheduler-config=" + framework.RepoFile(env.T, "manifests/scheduler-config.yaml"),
-		"--bind-address=127.0.0.1",
-		fmt.Sprintf("--secure-port=%d", port),
-		"--min-pod-age=0s",
-		"--rebalance-debounce=1s",
-		"--rebalance-validation-delay=500ms",
-		"--v=2",
-	}, args...)
-	p, err := env.StartProcess(env.Ctx, name, framework.GoBinary(env.T, "./cmd/rebalancer", RebalancerBinaryEnv), all...)
-	if err != nil {
-		env.T.Fatal(err)
-	}
-	env.T.Cleanup(func() { p.Stop(10 * time.Second) })
-	env.WaitFor("rebalancer holds its lease", 60*time.Second, func(ctx context.Context) (bool, error) {
-		if p.Exited() {
-			return false, fmt.Errorf("%s exited: %v (log %s)", name, p.Wait(0), p.Log)
-		}
-		lease, err := env.Client.CoordinationV1().Leases("kube-system").Get(ctx, wellknown.RebalancerLeaseName, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "", err
-	})
-	base := fmt.Sprintf("https://127.0.0.1:%d", port)
-	r := &rebalancer{env: env, proc: p, base: base, metricsURL: base + "/metrics", admin: adminHTTPS(env, base), log: p.Log}
-	// The client CA comes from kube-system/extension-apiserver-authentication, loaded
-	// asynchronously: until then a client certificate counts as anonymous.
-	env.WaitFor(name+" serves /metrics to the admin", 30*time.Second, func(context.Context) (bool, error) {
-		resp, err := r.admin.Get(r.metricsURL)
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	return r
-}
-
-// adminHTTPS returns an HTTPS client for a component's secure port at base that presents the
-// envtest admin's client certificate (system:masters). The components' serving certificates
-// are self-signed, so the server is not verified.
-func adminHTTPS(env *framework.Env, base string) *http.Client {
-	env.T.Helper()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Host = base
-	cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.CAFile, cfg.TLSClientConfig.Insecure = nil, "", true
-	client, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		env.T.Fatal(err)
-	}
-	client.Timeout = 10 * time.Second
-	return client
-}
-
-// metric sums the samples of a metric of the rebalancer whose line starts with prefix.
-func (r *rebalancer) metric(prefix string) float64 {
-	r.env.T.Helper()
-	return scrapeMetric(r.env.T, r.admin, r.metricsURL, prefix)
-}
-
-// scrapeMetric sums the samples of a metric whose line starts with prefix (name and labels).
-func scrapeMetric(t testing.TB, client *http.Client, url, prefix string) float64 {
-	t.Helper()
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	total := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		total += v
-	}
-	return total
-}
 
 // passesThatEvicted reads the rebalancer's log: the evicted count of each pass that evicted.
 func passesThatEvicted(t testing.TB, log string) []int {
@@ -163,65 +44,6 @@ func passesThatEvicted(t testing.TB, log string) []int {
 		}
 	}
 	return counts
-}
-
-func (r *rebalancer) passes() float64 {
-	return r.metric(`spot_scheduler_rebalance_passes_total{result="ok"}`)
-}
-
-func (r *rebalancer) evictions() float64 {
-	return r.metric("spot_scheduler_rebalance_evictions_total")
-}
-
-// waitPasses waits until the rebalancer has completed n more passes.
-func (r *rebalancer) waitPasses(n int) {
-	r.env.T.Helper()
-	start := r.passes()
-	r.env.WaitFor(fmt.Sprintf("%d rebalancer passes", n), 2*time.Minute, func(context.Context) (bool, error) {
-		return r.passes() >= start+float64(n), nil
-	})
-}
-
-// rebalancedEvents returns the Rebalanced events in ns: pod name -> message.
-func rebalancedEvents(env *framework.Env) map[string]string {
-	env.T.Helper()
-	events := env.Events(ns, "reason=Rebalanced")
-	out := map[string]string{}
-	for _, e := range events {
-		out[e.InvolvedObject.Name] = e.Message
-	}
-	return out
-}
-
-func podUIDs(env *framework.Env, selector string) map[string]string {
-	env.T.Helper()
-	out := map[string]string{}
-	for _, p := range podsOf(env, selector) {
-		out[string(p.UID)] = p.Spec.NodeName
-	}
-	return out
-}
-
-// waitRunningOn waits until want pods of app are Running, all on the given nodes.
-func waitRunningOn(env *framework.Env, app string, want int, nodes ...string) {
-	env.T.Helper()
-	allowed := map[string]bool{}
-	for _, n := range nodes {
-		allowed[n] = true
-	}
-	env.WaitFor(fmt.Sprintf("%d pods of %s Running on %v", want, app, nodes), 90*time.Second, func(context.Context) (bool, error) {
-		running := 0
-		for _, p := range podsOf(env, "app="+app) {
-			if p.DeletionTimestamp != nil {
-				return false, nil
-			}
-			if !allowed[p.Spec.NodeName] || p.Status.Phase != v1.PodRunning {
-				return false, nil
-			}
-			running++
-		}
-		return running == want, nil
-	})
 }
 
 // TestRebalanceFailback: spot nodes are reclaimed and pods fail over to on-demand; new spot

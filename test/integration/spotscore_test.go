@@ -18,37 +18,6 @@ import (
 
 const ns = "apps"
 
-func startWithScheduler(t *testing.T, controllerManager bool) *framework.Env {
-	env := framework.Start(t, localcluster.Options{ControllerManager: controllerManager})
-	env.CreateNamespace(ns)
-	env.StartScheduler("spot-scheduler", "")
-	return env
-}
-
-func scaleTo(env *framework.Env, name string, replicas int32) {
-	env.T.Helper()
-	if err := localcluster.ScaleDeployment(env.Ctx, env.Client, ns, name, replicas); err != nil {
-		env.T.Fatal(err)
-	}
-}
-
-// waitAllBound waits until exactly want pods of the app exist and all are bound, and returns
-// their count per node.
-func waitAllBound(env *framework.Env, app string, want int) map[string]int {
-	env.T.Helper()
-	var byNode map[string]int
-	env.WaitFor(fmt.Sprintf("%d pods of %s bound", want, app), 60*time.Second, func(context.Context) (bool, error) {
-		var unbound int
-		byNode, unbound = env.ScheduledPods(ns, "app="+app)
-		bound := 0
-		for _, n := range byNode {
-			bound += n
-		}
-		return unbound == 0 && bound == want, nil
-	})
-	return byNode
-}
-
 func sumOver(byNode map[string]int, nodes ...string) int {
 	s := 0
 	for _, n := range nodes {
@@ -91,23 +60,6 @@ func TestSpotScoreSpotFirst(t *testing.T) {
 			t.Fatalf("%d replicas: spot/on-demand/burst = %v, want %v (per node %v)", step.replicas, got, want, byNode)
 		}
 		t.Logf("%d replicas: spot/on-demand/burst = %v", step.replicas, got)
-	}
-}
-
-// createPod creates a pod and returns the node it was bound to.
-func createPod(env *framework.Env, pod *v1.Pod) string {
-	env.T.Helper()
-	if _, err := env.Client.CoreV1().Pods(pod.Namespace).Create(env.Ctx, pod, metav1.CreateOptions{}); err != nil {
-		env.T.Fatalf("creating pod %s: %v", pod.Name, err)
-	}
-	return env.WaitPodBound(pod.Namespace, pod.Name, 30*time.Second)
-}
-
-func deletePod(env *framework.Env, name string) {
-	env.T.Helper()
-	zero := int64(0)
-	if err := env.Client.CoreV1().Pods(ns).Delete(env.Ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
-		env.T.Fatal(err)
 	}
 }
 
