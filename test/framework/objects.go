@@ -48,8 +48,9 @@ func Labels(maps ...map[string]string) map[string]string {
 var (
 	SpotLabels     = map[string]string{"karpenter.sh/capacity-type": "spot"}
 	OnDemandLabels = map[string]string{"karpenter.sh/capacity-type": "on-demand"}
-	VirtualLabels  = map[string]string{"type": "virtual-kubelet"}
-	VirtualTaint   = v1.Taint{Key: "virtual-kubelet.io/provider", Value: "azure", Effect: v1.TaintEffectNoSchedule}
+	// BurstLabels and BurstTaint: a virtual-kubelet node, of the default burst tier.
+	BurstLabels = map[string]string{"type": "virtual-kubelet"}
+	BurstTaint  = v1.Taint{Key: "virtual-kubelet.io/provider", Value: "azure", Effect: v1.TaintEffectNoSchedule}
 )
 
 // Pod returns a pod requesting cpu, scheduled by schedulerName (spot-scheduler if empty).
@@ -72,7 +73,7 @@ func PodSpec(cpu string) v1.PodSpec {
 				v1.ResourceMemory: resource.MustParse("64Mi"),
 			}},
 		}},
-		Tolerations:                   []v1.Toleration{{Key: VirtualTaint.Key, Operator: v1.TolerationOpExists}},
+		Tolerations:                   []v1.Toleration{{Key: BurstTaint.Key, Operator: v1.TolerationOpExists}},
 		TerminationGracePeriodSeconds: ptr.To[int64](0),
 	}
 }

@@ -185,7 +185,7 @@ func TestDeletionCostScaleInKeepsSpot(t *testing.T) {
 	env.CreateNodes(
 		framework.Node("spot-1", "3", framework.SpotLabels),
 		framework.Node("ondemand-1", "3", framework.OnDemandLabels),
-		framework.Node("virtual-1", "100", framework.VirtualLabels, framework.VirtualTaint),
+		framework.Node("virtual-1", "100", framework.BurstLabels, framework.BurstTaint),
 	)
 	createDeployment(env, framework.Deployment(ns, "web", 9, "1"))
 	byNode := waitAllBound(env, "web", 9)
@@ -328,7 +328,7 @@ func TestDeletionCostSteadyStateNoWrites(t *testing.T) {
 		framework.Node("spot-a", "4", pool("a")),
 		framework.Node("spot-b", "4", pool("b")),
 		framework.Node("ondemand-1", "4", framework.OnDemandLabels),
-		framework.Node("virtual-1", "100", framework.VirtualLabels, framework.VirtualTaint),
+		framework.Node("virtual-1", "100", framework.BurstLabels, framework.BurstTaint),
 	)
 	createDeployment(env, framework.Deployment(ns, "api", 3, "500m"))
 	waitAllBound(env, "api", 3)

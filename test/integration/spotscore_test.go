@@ -35,7 +35,7 @@ func TestSpotScoreSpotFirst(t *testing.T) {
 		framework.Node("spot-2", "4", framework.SpotLabels),
 		framework.Node("ondemand-1", "4", framework.OnDemandLabels),
 		framework.Node("ondemand-2", "4", framework.OnDemandLabels),
-		framework.Node("virtual-1", "100", framework.VirtualLabels, framework.VirtualTaint),
+		framework.Node("virtual-1", "100", framework.BurstLabels, framework.BurstTaint),
 	)
 	spot := []string{"spot-1", "spot-2"}
 	onDemand := []string{"ondemand-1", "ondemand-2"}
@@ -89,8 +89,8 @@ func TestSpotScoreProviderLabels(t *testing.T) {
 		{"oke preemptible", node{labels: map[string]string{"oci.oraclecloud.com/oke-is-preemptible": "true"}}, node{labels: onDemand}},
 		{"kops spot worker", node{labels: map[string]string{"node-role.kubernetes.io/spot-worker": ""}}, node{labels: onDemand}},
 		{"karpenter reserved beats spot", node{labels: map[string]string{"karpenter.sh/capacity-type": "reserved"}}, node{labels: spot}},
-		{"on-demand beats virtual-kubelet label", node{labels: onDemand}, node{labels: framework.VirtualLabels}},
-		{"on-demand beats virtual-kubelet taint", node{labels: onDemand}, node{taints: []v1.Taint{framework.VirtualTaint}}},
+		{"on-demand beats virtual-kubelet label", node{labels: onDemand}, node{labels: framework.BurstLabels}},
+		{"on-demand beats virtual-kubelet taint", node{labels: onDemand}, node{taints: []v1.Taint{framework.BurstTaint}}},
 		{"on-demand beats fargate", node{labels: onDemand}, node{labels: map[string]string{"eks.amazonaws.com/compute-type": "fargate"}}},
 	}
 	for i, tc := range cases {
