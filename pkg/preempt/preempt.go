@@ -14,7 +14,7 @@ import (
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
-	policy "k8s.io/api/policy/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -209,7 +209,7 @@ func (pl *PlaceholderPreemption) PodEligibleToPreemptOthers(ctx context.Context,
 
 // SelectVictimsOnNode finds the fewest placeholders on the node whose removal lets pod fit,
 // taking the least important first (see moreImportantPlaceholder).
-func (pl *PlaceholderPreemption) SelectVictimsOnNode(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo, pdbs []*policy.PodDisruptionBudget) ([]*v1.Pod, int, *fwk.Status) {
+func (pl *PlaceholderPreemption) SelectVictimsOnNode(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo, pdbs []*policyv1.PodDisruptionBudget) ([]*v1.Pod, int, *fwk.Status) {
 	// A node without placeholders has no victim to offer: no need to run the filters on it.
 	if nodeInfo.Node() == nil || !pl.hostsPlaceholders.Get(nodeInfo) {
 		return nil, 0, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "no placeholder on the node")
