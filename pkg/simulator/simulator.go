@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
@@ -445,7 +446,11 @@ func ModelOf(cfg *config.KubeSchedulerConfiguration, profileName string) (*capac
 		if profile.SchedulerName != profileName {
 			continue
 		}
-		if !enablesSpotScore(profile.Plugins) {
+		scores, err := scoresWithSpotScore(profile)
+		if err != nil {
+			return nil, fmt.Errorf("profile %q: %w", profileName, err)
+		}
+		if !scores {
 			return nil, fmt.Errorf("profile %q does not enable %s (plugins.multiPoint or plugins.score): it would not rank by capacity tier", profileName, spotscore.Name)
 		}
 		var args runtime.Object // none: SpotScore's defaults
@@ -470,19 +475,48 @@ func ModelOf(cfg *config.KubeSchedulerConfiguration, profileName string) (*capac
 	return nil, err
 }
 
-// enablesSpotScore tells whether the profile scores with SpotScore: enabled at multiPoint or
-// score, and not disabled at score.
-func enablesSpotScore(p *config.Plugins) bool {
-	if p == nil {
-		return false
-	}
-	has := func(ps []config.Plugin) bool {
-		for _, pl := range ps {
-			if pl.Name == spotscore.Name || pl.Name == "*" {
-				return true
-			}
+// scoresWithSpotScore tells whether the profile scores with SpotScore, as kube-scheduler
+// decides it: the profile's framework is built (multiPoint expansion, "*" in a disabled list,
+// per-extension-point overrides all as kube-scheduler applies them) with a client that is never
+// used (its informers are never started), so no server is contacted, and its Score plugins
+// are listed. SpotScore's own args are left
+// to their defaults here (ModelOf decodes and reports them with their field path).
+func scoresWithSpotScore(profile *config.KubeSchedulerProfile) (bool, error) {
+	schedulermetrics.Register()
+	checked := *profile
+	checked.Plugins = profile.Plugins.DeepCopy()
+	checked.Plugins.MultiPoint.Disabled = append(checked.Plugins.MultiPoint.Disabled, config.Plugin{Name: names.DynamicResources})
+	checked.PluginConfig = nil
+	for _, pc := range profile.PluginConfig {
+		if pc.Name != spotscore.Name {
+			checked.PluginConfig = append(checked.PluginConfig, pc)
 		}
-		return false
 	}
-	return (has(p.MultiPoint.Enabled) || has(p.Score.Enabled)) && !has(p.Score.Disabled) && !has(p.MultiPoint.Disabled)
+	registry := frameworkplugins.NewInTreeRegistry()
+	outOfTree, _ := plugins.NewRegistry()
+	if err := registry.Merge(outOfTree); err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: "https://offline.invalid"})
+	if err != nil {
+		return false, err
+	}
+	f, err := frameworkruntime.NewFramework(ctx, registry, &checked,
+		frameworkruntime.WithClientSet(client),
+		frameworkruntime.WithInformerFactory(informers.NewSharedInformerFactory(client, 0)),
+		frameworkruntime.WithSnapshotSharedLister(internalcache.NewEmptySnapshot()),
+		frameworkruntime.WithWaitingPods(frameworkruntime.NewWaitingPodsMap()),
+		frameworkruntime.WithLogger(klog.Background()),
+	)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range f.ListPlugins().Score.Enabled {
+		if p.Name == spotscore.Name {
+			return true, nil
+		}
+	}
+	return false, nil
 }
