@@ -476,33 +476,52 @@ func ModelOf(cfg *config.KubeSchedulerConfiguration, profileName string) (*capac
 }
 
 // scoresWithSpotScore tells whether the profile scores with SpotScore, as kube-scheduler
-// decides it: the profile's framework is built (multiPoint expansion, "*" in a disabled list,
-// per-extension-point overrides all as kube-scheduler applies them) with a client that is never
-// used (its informers are never started), so no server is contacted, and its Score plugins
-// are listed. SpotScore's own args are left
-// to their defaults here (ModelOf decodes and reports them with their field path).
+// decides it: a framework is built (kube-scheduler's own multiPoint expansion, "*" in a
+// disabled list and per-extension-point lists applied as it applies them) from the profile's
+// plugin lists narrowed to SpotScore and the "*" entries, plus the queue sort and bind plugins
+// every framework needs, and its Score plugins are listed. Only those three plugins are built
+// (no other plugin's factory runs, none needs a server), with a client that is never used.
 func scoresWithSpotScore(profile *config.KubeSchedulerProfile) (bool, error) {
-	schedulermetrics.Register()
-	checked := *profile
-	checked.Plugins = profile.Plugins.DeepCopy()
-	checked.Plugins.MultiPoint.Disabled = append(checked.Plugins.MultiPoint.Disabled, config.Plugin{Name: names.DynamicResources})
-	checked.PluginConfig = nil
-	for _, pc := range profile.PluginConfig {
-		if pc.Name != spotscore.Name {
-			checked.PluginConfig = append(checked.PluginConfig, pc)
+	narrow := func(set config.PluginSet) config.PluginSet {
+		var out config.PluginSet
+		for _, p := range set.Enabled {
+			if p.Name == spotscore.Name {
+				out.Enabled = append(out.Enabled, p)
+			}
 		}
+		for _, p := range set.Disabled {
+			if p.Name == spotscore.Name || p.Name == "*" {
+				out.Disabled = append(out.Disabled, p)
+			}
+		}
+		return out
 	}
+	in := profile.Plugins
+	if in == nil {
+		return false, nil
+	}
+	// The framework records metrics through the scheduler's metrics; register them once.
+	schedulermetrics.Register()
+	checked := config.KubeSchedulerProfile{SchedulerName: profile.SchedulerName, Plugins: &config.Plugins{
+		PreEnqueue: narrow(in.PreEnqueue), QueueSort: narrow(in.QueueSort), PreFilter: narrow(in.PreFilter),
+		Filter: narrow(in.Filter), PostFilter: narrow(in.PostFilter), PreScore: narrow(in.PreScore),
+		Score: narrow(in.Score), Reserve: narrow(in.Reserve), Permit: narrow(in.Permit),
+		PreBind: narrow(in.PreBind), Bind: narrow(in.Bind), PostBind: narrow(in.PostBind),
+		MultiPoint: narrow(in.MultiPoint),
+	}}
+	checked.Plugins.QueueSort.Enabled = append(checked.Plugins.QueueSort.Enabled, config.Plugin{Name: names.PrioritySort})
+	checked.Plugins.Bind.Enabled = append(checked.Plugins.Bind.Enabled, config.Plugin{Name: names.DefaultBinder})
 	registry := frameworkplugins.NewInTreeRegistry()
 	outOfTree, _ := plugins.NewRegistry()
 	if err := registry.Merge(outOfTree); err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	client, err := kubernetes.NewForConfig(&rest.Config{Host: "https://offline.invalid"})
 	if err != nil {
 		return false, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	f, err := frameworkruntime.NewFramework(ctx, registry, &checked,
 		frameworkruntime.WithClientSet(client),
 		frameworkruntime.WithInformerFactory(informers.NewSharedInformerFactory(client, 0)),

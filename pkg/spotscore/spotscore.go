@@ -278,7 +278,11 @@ const placeholderGate = "PlaceholderPreemption"
 func (pl *SpotScore) checkProfile() error {
 	p, ok := pl.handle.(profileView)
 	if !ok {
-		return nil // a test handle: there is no profile to check
+		// The framework's handle has exposed its profile since the scheduler framework's
+		// profiles existed; a kube-scheduler that stopped would silently turn off this check
+		// and the tier search, so refuse to start instead.
+		return fmt.Errorf("the scheduler framework's handle (%T) does not expose its profile (ProfileName, ListPlugins, PercentageOfNodesToScore): "+
+			"%s cannot check the profile's weights nor run its tier search with this kube-scheduler version", pl.handle, Name)
 	}
 	plugins := p.ListPlugins()
 	var own, others int64
