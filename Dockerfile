@@ -5,7 +5,9 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN make build VERSION=${VERSION}
+# -trimpath for the release binaries only: local builds leave it out so that they share one
+# build cache with the tests and the control plane (docs/testing.md).
+RUN GOFLAGS=-trimpath make build VERSION=${VERSION}
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /src/bin/spot-scheduler /usr/local/bin/spot-scheduler
