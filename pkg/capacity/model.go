@@ -256,18 +256,13 @@ func (m *Model) PolicyFor(pod *v1.Pod) (policy.Policy, error) {
 	return policy.ForPod(pod, m.defaultPolicy)
 }
 
-// AvoidsSpot reports whether the pod asks to rank reclaimable capacity below on-demand (the
-// cautious reading when its annotation is not a boolean: see AvoidSpotReading).
+// AvoidsSpot reports whether the pod asks to rank reclaimable capacity below on-demand: its
+// avoid-spot annotation read as every boolean is (wellknown.AvoidSpot: "true"/"false" in any
+// letter case; any other value is read as true, the cautious reading, which the scheduler
+// names in a Warning event).
 func AvoidsSpot(pod *v1.Pod) bool {
-	avoid, _ := AvoidSpotReading(pod)
+	avoid, _ := wellknown.AvoidSpot.Read(pod.Annotations)
 	return avoid
-}
-
-// AvoidSpotReading reads the pod's avoid-spot annotation: "true"/"false" in any letter case;
-// absent is false; any other value is read as true (avoid: the cautious reading) and the error
-// names the annotation, the value and the allowed values.
-func AvoidSpotReading(pod *v1.Pod) (bool, error) {
-	return wellknown.AvoidSpot.Read(pod.Annotations)
 }
 
 // Rank returns tier t's rank for the pod (0 best): the tier order, except that reclaimable
@@ -282,11 +277,7 @@ func (m *Model) Rank(t int, avoidSpot bool) int {
 // Band orders nodes for a pod, 0 best: every healthy node comes before every at-risk node, and
 // within each, tiers in the pod's rank order. There are 2*NumTiers bands.
 func (m *Model) Band(c Class, avoidSpot bool) int {
-	b := m.Rank(c.Tier, avoidSpot)
-	if c.AtRisk {
-		b += len(m.tiers)
-	}
-	return b
+	return m.PolicyBand(c, avoidSpot, false)
 }
 
 // PolicyBand is Band for a pod under a capacity policy: a node of a reclaimable tier in a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"text/tabwriter"
@@ -145,16 +146,7 @@ func becameUsable(old, node *v1.Node) bool {
 		if t.Effect != v1.TaintEffectNoSchedule && t.Effect != v1.TaintEffectNoExecute {
 			continue
 		}
-		if !hasTaint(node.Spec.Taints, t) {
-			return true
-		}
-	}
-	return false
-}
-
-func hasTaint(taints []v1.Taint, t v1.Taint) bool {
-	for i := range taints {
-		if taints[i].MatchTaint(&t) {
+		if !slices.ContainsFunc(node.Spec.Taints, func(cur v1.Taint) bool { return cur.MatchTaint(&t) }) {
 			return true
 		}
 	}
