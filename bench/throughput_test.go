@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -38,8 +40,9 @@ var (
 	tpNodes    = flag.String("throughput.nodes", "1000,5000", "Node counts of the scheduling throughput benchmark, comma-separated, ascending, up to 5000 (the cluster grows from one to the next).")
 	tpPods     = flag.String("throughput.pods", "3000,2000", "Pods scheduled per measurement: one count for every node count, or one per node count.")
 	tpFallback = flag.Int("throughput.fallback-pods", 20, "Pods per case of the fallback latency measurement (0: none).")
-	tpRounds   = flag.Int("throughput.rounds", 2, "Rounds; each round measures every configuration, alternating the order.")
-	tpUpstream = flag.Bool("throughput.upstream", true, "Also measure the upstream kube-scheduler binary (default profile).")
+	tpRounds   = flag.Int("throughput.rounds", 3, "Rounds; each round measures every configuration, alternating the order.")
+	tpUpstream = flag.Bool("throughput.upstream", true, "Also measure the upstream kube-scheduler binary of the product's own minor (default profile).")
+	tpNewest   = flag.String("throughput.newest", "1.37", "Minor of the newest upstream kube-scheduler to measure against (hack/build-compat.sh builds it); the whole run uses that minor's API server. Empty: none, on the product's own control plane.")
 	tpProfile  = flag.String("throughput.cpuprofile", "", "Directory for a CPU profile of each measurement (the scheduler's /debug/pprof/profile over -throughput.profile-seconds); empty: none.")
 	tpProfSecs = flag.Int("throughput.profile-seconds", 10, "Length of each CPU profile.")
 )
@@ -81,16 +84,39 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
-	c, err := localcluster.Start(ctx, localcluster.Options{NoKwok: true})
+	ownBinDir, err := localcluster.ResolveBinDir("")
 	if err != nil {
 		b.Fatal(err)
+	}
+	// The newest upstream scheduler runs against its own minor's API server (a scheduler newer
+	// than its API server is outside Kubernetes' skew policy); every configuration shares it.
+	binDir, newestBinary := ownBinDir, ""
+	if *tpNewest != "" {
+		if binDir, err = buildCompat(b, *tpNewest, "kube-scheduler"); err != nil {
+			b.Fatal(err)
+		}
+		newestBinary = filepath.Join(binDir, "kube-scheduler")
+	}
+	c, err := localcluster.Start(ctx, localcluster.Options{NoKwok: true, BinDir: binDir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if v, err := kubernetes.NewForConfigOrDie(c.Config).Discovery().ServerVersion(); err == nil {
+		fmt.Printf("API server %s (%s)\n", v.GitVersion, binDir)
 	}
 	defer func() { _ = c.Stop(); _ = os.RemoveAll(c.Dir) }()
 	cfg := *c.Config
 	cfg.QPS, cfg.Burst = 2000, 4000
 	client := kubernetes.NewForConfigOrDie(&cfg)
 
-	configs, err := throughputConfigs(c, framework.SchedulerBinary(b), framework.RepoFile(b, "manifests/scheduler-config.yaml"), *tpUpstream)
+	var upstream []tpConfig
+	if *tpUpstream {
+		upstream = append(upstream, tpConfig{name: upstreamName(ownMinor(b)), binary: filepath.Join(ownBinDir, "kube-scheduler")})
+	}
+	if newestBinary != "" {
+		upstream = append(upstream, tpConfig{name: upstreamName(*tpNewest), binary: newestBinary})
+	}
+	configs, err := throughputConfigs(c, framework.SchedulerBinary(b), framework.RepoFile(b, "manifests/scheduler-config.yaml"), upstream)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -145,7 +171,12 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 			lines = append(lines, fb...)
 		}
 		fmt.Printf("\nscheduling throughput, %d nodes, %d pods, %d rounds:\n  %s\n\n", nodes, pods, *tpRounds, strings.Join(lines, "\n  "))
-		ratioLines = append(ratioLines, fmt.Sprintf("ratio nodes=%d spot-scheduler/default-profile=%.2f", nodes, ratio))
+		ratioLines = append(ratioLines, fmt.Sprintf("ratio nodes=%d spot-scheduler/default-profile=%.2f%s", nodes, ratio, spread(results["spot-scheduler"], results["default-profile"])))
+		for _, up := range upstream {
+			r := mean(results["spot-scheduler"]) / mean(results[up.name])
+			b.ReportMetric(r, fmt.Sprintf("nodes-%d-spot/%s-ratio", nodes, up.name))
+			ratioLines = append(ratioLines, fmt.Sprintf("ratio nodes=%d spot-scheduler/%s=%.2f%s", nodes, up.name, r, spread(results["spot-scheduler"], results[up.name])))
+		}
 	}
 	b.StopTimer()
 	// Last, one line per node count, for scripts.
@@ -158,6 +189,48 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// spread gives the lowest and the highest of the per-round ratios a/b (each round measures
+// both, back to back), as " lo=L hi=H", or "" with a single round.
+func spread(a, b []float64) string {
+	if len(a) < 2 || len(a) != len(b) {
+		return ""
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range a {
+		r := a[i] / b[i]
+		lo, hi = math.Min(lo, r), math.Max(hi, r)
+	}
+	return fmt.Sprintf(" lo=%.2f hi=%.2f", lo, hi)
+}
+
+// upstreamName names the upstream kube-scheduler of a minor ("upstream-1.37").
+func upstreamName(minor string) string { return "upstream-" + minor }
+
+// ownMinor is the minor of k8s.io/kubernetes the product is built on (go.mod), e.g. "1.34".
+func ownMinor(b *testing.B) string {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "k8s.io/kubernetes").Output()
+	if err != nil {
+		b.Fatalf("go list -m k8s.io/kubernetes: %v", err)
+	}
+	v := strings.Split(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), ".")
+	if len(v) < 2 {
+		b.Fatalf("k8s.io/kubernetes version %q", out)
+	}
+	return v[0] + "." + v[1]
+}
+
+// buildCompat runs hack/build-compat.sh (it builds or reuses a minor's binaries, cached).
+func buildCompat(b *testing.B, args ...string) (string, error) {
+	cmd := exec.Command("bash", append([]string{framework.RepoFile(b, "hack/build-compat.sh")}, args...)...)
+	cmd.Dir = framework.RepoFile(b, ".")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("hack/build-compat.sh %s: %w", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 func indexOf(configs []tpConfig, name string) int {
@@ -219,7 +292,7 @@ func fmtRates(v []float64) string {
 
 // throughputConfigs writes the configurations: every one without leader election and with a
 // client rate limit high enough not to be the bottleneck (the same for all).
-func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string, upstream bool) ([]tpConfig, error) {
+func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string, upstream []tpConfig) ([]tpConfig, error) {
 	conn := map[string]any{"kubeconfig": c.Kubeconfig, "qps": 5000, "burst": 5000}
 	write := func(name string, cfg map[string]any) (string, error) {
 		cfg["clientConnection"] = conn
@@ -264,11 +337,11 @@ func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string
 		return nil, err
 	}
 	out = append(out, tpConfig{"spot-scheduler", spotBinary, p, "spot-scheduler"})
-	if upstream {
-		if p, err = write("upstream-kube-scheduler", defaultCfg("upstream-kube-scheduler")); err != nil {
+	for _, up := range upstream {
+		if p, err = write(up.name, defaultCfg(up.name)); err != nil {
 			return nil, err
 		}
-		out = append(out, tpConfig{"upstream-kube-scheduler", filepath.Join(c.BinDir, "kube-scheduler"), p, "upstream-kube-scheduler"})
+		out = append(out, tpConfig{up.name, up.binary, p, up.name})
 	}
 	return out, nil
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds Karpenter's kwok cloud provider (sigs.k8s.io/karpenter/kwok, default v1.14.1) from Go
+# Builds Karpenter's kwok cloud provider (sigs.k8s.io/karpenter/kwok, default v1.15.0) from Go
 # modules into the same cache as hack/build-control-plane.sh and prints that directory. It holds:
 #   karpenter             the controller (Karpenter core with the kwok provider: fake nodes
 #                         against any API server)
@@ -14,12 +14,17 @@
 # through this repository's go.mod: Karpenter pins k8s.io/* 0.35, the product 0.34.
 #
 #   SPOT_SCHEDULER_CACHE   cache root (default $HOME/.cache/spot-scheduler)
-#   KARPENTER_VERSION      Karpenter release (default v1.14.1; v1.14.3+ needs a newer Go)
+#   KARPENTER_VERSION      Karpenter release (default v1.15.0)
+#   KARPENTER_GOTOOLCHAIN  the Go that builds it (default go1.27.3: Karpenter v1.14.3 and later
+#                          need Go >= 1.26.9; the go command fetches that toolchain from the
+#                          module proxy, ~76 MB once). Only this build uses it: the product
+#                          itself builds with the machine's Go.
 set -euo pipefail
 
 cache_root=${SPOT_SCHEDULER_CACHE:-$HOME/.cache/spot-scheduler}
-version=${KARPENTER_VERSION:-v1.14.1}
-go_version=$(go env GOVERSION)
+version=${KARPENTER_VERSION:-v1.15.0}
+export GOTOOLCHAIN=${KARPENTER_GOTOOLCHAIN:-go1.27.3}
+go_version=$(cd / && go env GOVERSION)
 # Revision of this recipe; part of the cache key.
 build_revision=1
 dir="$cache_root/bin/karpenter-${version}-${go_version}-r${build_revision}"

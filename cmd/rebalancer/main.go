@@ -213,7 +213,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	signalCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(deletioncost.TransformManagedFields))
 	var leaderHealth *leaderelection.HealthzAdaptor
 	if le.LeaderElect {
 		leaderHealth = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
@@ -293,17 +293,18 @@ func newControllers(ctx context.Context, o *options, profile *config.KubeSchedul
 		return nil, err
 	}
 	c := &controllers{factory: factory, sim: sim, workers: o.deletionCost.workers, rebalance: o.rebalance.enabled}
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+	broadcaster.StartRecordingToSink(ctx.Done())
+	recorder := broadcaster.NewRecorder(scheme.Scheme, "spot-rebalancer")
 	if c.deletionCost, err = deletioncost.New(client, factory, deletioncost.Options{
 		SchedulerName: sim.SchedulerName,
 		Model:         sim.Model,
 		QPS:           o.deletionCost.qps,
 		Burst:         o.deletionCost.burst,
+		Recorder:      recorder,
 	}); err != nil {
 		return nil, err
 	}
-	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
-	broadcaster.StartRecordingToSink(ctx.Done())
-	recorder := broadcaster.NewRecorder(scheme.Scheme, "spot-rebalancer")
 	opts := o.rebalance.opts
 	opts.PlanOutput = os.Stdout
 	if c.rebalancer, err = rebalance.NewController(sim, client, factory, recorder, opts, clock.RealClock{}); err != nil {
@@ -341,14 +342,6 @@ func (c *controllers) run(ctx context.Context) error {
 	cancel()
 	second := <-errs
 	return errors.Join(first, second)
-}
-
-// stripManagedFields drops what no controller here reads and every object carries.
-func stripManagedFields(obj any) (any, error) {
-	if o, ok := obj.(metav1.Object); ok {
-		o.SetManagedFields(nil)
-	}
-	return obj, nil
 }
 
 // runLeaderElected runs the controllers while holding the Lease. On SIGTERM the controllers

@@ -35,7 +35,7 @@ import (
 // The API server minors spot-scheduler is tested against (make test-compat, docs/compatibility.md).
 const (
 	MinMinor = 32
-	MaxMinor = 37
+	MaxMinor = 38
 )
 
 // discoveryTimeout bounds the start-up question to the API server: a server that does not

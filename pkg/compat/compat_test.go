@@ -94,6 +94,7 @@ func TestAdaptLeavesServedFeaturesOn(t *testing.T) {
 	for _, srv := range []*fakediscovery.FakeDiscovery{
 		server("v1.34.10", "1", "34", draV1),
 		server("v1.37.2", "1", "37", draV1),
+		server("v1.38.0-beta.0", "1", "38", draV1),
 		server("v1.35.3-eks-4b4d3a1", "1", "35+", draV1),
 		server("v1.36.1-gke.1200", "", "", draV1),
 	} {
@@ -108,7 +109,7 @@ func TestAdaptLeavesServedFeaturesOn(t *testing.T) {
 	}
 }
 
-// TestAdaptRefusesUnsupportedServers: outside 1.32..1.37, or without an essential API, Adapt
+// TestAdaptRefusesUnsupportedServers: outside 1.32..1.38, or without an essential API, Adapt
 // fails with a message naming the server's version and the supported range.
 func TestAdaptRefusesUnsupportedServers(t *testing.T) {
 	for _, tc := range []struct {
@@ -116,11 +117,11 @@ func TestAdaptRefusesUnsupportedServers(t *testing.T) {
 		srv  *fakediscovery.FakeDiscovery
 		want []string
 	}{
-		{"too old", server("v1.31.9", "1", "31", nil), []string{"v1.31.9", "1.32 to 1.37", "outside"}},
-		{"too new", server("v1.38.0", "1", "38", draV1), []string{"v1.38.0", "1.32 to 1.37"}},
-		{"unreadable", server("banana", "", "", nil), []string{`"banana"`, "1.32 to 1.37"}},
+		{"too old", server("v1.31.9", "1", "31", nil), []string{"v1.31.9", "1.32 to 1.38", "outside"}},
+		{"too new", server("v1.39.0", "1", "39", draV1), []string{"v1.39.0", "1.32 to 1.38"}},
+		{"unreadable", server("banana", "", "", nil), []string{`"banana"`, "1.32 to 1.38"}},
 		{"no CSIStorageCapacity", server("v1.33.1", "1", "33", nil, schema.GroupVersionResource{Group: "storage.k8s.io", Version: "v1", Resource: "csistoragecapacities"}),
-			[]string{"v1.33.1", "storage.k8s.io/v1 csistoragecapacities", "1.32 to 1.37"}},
+			[]string{"v1.33.1", "storage.k8s.io/v1 csistoragecapacities", "1.32 to 1.38"}},
 		{"no evictions", server("v1.36.0", "1", "36", draV1, schema.GroupVersionResource{Version: "v1", Resource: "pods/eviction"}),
 			[]string{"v1.36.0", "v1 pods/eviction"}},
 	} {

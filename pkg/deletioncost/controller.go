@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -55,6 +57,9 @@ type Options struct {
 	Burst int
 	// FieldManager names the controller's writes (default wellknown.DeletionCostFieldManager).
 	FieldManager string
+	// Recorder records the Warning event when the controller yields to Karpenter (yield.go).
+	// Optional.
+	Recorder events.EventRecorder
 }
 
 // key is a work item: a workload (namespace and controller UID) or, for a pod outside every
@@ -71,6 +76,10 @@ type Controller struct {
 	model         *capacity.Model
 	schedulerName string
 	fieldManager  string
+	recorder      events.EventRecorder
+	// yielded: Karpenter keeps pod deletion costs in this cluster; the controller only removes
+	// its own (yield.go).
+	yielded atomic.Bool
 
 	factory   informers.SharedInformerFactory
 	pods      cache.Indexer
@@ -110,6 +119,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 		model:         opts.Model,
 		schedulerName: opts.SchedulerName,
 		fieldManager:  opts.FieldManager,
+		recorder:      opts.Recorder,
 		factory:       factory,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
 			workqueue.TypedRateLimitingQueueConfig[key]{Name: "deletion_cost"}),
@@ -334,7 +344,7 @@ func (c *Controller) sync(ctx context.Context, k key) error {
 			c.enqueuePod(pod)
 			return nil
 		}
-		changes = c.plan([]*v1.Pod{pod})
+		changes = c.plan(ctx, []*v1.Pod{pod})
 	} else {
 		objs, err := c.pods.ByIndex(byController, string(k.owner))
 		if err != nil {
@@ -346,7 +356,7 @@ func (c *Controller) sync(ctx context.Context, k key) error {
 				pods = append(pods, p)
 			}
 		}
-		changes = c.plan(pods)
+		changes = c.plan(ctx, pods)
 	}
 	var errs []error
 	for _, ch := range changes {
@@ -360,7 +370,7 @@ func (c *Controller) sync(ctx context.Context, k key) error {
 // plan decides the writes for the pods of one workload (or one out-of-scope pod), from the
 // cache only. Pods already patched whose new version the cache has not shown yet still count
 // for their pool but are not written again.
-func (c *Controller) plan(pods []*v1.Pod) []change {
+func (c *Controller) plan(ctx context.Context, pods []*v1.Pod) []change {
 	desired := Desired(c.model, c.schedulerName, pods, func(name string) (*v1.Node, bool) {
 		obj, exists, err := c.nodes.GetByKey(name)
 		if err != nil || !exists {
@@ -383,6 +393,16 @@ func (c *Controller) plan(pods []*v1.Pod) []change {
 		}
 		if pod.Spec.NodeName == "" {
 			continue // not bound yet: the ReplicaSet deletes unbound pods first anyway
+		}
+		if !c.Yielded() && karpenterOwnsCost(pod) {
+			c.yield(ctx, pod)
+		}
+		if c.Yielded() {
+			// Karpenter keeps the costs: remove what the controller wrote, touch nothing else.
+			if act, _, _ := decide(pod.Annotations, nil); act != actionNone {
+				out = append(out, change{pod: pod, act: act})
+			}
+			continue
 		}
 		p, ok := desired[pod.UID]
 		if !ok {

@@ -21,6 +21,12 @@ var (
 		Help:           "Pods the deletion-cost controller left alone when it evaluated them, by reason.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"reason"})
+	yieldedGauge = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace:      "spot_scheduler",
+		Name:           "deletion_cost_yielded",
+		Help:           "1 when the deletion-cost controller found Karpenter writing pod deletion costs (its PodDeletionCostManagement feature gate) and stopped writing its own, else 0.",
+		StabilityLevel: metrics.ALPHA,
+	})
 	syncsTotal = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace:      "spot_scheduler",
 		Name:           "deletion_cost_syncs_total",
@@ -30,5 +36,5 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(writesTotal, skipsTotal, syncsTotal)
+	legacyregistry.MustRegister(writesTotal, skipsTotal, syncsTotal, yieldedGauge)
 }

@@ -45,6 +45,10 @@ const (
 
 	// DeletionCostFieldManager is the field manager of the deletion-cost controller's writes.
 	DeletionCostFieldManager = "spot-scheduler-deletion-cost"
+	// KarpenterFieldManager is the field manager of Karpenter's writes (the API server takes it
+	// from Karpenter's user agent, "karpenter/<version>"). With its PodDeletionCostManagement
+	// feature gate on, Karpenter writes PodDeletionCostAnnotation under this manager.
+	KarpenterFieldManager = "karpenter"
 
 	// RebalancerLeaseName is the Lease of the rebalancer binary (deletion-cost controller and
 	// rebalancer), distinct from the scheduler's.

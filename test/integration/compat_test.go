@@ -23,7 +23,7 @@ import (
 )
 
 // The compatibility smoke suite (docs/compatibility.md): the product's binaries against the API
-// server, kube-controller-manager and etcd of every Kubernetes minor from 1.32 to 1.37. Each
+// server, kube-controller-manager and etcd of every Kubernetes minor from 1.32 to 1.38 (1.38 in beta until its GA). Each
 // TestCompat<minor><What> runs one of this package's own integration tests, unchanged, on that
 // minor's control plane (hack/build-compat.sh builds and caches it): spot-first placement,
 // failover to on-demand, placeholder preemption, failback, deletion cost on scale-in, explain,
@@ -149,6 +149,7 @@ func TestCompat134ServerFeatures(t *testing.T) { compat(t, "1.34", testServerFea
 func TestCompat135ServerFeatures(t *testing.T) { compat(t, "1.35", testServerFeatures) }
 func TestCompat136ServerFeatures(t *testing.T) { compat(t, "1.36", testServerFeatures) }
 func TestCompat137ServerFeatures(t *testing.T) { compat(t, "1.37", testServerFeatures) }
+func TestCompat138ServerFeatures(t *testing.T) { compat(t, "1.38", testServerFeatures) }
 
 func TestCompat132SpotFirst(t *testing.T) { compat(t, "1.32", TestSpotScoreSpotFirst) }
 func TestCompat132Failover(t *testing.T)  { compat(t, "1.32", TestSpotScoreFallback) }
@@ -291,3 +292,13 @@ func TestSchedulerNamesUnsyncedInformers(t *testing.T) {
 		t.Errorf("/readyz after sync: %d %s", code, body)
 	}
 }
+
+func TestCompat138SpotFirst(t *testing.T) { compat(t, "1.38", TestSpotScoreSpotFirst) }
+func TestCompat138Failover(t *testing.T)  { compat(t, "1.38", TestSpotScoreFallback) }
+func TestCompat138PlaceholderPreemption(t *testing.T) {
+	compat(t, "1.38", TestPreemptPlaceholdersOnSpot)
+}
+func TestCompat138Failback(t *testing.T)     { compat(t, "1.38", TestRebalanceFailback) }
+func TestCompat138DeletionCost(t *testing.T) { compat(t, "1.38", TestDeletionCostScaleInKeepsSpot) }
+func TestCompat138Explain(t *testing.T)      { compat(t, "1.38", TestExplainPod) }
+func TestCompat138ChartRBAC(t *testing.T)    { compat(t, "1.38", TestChartComponentsRunAsServiceAccounts) }

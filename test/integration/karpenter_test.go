@@ -33,6 +33,8 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 	"github.com/spot-scheduler/spot-scheduler/test/chart"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
@@ -552,4 +554,75 @@ func TestKarpenterDemo(t *testing.T) {
 	if s := summary.NodeSecondsByCapacityType; s[localcluster.CapacityTypeSpot] <= s[localcluster.CapacityTypeOnDemand] || summary.NodeCost <= 0 {
 		t.Errorf("node-seconds %v, cost %.4f: want spot's node-time above on-demand's and a cost", s, summary.NodeCost)
 	}
+}
+
+// TestKarpenterPodDeletionCostManagement: with Karpenter's PodDeletionCostManagement feature
+// gate on (alpha in v1.15), Karpenter writes controller.kubernetes.io/pod-deletion-cost itself.
+// The deletion-cost controller finds Karpenter's write (its field manager owns the annotation),
+// yields: a Warning event, spot_scheduler_deletion_cost_yielded 1, its own values removed, and
+// no value written afterwards, while Karpenter keeps writing (the ReplicaSet then follows
+// Karpenter's order alone, never a mix of the two scales).
+func TestKarpenterPodDeletionCostManagement(t *testing.T) {
+	// Consolidation is on (Karpenter ranks only the nodes of NodePools that consolidate) but
+	// acts after an hour: no node goes away during the test.
+	hour := time.Hour
+	env := startKarpenterEnv(t, []localcluster.NodePool{{
+		Name: "spot", CapacityType: localcluster.CapacityTypeSpot, Weight: 100, InstanceTypes: []string{"c-4x"},
+		ConsolidationPolicy: localcluster.ConsolidateWhenEmptyOrUnderutilized, ConsolidateAfter: &hour,
+	}}, "PodDeletionCostManagement=true")
+	createDeployment(env, framework.Deployment(ns, "web", 6, "1"))
+	waitAppOn(env, "web", 6, karpenterWait, localcluster.CapacityTypeSpot)
+	rb := startRebalancer(env)
+
+	var yielded []v1.Event
+	env.WaitFor("the rebalancer says it yields the deletion cost to Karpenter", karpenterWait, func(context.Context) (bool, error) {
+		yielded = nil
+		for _, e := range env.Events(ns, "") {
+			if e.Reason == deletioncost.YieldedReason {
+				yielded = append(yielded, e)
+			}
+		}
+		return len(yielded) > 0, nil
+	})
+	if e := yielded[0]; e.Type != v1.EventTypeWarning || !strings.Contains(e.Message, "PodDeletionCostManagement") {
+		t.Errorf("event %s %q, want a Warning naming the feature gate", e.Type, e.Message)
+	}
+	t.Logf("event: %s %s: %s", yielded[0].InvolvedObject.Name, yielded[0].Reason, yielded[0].Message)
+	if got := rb.metric("spot_scheduler_deletion_cost_yielded"); got != 1 {
+		t.Errorf("spot_scheduler_deletion_cost_yielded = %v, want 1", got)
+	}
+	costs := func() (ours, karpenters int) {
+		for _, p := range podsOf(env, "app=web") {
+			cost, hasCost := p.Annotations[wellknown.PodDeletionCostAnnotation]
+			mark, hasMark := p.Annotations[wellknown.ManagedDeletionCostAnnotation]
+			switch {
+			case hasCost && hasMark && cost == mark:
+				ours++
+			case hasCost:
+				karpenters++
+			}
+		}
+		return ours, karpenters
+	}
+	env.WaitFor("no pod carries the controller's value; some carry Karpenter's", time.Minute, func(context.Context) (bool, error) {
+		ours, karpenters := costs()
+		return ours == 0 && karpenters > 0, nil
+	})
+	sets := rb.metric(`spot_scheduler_deletion_cost_writes_total{operation="set",result="success"}`)
+
+	// More pods, a new node: Karpenter ranks again; nothing of ours comes back.
+	scaleTo(env, "web", 10)
+	waitAppOn(env, "web", 10, karpenterWait, localcluster.CapacityTypeSpot)
+	env.WaitFor("Karpenter ranks the new pods too", karpenterWait, func(context.Context) (bool, error) {
+		_, karpenters := costs()
+		return karpenters > 0 && len(podsOf(env, "app=web")) == 10, nil
+	})
+	if ours, _ := costs(); ours != 0 {
+		t.Errorf("%d pods carry the controller's value after it yielded", ours)
+	}
+	if after := rb.metric(`spot_scheduler_deletion_cost_writes_total{operation="set",result="success"}`); after != sets {
+		t.Errorf("the controller set %v deletion costs after it yielded, want none", after-sets)
+	}
+	ours, karpenters := costs()
+	t.Logf("after scale-up: %d pods with Karpenter's deletion cost, %d with the controller's; %d yield events", karpenters, ours, len(yielded))
 }

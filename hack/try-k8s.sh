@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Tries the product on a newer Kubernetes scheduler framework and lists what breaks, without
+# touching this checkout (docs/compatibility.md, "Framework version"):
+#
+#   hack/try-k8s.sh                  # the newest served minor (default v1.37.2)
+#   hack/try-k8s.sh v1.38.0-beta.0   # any release; needs Go 1.27, fetched as GOTOOLCHAIN
+#
+# It copies the committed tree (git archive HEAD) into a temporary directory, moves every
+# Kubernetes pin there to that release as hack/update-k8s.sh does (k8s.io/kubernetes and the
+# staging modules it requires; sigs.k8s.io/scheduler-plugins stays at go.mod's release: it has
+# none past v0.34.7), then builds and vets every package and prints the compile errors grouped
+# by package: first what breaks in sigs.k8s.io/scheduler-plugins (it blocks the rest until it
+# has a release for that minor), then this module's own packages. The full log is kept in
+# $TRY_K8S_DIR (default: a new temporary directory) and its path printed. Exit status 0 when
+# everything builds and vets, 1 when something breaks, 2 on bad input.
+#
+# Cold it compiles the new minor's framework once (~5-10 minutes on 2 cores); heavy builds are
+# serialized machine-wide with flock on $SPOT_SCHEDULER_HEAVY_LOCK (default /tmp/spot-heavy.lock).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+version=${1:-v1.37.2}
+if [[ ! $version =~ ^v1\.([0-9]+)\.([0-9]+)(-(alpha|beta|rc)\.[0-9]+)?$ ]]; then
+  echo "try-k8s: version must look like v1.37.2 or v1.38.0-beta.0, got '$version'" >&2
+  exit 2
+fi
+minor=${BASH_REMATCH[1]}
+patch=${BASH_REMATCH[2]}
+prerelease=${BASH_REMATCH[3]}
+# Kubernetes 1.38 and later need Go >= 1.27 (the machine has 1.26): the go command fetches it.
+if [ "$minor" -ge 38 ]; then
+  export GOTOOLCHAIN=${TRY_K8S_GOTOOLCHAIN:-go1.27.3}
+fi
+export CGO_ENABLED=0
+
+dir=${TRY_K8S_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/try-k8s-${version}.XXXXXX")}
+mkdir -p "$dir/src"
+log() { echo "try-k8s: $*" >&2; }
+log "copying HEAD ($(git rev-parse --short HEAD)) into $dir/src"
+git archive HEAD | tar -x -C "$dir/src"
+cd "$dir/src"
+
+gomod=$(go mod download -json "k8s.io/kubernetes@${version}" 2>/dev/null | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+[ -n "$gomod" ] || { log "the module proxy does not serve k8s.io/kubernetes@${version}"; exit 2; }
+mapfile -t staging < <(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) v0.0.0\( // indirect\)\{0,1\}$#\1#p' "$gomod" | sort -u)
+edits=(-require="k8s.io/kubernetes@${version}")
+for mod in "${staging[@]}"; do
+  v=""
+  if [ -n "$prerelease" ]; then
+    candidates=("v0.${minor}.${patch}${prerelease}")
+  else
+    candidates=()
+    for ((p = patch; p <= patch + 8; p++)); do candidates+=("v0.${minor}.${p}"); done
+  fi
+  for c in "${candidates[@]}"; do
+    if go mod download "${mod}@${c}" >/dev/null 2>&1; then v=$c; break; fi
+  done
+  [ -n "$v" ] || { log "no served version of $mod for ${version}"; exit 1; }
+  edits+=(-replace="${mod}=${mod}@${v}")
+done
+go mod edit "${edits[@]}"
+if ! GOFLAGS=-mod=mod go mod tidy >"$dir/tidy.log" 2>&1; then
+  log "go mod tidy fails (see $dir/tidy.log):"
+  tail -20 "$dir/tidy.log" >&2
+  exit 1
+fi
+
+lock=${SPOT_SCHEDULER_HEAVY_LOCK:-/tmp/spot-heavy.lock}
+if command -v flock >/dev/null; then
+  exec 9>>"$lock"
+  flock -n 9 || { log "waiting for $lock (another heavy build runs)"; flock 9; }
+fi
+log "building and vetting every package against k8s.io/kubernetes ${version} (log: $dir/build.log)"
+rc=0
+{ go build ./... && go vet ./...; } >"$dir/build.log" 2>&1 || rc=$?
+exec 9>&-
+
+# Compile errors look like "path/file.go:12:3: message"; the package is the file's directory.
+# Files of the module cache are shown by module path (scheduler-plugins), ours by repository path.
+summary() {
+  grep -E '^[^ ]+\.go:[0-9]+:[0-9]+: ' "$dir/build.log" |
+    sed -E "s#^$(go env GOMODCACHE)/##; s#@v[^/]*##" | sort -u >"$dir/errors.txt" || true
+  local total
+  total=$(wc -l <"$dir/errors.txt")
+  echo "k8s.io/kubernetes ${version} with sigs.k8s.io/scheduler-plugins $(go list -m -f '{{.Version}}' sigs.k8s.io/scheduler-plugins): $total compile or vet errors"
+  [ "$total" -gt 0 ] || return 0
+  echo
+  echo "errors per package (first error of each):"
+  awk -F: '{ n = split($1, parts, "/"); pkg = $1; sub("/[^/]*$", "", pkg); count[pkg]++; if (!(pkg in first)) first[pkg] = $0 }
+    END { for (p in count) printf "%5d  %s\n         %s\n", count[p], p, first[p] }' "$dir/errors.txt" |
+    paste - - | sort -k2 | tr '\t' '\n'
+}
+summary | tee "$dir/summary.txt"
+echo "try-k8s: full log $dir/build.log, errors $dir/errors.txt"
+if [ $rc -ne 0 ]; then exit 1; fi
