@@ -20,7 +20,7 @@ export CGO_ENABLED := 0
 COMPAT_MINORS ?= 1.32 1.33 1.34 1.35 1.36 1.37 1.38
 COMPAT_CI_MINORS ?= 1.32 1.37
 
-.PHONY: vet staticcheck all build build-rebalancer demo demo-karpenter control-plane karpenter test test-compat test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-plan bench-perf
+.PHONY: vet staticcheck all build build-rebalancer demo demo-karpenter control-plane karpenter test test-compat test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-failback bench-plan bench-perf try-k8s
 
 all: build
 
@@ -62,15 +62,23 @@ test-integration: build ## Integration tests only.
 	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) -v ./test/integration/...
 
-bench: bench-strategies bench-throughput bench-plan ## All benchmarks (docs/benchmarks.md), ~32 min: strategies with Karpenter (~25 min), throughput at 1000 and 5000 nodes (~6 min), planning (~1 min).
+bench: bench-strategies bench-throughput bench-failback bench-plan ## All benchmarks (docs/benchmarks.md), ~55 min: strategies with Karpenter (~25 min), throughput at 1000 and 5000 nodes against upstream 1.34 and 1.37 (~20 min), failback at 500 nodes (~8 min), planning (~1 min).
 
 bench-strategies: build ## Replay bench/trace/default.yaml per strategy with Karpenter as the autoscaler (BENCH_ARGS="--autoscaler=scripted" for scripted nodes); reports in bench/results.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \
 	  go run ./bench/cmd/strategies --descheduler "$$(hack/build-descheduler.sh)" $(BENCH_ARGS)
 
-bench-throughput: build ## Scheduling throughput, default profile vs spot-scheduler profile, and the tier search's fallback latency (default 1000 and 5000 nodes, 3000 and 2000 pods, 2 rounds; THROUGHPUT_ARGS="-throughput.rounds=3").
+bench-throughput: build ## Scheduling throughput of the spot-scheduler profile against the default profile and upstream kube-scheduler 1.34 and 1.37 (built and cached by hack/build-compat.sh), on a 1.37 API server, and the tier search's fallback latency (1000 and 5000 nodes, 3000 and 2000 pods, 3 rounds; THROUGHPUT_ARGS="-throughput.rounds=5").
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
-	  hack/run-tests.sh ./bench -run '^$$' -bench SchedulingThroughput -benchtime 1x -timeout 60m -v $(THROUGHPUT_ARGS)
+	  hack/run-tests.sh ./bench -run '^$$' -bench SchedulingThroughput -benchtime 1x -timeout 90m -v $(THROUGHPUT_ARGS)
+
+bench-failback: build ## Failback at scale (500 nodes, 10 workloads x 300 pods Ready 5 s after start, a third of spot reclaimed and returned) at default settings; ends with the line "failback pods=... back_s=... evictions_per_s=... min_ready_ratio=...", also in bench/results/failback.txt.
+	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_BINARY="$(CURDIR)/bin/spot-scheduler" \
+	  SPOT_SCHEDULER_REBALANCER_BINARY="$(CURDIR)/bin/spot-rebalancer" \
+	  hack/run-tests.sh ./bench -run '^$$' -bench '^BenchmarkFailback$$' -benchtime 1x -timeout 40m -v $(FAILBACK_ARGS)
+
+try-k8s: ## Try the product on a newer Kubernetes framework (K8S_VERSION, default v1.37.2) in a copy of HEAD and list what breaks (hack/try-k8s.sh; docs/compatibility.md).
+	hack/try-k8s.sh $(K8S_VERSION)
 
 bench-plan: ## The rebalancer's planning pass over 5000 nodes and 50 000 pods.
 	go test ./pkg/rebalance -run '^$$' -bench BenchmarkPlan -benchtime 1x -timeout 30m

@@ -49,6 +49,8 @@ fi
 minor=${BASH_REMATCH[1]}
 patch=${BASH_REMATCH[2]}
 prerelease=${BASH_REMATCH[3]}
+# The shared part (the main control plane) builds with the machine's own Go, as always.
+own_toolchain=${GOTOOLCHAIN-}
 if [ -n "${toolchain_of[$minor]:-}" ]; then
   export GOTOOLCHAIN=${toolchain_of[$minor]}
 fi
@@ -57,8 +59,8 @@ log() { echo "build-compat: $*" >&2; }
 
 # The product's own minor is the main control plane (hack/build-control-plane.sh), which has
 # its kube-scheduler too.
-if [ "$version" = "$(GOTOOLCHAIN=local go list -m -f '{{.Version}}' k8s.io/kubernetes)" ]; then
-  hack/build-control-plane.sh
+if [ "$version" = "$(GOTOOLCHAIN=$own_toolchain go list -m -f '{{.Version}}' k8s.io/kubernetes)" ]; then
+  GOTOOLCHAIN=$own_toolchain hack/build-control-plane.sh
   exit 0
 fi
 
@@ -78,7 +80,7 @@ link_shared() { # DIR: etcd, kwok and kwok's stages of the main control plane (b
     sleep 15
     waited=$((waited + 15))
   done
-  main_bin=$(hack/build-control-plane.sh)
+  main_bin=$(GOTOOLCHAIN=$own_toolchain hack/build-control-plane.sh)
   for f in etcd kwok kwok-stages.yaml; do
     ln -sfn "$main_bin/$f" "$1/$f"
   done

@@ -41,7 +41,7 @@ func TestStrategyBenchSmoke(t *testing.T) {
 	opts := strategy.Options{
 		Trace:            tr,
 		SchedulerBinary:  framework.SchedulerBinary(t),
-		RebalancerBinary: framework.GoBinary(t, "./cmd/rebalancer", "SPOT_SCHEDULER_REBALANCER_BINARY"),
+		RebalancerBinary: framework.RebalancerBinary(t),
 		SchedulerConfig:  framework.RepoFile(t, "manifests/scheduler-config.yaml"),
 		Out:              &out,
 	}

@@ -8,12 +8,14 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
 	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
 // rebalanceFlags configure the failback rebalancer (pkg/rebalance).
 type rebalanceFlags struct {
 	enabled bool
 	opts    rebalance.ControllerOptions
+	budget  string // --disruption-budget, parsed by validate
 }
 
 func (r *rebalanceFlags) addFlags(fs *pflag.FlagSet) {
@@ -25,9 +27,15 @@ func (r *rebalanceFlags) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&r.opts.ValidationDelay, "rebalance-validation-delay", r.opts.ValidationDelay, "Rebalancer: the plan is made again after this delay on fresh state; only moves found both times happen.")
 	fs.DurationVar(&r.opts.MinPodAge, "min-pod-age", r.opts.MinPodAge, "Rebalancer: pods younger than this are not moved.")
 	fs.BoolVar(&r.opts.AllowLocalStorage, "allow-local-storage", false, "Rebalancer: also move pods with emptyDir (on disk) or hostPath volumes (their data is lost).")
-	fs.IntVar(&r.opts.MaxEvictionsPerPass, "max-evictions-per-pass", r.opts.MaxEvictionsPerPass, "Rebalancer: most evictions in one pass.")
-	fs.IntVar(&r.opts.MaxEvictionsPerNode, "max-evictions-per-node", r.opts.MaxEvictionsPerNode, "Rebalancer: most evictions from one node in one pass.")
-	fs.IntVar(&r.opts.MaxEvictionsPerWorkload, "max-evictions-per-workload", r.opts.MaxEvictionsPerWorkload, "Rebalancer: most evictions of one workload's pods in one pass.")
+	fs.StringVar(&r.budget, "disruption-budget", r.opts.DisruptionBudget.String(), "Rebalancer: share of a workload's desired replicas that may be unavailable while it moves them ("+wellknown.AllowedDisruptionBudgetValues+"); the pod annotation "+wellknown.DisruptionBudgetAnnotation+" overrides it per workload.")
+	fs.IntVar(&r.opts.MaxEvictionsInFlight, "max-evictions-in-flight", r.opts.MaxEvictionsInFlight, "Rebalancer: most evictions awaiting Ready replacements cluster-wide.")
+	fs.IntVar(&r.opts.EvictionWorkers, "eviction-workers", r.opts.EvictionWorkers, "Rebalancer: evictions issued at once (--kube-api-qps applies on top).")
+	// The fixed counts the disruption budgets replaced: still accepted, so that an upgrade
+	// does not fail on them, and ignored with a warning.
+	for _, name := range []string{"max-evictions-per-pass", "max-evictions-per-node", "max-evictions-per-workload"} {
+		fs.Int(name, 0, "")
+		_ = fs.MarkDeprecated(name, "ignored: the rebalancer is bounded by --disruption-budget and --max-evictions-in-flight")
+	}
 }
 
 func (r *rebalanceFlags) validate() []error {
@@ -46,17 +54,16 @@ func (r *rebalanceFlags) validate() []error {
 	nonNegative("rebalance-debounce", r.opts.Debounce)
 	nonNegative("rebalance-validation-delay", r.opts.ValidationDelay)
 	nonNegative("min-pod-age", r.opts.MinPodAge)
-	for _, c := range []struct {
-		name  string
-		value int
-	}{
-		{"max-evictions-per-pass", r.opts.MaxEvictionsPerPass},
-		{"max-evictions-per-node", r.opts.MaxEvictionsPerNode},
-		{"max-evictions-per-workload", r.opts.MaxEvictionsPerWorkload},
-	} {
-		if c.value < 1 {
-			errs = append(errs, fmt.Errorf("--%s: must be >= 1, got %d", c.name, c.value))
-		}
+	if b, err := wellknown.ParseDisruptionBudget(r.budget); err != nil {
+		errs = append(errs, fmt.Errorf("--disruption-budget: %v; allowed: %s", err, wellknown.AllowedDisruptionBudgetValues))
+	} else {
+		r.opts.DisruptionBudget = b
+	}
+	if r.opts.MaxEvictionsInFlight < 1 {
+		errs = append(errs, fmt.Errorf("--max-evictions-in-flight: must be >= 1, got %d", r.opts.MaxEvictionsInFlight))
+	}
+	if r.opts.EvictionWorkers < 1 || r.opts.EvictionWorkers > 256 {
+		errs = append(errs, fmt.Errorf("--eviction-workers: must be 1 to 256, got %d", r.opts.EvictionWorkers))
 	}
 	return errs
 }

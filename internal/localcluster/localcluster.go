@@ -47,8 +47,13 @@ type Options struct {
 	// ControllerManager starts kube-controller-manager with Controllers (default DefaultControllers).
 	ControllerManager bool
 	Controllers       []string
+	// ControllerManagerArgs are added to kube-controller-manager's flags (e.g. its client QPS).
+	ControllerManagerArgs []string
 	// NoKwok leaves nodes and pods to the caller (nothing makes them Ready).
 	NoKwok bool
+	// PodReadyDelay: kwok turns a bound pod Running and Ready this long after it sees it (a
+	// container's start-up; 0: at once).
+	PodReadyDelay time.Duration
 	// Karpenter, when set, starts Karpenter (kwok cloud provider) after the rest (karpenter.go).
 	Karpenter *KarpenterOptions
 }
@@ -124,21 +129,27 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			controllers = DefaultControllers
 		}
 		if _, err = c.StartProcess(ctx, "kube-controller-manager", filepath.Join(binDir, "kube-controller-manager"),
-			"--kubeconfig="+c.Kubeconfig,
-			"--controllers="+strings.Join(controllers, ","),
-			"--leader-elect=false",
-			"--secure-port=0",
-			"--concurrent-deployment-syncs=5",
-			"--concurrent-replicaset-syncs=5",
+			append([]string{
+				"--kubeconfig=" + c.Kubeconfig,
+				"--controllers=" + strings.Join(controllers, ","),
+				"--leader-elect=false",
+				"--secure-port=0",
+				"--concurrent-deployment-syncs=5",
+				"--concurrent-replicaset-syncs=5",
+			}, opts.ControllerManagerArgs...)...,
 		); err != nil {
 			return nil, err
 		}
 	}
 	if !opts.NoKwok {
+		stages, err := kwokStages(binDir, dir, opts.PodReadyDelay)
+		if err != nil {
+			return nil, err
+		}
 		if _, err = c.StartProcess(ctx, "kwok", filepath.Join(binDir, "kwok"),
 			"--kubeconfig="+c.Kubeconfig,
 			"--manage-all-nodes=true",
-			"--config="+filepath.Join(binDir, "kwok-stages.yaml"),
+			"--config="+stages,
 		); err != nil {
 			return nil, err
 		}
@@ -430,4 +441,24 @@ func TaintNode(ctx context.Context, client kubernetes.Interface, name string, ta
 		return fmt.Errorf("tainting node %s with %s: %w", name, taint.ToString(), err)
 	}
 	return nil
+}
+
+// kwokStages returns the kwok stages file to use: the built one, or, with a pod start-up delay,
+// a copy in dir whose pod-ready stage waits that long.
+func kwokStages(binDir, dir string, podReadyDelay time.Duration) (string, error) {
+	path := filepath.Join(binDir, "kwok-stages.yaml")
+	if podReadyDelay <= 0 {
+		return path, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	const anchor = "  name: pod-ready\nspec:\n"
+	if !strings.Contains(string(data), anchor) {
+		return "", fmt.Errorf("%s has no pod-ready stage to delay", path)
+	}
+	delayed := strings.Replace(string(data), anchor, fmt.Sprintf("%s  delay:\n    durationMilliseconds: %d\n", anchor, podReadyDelay.Milliseconds()), 1)
+	out := filepath.Join(dir, "kwok-stages.yaml")
+	return out, os.WriteFile(out, []byte(delayed), 0o600)
 }

@@ -60,7 +60,10 @@ func Pod(name, owner, nodeName, cpu string) *v1.Pod {
 				v1.ResourceCPU: resource.MustParse(cpu), v1.ResourceMemory: resource.MustParse("64Mi"),
 			}}}},
 		},
-		Status: v1.PodStatus{Phase: v1.PodRunning, StartTime: &metav1.Time{Time: Now.Add(-time.Hour)}},
+		// Running and Ready, as a kubelet reports a started pod (the rebalancer's disruption
+		// budgets count pods that are not Ready as unavailable).
+		Status: v1.PodStatus{Phase: v1.PodRunning, StartTime: &metav1.Time{Time: Now.Add(-time.Hour)},
+			Conditions: []v1.PodCondition{{Type: v1.PodReady, Status: v1.ConditionTrue}}},
 	}
 }
 

@@ -240,7 +240,7 @@ func (o *options) explainPod(ctx context.Context, profile *simulator.Simulator, 
 	if err != nil {
 		return err
 	}
-	plan, err := rebalance.PlanMoves(ctx, profile, nodes, pods, time.Now(), opts)
+	plan, err := rebalance.PlanMoves(ctx, profile, nodes, pods, time.Now(), opts, nil)
 	if err != nil {
 		return err
 	}
@@ -375,7 +375,7 @@ type StayReport struct {
 }
 
 func (o *options) explainScope(ctx context.Context, profile *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod, namespace string, opts rebalance.Options) error {
-	plan, err := rebalance.PlanMoves(ctx, profile, nodes, pods, time.Now(), opts)
+	plan, err := rebalance.PlanMoves(ctx, profile, nodes, pods, time.Now(), opts, nil)
 	if err != nil {
 		return err
 	}

@@ -110,9 +110,10 @@ func TestExplainScopeReport(t *testing.T) {
 	for _, m := range report.Moves {
 		moved[m.Pod] = m.From + "->" + m.To
 	}
-	// web-1 to spot; two of the three safe-* pods over their pool cap of 1 to on-demand.
-	if moved["apps/web-1"] != "od-1->spot-a" || len(moved) != 3 {
-		t.Errorf("moves %v, want web-1 to spot and two safe-* pods off their full pool", moved)
+	// web-1 to spot; of the three safe-* pods over their pool cap of 1, one to on-demand now
+	// (its disruption budget, 25% of 3, allows one at a time) and the other next wave.
+	if moved["apps/web-1"] != "od-1->spot-a" || len(moved) != 2 {
+		t.Errorf("moves %v, want web-1 to spot and one safe-* pod off its full pool", moved)
 	}
 	if len(report.Policies) != 1 {
 		t.Fatalf("policies %+v, want the one workload", report.Policies)
@@ -127,13 +128,22 @@ func TestExplainScopeReport(t *testing.T) {
 	if stays["apps/keep-1"] != rebalance.SkipOptedOut {
 		t.Errorf("stays %v, want keep-1 opted out", stays)
 	}
+	budget := 0
+	for pod, reason := range stays {
+		if strings.HasPrefix(pod, "apps/safe-") && reason == rebalance.SkipBudget {
+			budget++
+		}
+	}
+	if budget != 2 {
+		t.Errorf("stays %v, want the two safe-* pods not moved now held by the disruption budget", stays)
+	}
 
 	out.Reset()
 	o.output = ""
 	if err := o.explainScope(ctx, sim, nodes, pods, "", rebalance.DefaultOptions()); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"in cluster, per tier", "Capacity policies:", "max-per-pool=1", "no: 0 below the on-demand floor of 0, 2 over the pool cap", "Rebalancer plan now (dry run): 3 move(s)"} {
+	for _, want := range []string{"in cluster, per tier", "Capacity policies:", "max-per-pool=1", "no: 0 below the on-demand floor of 0, 2 over the pool cap", "Rebalancer plan now (dry run): 2 move(s)", "disruption_budget"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table does not say %q:\n%s", want, out.String())
 		}

@@ -18,11 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 	"k8s.io/utils/clock"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
@@ -40,6 +42,8 @@ type ControllerOptions struct {
 	// ValidationDelay: the plan is computed again after this long, on fresh state, and only
 	// moves found both times are made.
 	ValidationDelay time.Duration
+	// EvictionWorkers: evictions issued at once (the client's QPS limit applies on top).
+	EvictionWorkers int
 	// DryRun prints the plan and makes no mutating call.
 	DryRun bool
 	// PlanOutput receives the dry-run plan (os.Stdout in the binary).
@@ -48,22 +52,37 @@ type ControllerOptions struct {
 
 // DefaultControllerOptions are the defaults of the rebalancer binary.
 func DefaultControllerOptions() ControllerOptions {
-	return ControllerOptions{Options: DefaultOptions(), Interval: 60 * time.Second, Debounce: 5 * time.Second, ValidationDelay: 2 * time.Second}
+	return ControllerOptions{Options: DefaultOptions(), Interval: 60 * time.Second, Debounce: 5 * time.Second, ValidationDelay: 2 * time.Second,
+		EvictionWorkers: DefaultEvictionWorkers}
 }
+
+// DefaultEvictionWorkers: enough concurrent evictions that the client's QPS limit, not the
+// round trips, paces a large failback.
+const DefaultEvictionWorkers = 16
+
+// waveDelay gathers the replacements turning Ready into one pass: the next wave of a workload
+// held back by its disruption budget starts this long after the first of them.
+const waveDelay = time.Second
 
 const passKey = "pass"
 
 // Controller runs rebalancing passes: periodically and shortly after better-tier room appears.
 type Controller struct {
-	sim      *simulator.Simulator
-	client   kubernetes.Interface
-	opts     ControllerOptions
-	clock    clock.Clock
-	pods     corelisters.PodLister
-	nodes    corelisters.NodeLister
-	synced   []cache.InformerSynced
-	queue    workqueue.TypedDelayingInterface[string]
-	recorder events.EventRecorder
+	sim    *simulator.Simulator
+	client kubernetes.Interface
+	opts   ControllerOptions
+	clock  clock.Clock
+	pods   corelisters.PodLister
+	nodes  corelisters.NodeLister
+	// replicaSets and statefulSets give workloads' desired replicas (the disruption budgets).
+	replicaSets  appslisters.ReplicaSetLister
+	statefulSets appslisters.StatefulSetLister
+	synced       []cache.InformerSynced
+	queue        workqueue.TypedDelayingInterface[string]
+	recorder     events.EventRecorder
+
+	// evicted tracks the controller's evictions until their workloads recover (disruptions.go).
+	evicted *evictionLog
 
 	// Liveness (liveness.go): whether the loop runs, and when it last made progress.
 	liveMu       sync.Mutex
@@ -75,18 +94,25 @@ type Controller struct {
 func NewController(sim *simulator.Simulator, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder, opts ControllerOptions, clk clock.WithTicker) (*Controller, error) {
 	initMetrics(sim.Model.TierNames())
 	c := &Controller{
-		sim:      sim,
-		client:   client,
-		opts:     opts,
-		clock:    clk,
-		pods:     factory.Core().V1().Pods().Lister(),
-		nodes:    factory.Core().V1().Nodes().Lister(),
-		queue:    workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "rebalance", Clock: clk}),
-		recorder: recorder,
+		sim:          sim,
+		client:       client,
+		opts:         opts,
+		clock:        clk,
+		pods:         factory.Core().V1().Pods().Lister(),
+		nodes:        factory.Core().V1().Nodes().Lister(),
+		replicaSets:  factory.Apps().V1().ReplicaSets().Lister(),
+		statefulSets: factory.Apps().V1().StatefulSets().Lister(),
+		queue:        workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "rebalance", Clock: clk}),
+		recorder:     recorder,
+		evicted:      newEvictionLog(),
+	}
+	if c.opts.EvictionWorkers < 1 {
+		c.opts.EvictionWorkers = 1
 	}
 	nodeInformer := factory.Core().V1().Nodes().Informer()
 	podInformer := factory.Core().V1().Pods().Informer()
-	c.synced = []cache.InformerSynced{nodeInformer.HasSynced, podInformer.HasSynced}
+	c.synced = []cache.InformerSynced{nodeInformer.HasSynced, podInformer.HasSynced,
+		factory.Apps().V1().ReplicaSets().Informer().HasSynced, factory.Apps().V1().StatefulSets().Informer().HasSynced}
 	if _, err := nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj interface{}) { c.nodeChanged(nil, obj) },
 		UpdateFunc: c.nodeChanged,
@@ -95,9 +121,17 @@ func NewController(sim *simulator.Simulator, client kubernetes.Interface, factor
 	}
 	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(oldObj, newObj interface{}) {
+			p, ok := newObj.(*v1.Pod)
+			if !ok {
+				return
+			}
 			// A pod that finished or started terminating frees its room.
-			if p, ok := newObj.(*v1.Pod); ok && p.Spec.NodeName != "" && (p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed) {
+			if p.Spec.NodeName != "" && (p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed) {
 				c.roomMayHaveAppeared(p.Spec.NodeName)
+			}
+			// A replacement turning Ready frees its workload's disruption budget: the next wave.
+			if old, ok := oldObj.(*v1.Pod); ok && !podutil.IsPodReady(old) && podutil.IsPodReady(p) && c.evicted.waitingFor(p) {
+				c.queue.AddAfter(passKey, waveDelay)
 			}
 		},
 		DeleteFunc: func(obj interface{}) {
@@ -261,21 +295,32 @@ func (c *Controller) Pass(ctx context.Context) (*PassResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.evicted.waitFor(again)
 	confirmed := map[string]Move{}
 	for _, m := range again.Moves {
 		confirmed[string(m.Pod.UID)] = m
 	}
+	var todo []Move
 	for _, m := range plan.Moves {
 		fresh, ok := confirmed[string(m.Pod.UID)]
 		if !ok {
 			res.Dropped = append(res.Dropped, Skip{Pod: m.Pod, Node: m.From, Reason: SkipChanged})
 			continue
 		}
-		if reason := c.evict(ctx, fresh); reason != "" {
-			res.Dropped = append(res.Dropped, Skip{Pod: fresh.Pod, Node: fresh.From, Reason: reason})
+		todo = append(todo, fresh)
+	}
+	// Concurrently: within the budgets both plans respected, a thousand moves take the
+	// client's QPS limit, not a thousand round trips in a row.
+	reasons := make([]string, len(todo))
+	workqueue.ParallelizeUntil(ctx, c.opts.EvictionWorkers, len(todo), func(i int) {
+		reasons[i] = c.evict(ctx, todo[i])
+	})
+	for i, m := range todo {
+		if reasons[i] != "" {
+			res.Dropped = append(res.Dropped, Skip{Pod: m.Pod, Node: m.From, Reason: reasons[i]})
 			continue
 		}
-		res.Evicted = append(res.Evicted, fresh)
+		res.Evicted = append(res.Evicted, m)
 	}
 	for _, d := range res.Dropped {
 		skipsTotal.WithLabelValues(d.Reason).Inc()
@@ -295,7 +340,7 @@ func (c *Controller) plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	start := c.clock.Now()
-	plan, err := PlanMoves(ctx, c.sim, nodes, pods, c.clock.Now(), c.opts.Options)
+	plan, err := PlanMoves(ctx, c.sim, nodes, pods, c.clock.Now(), c.opts.Options, c.disruptions(pods))
 	planDuration.Observe(c.clock.Since(start).Seconds())
 	if err != nil {
 		return nil, err
@@ -373,7 +418,10 @@ func (c *Controller) evict(ctx context.Context, m Move) string {
 		ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
 		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}},
 	}
+	// Recorded before the call: a budget counts the pod as unavailable from the moment it may be.
+	c.evicted.add(pod)
 	if err := c.client.PolicyV1().Evictions(pod.Namespace).Evict(ctx, eviction); err != nil {
+		c.evicted.remove(pod)
 		switch {
 		case apierrors.IsTooManyRequests(err):
 			logger.V(2).Info("Eviction refused by a PodDisruptionBudget; retrying on a later pass", "pod", klog.KObj(pod))

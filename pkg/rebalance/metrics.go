@@ -28,6 +28,10 @@ var (
 		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "planned_moves",
 		Help: "Moves planned by the last pass (also in dry-run mode).", StabilityLevel: metrics.ALPHA,
 	})
+	evictionsInFlight = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "evictions_in_flight",
+		Help: "The rebalancer's evictions whose workloads have not recovered yet (not every desired replica Ready), as of the last plan; bounded by --max-evictions-in-flight.", StabilityLevel: metrics.ALPHA,
+	})
 	planDuration = metrics.NewHistogram(&metrics.HistogramOpts{
 		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "plan_duration_seconds",
 		Help: "Time to plan one pass.", Buckets: metrics.ExponentialBuckets(0.001, 4, 10), StabilityLevel: metrics.ALPHA,
@@ -39,14 +43,14 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(passesTotal, passPanicsTotal, evictionsTotal, skipsTotal, plannedMoves, planDuration, podsPerTier)
+	legacyregistry.MustRegister(passesTotal, passPanicsTotal, evictionsTotal, skipsTotal, plannedMoves, evictionsInFlight, planDuration, podsPerTier)
 }
 
 // allSkipReasons lists every skip reason, so that each series exists (at zero) from the start.
 var allSkipReasons = []string{
 	SkipNotRunning, SkipTerminating, SkipBarePod, SkipDaemonSet, SkipMirrorPod, SkipSystemCritical,
 	SkipLocalStorage, SkipResourceClaims, SkipOptedOut, SkipDoNotDisrupt, SkipNotSafeToEvict,
-	SkipTooYoung, SkipNoBetterRoom, SkipCapPass, SkipCapNode, SkipCapWorkload, SkipPDB, SkipChanged,
+	SkipTooYoung, SkipNoBetterRoom, SkipBudget, SkipInFlight, SkipPDB, SkipChanged,
 	SkipEvictionFailure,
 	SkipPolicy,
 }

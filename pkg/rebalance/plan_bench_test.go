@@ -101,7 +101,7 @@ func BenchmarkPlan(b *testing.B) {
 	b.ResetTimer()
 	var moves int
 	for i := 0; i < b.N; i++ {
-		plan, err := PlanMoves(ctx, p, nodes, pods, now, opts)
+		plan, err := PlanMoves(ctx, p, nodes, pods, now, opts, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -75,9 +75,12 @@ type planner struct {
 	// policies: the workloads with a capacity policy and their replica counts (policy.go);
 	// nil entries for workloads without one.
 	policies map[string]*workloadPolicy
+	// disruptions, counts and budgets: the workloads' disruption budgets (budget.go).
+	disruptions Disruptions
+	counts      map[string]workloadCounts
+	budgets     map[string]*workloadBudget
 	// evictions counts planned moves, including tentative ones of a node being emptied.
 	evictions            int
-	evictionsPerNode     map[string]int
 	evictionsPerWorkload map[string]int
 	plan                 Plan
 }
@@ -85,8 +88,9 @@ type planner struct {
 // PlanMoves decides which pods to move, on a snapshot of nodes and pods, with the profile's Filter
 // plugins and SpotScore (sim). It makes no API call. A pod is moved only when a healthy node of
 // a strictly better tier (for that pod) can host it in the snapshot; placeholders count as free
-// room; each planned move reserves its room.
-func PlanMoves(ctx context.Context, sim *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod, now time.Time, opts Options) (*Plan, error) {
+// room; each planned move reserves its room; no workload is planned past its disruption budget
+// nor the cluster past MaxEvictionsInFlight (budget.go; d may be nil).
+func PlanMoves(ctx context.Context, sim *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod, now time.Time, opts Options, d *Disruptions) (*Plan, error) {
 	snapshot := sim.NewSnapshot(nodes, pods, true)
 	session := sim.Begin(snapshot)
 	defer session.End()
@@ -97,9 +101,13 @@ func PlanMoves(ctx context.Context, sim *simulator.Simulator, nodes []*v1.Node, 
 		now:                  now,
 		snapshot:             snapshot,
 		classes:              make(map[string]capacity.Class, len(nodes)),
-		evictionsPerNode:     map[string]int{},
+		counts:               countWorkloads(pods),
+		budgets:              map[string]*workloadBudget{},
 		evictionsPerWorkload: map[string]int{},
 		noRoom:               map[string]bool{},
+	}
+	if d != nil {
+		pl.disruptions = *d
 	}
 	for _, n := range nodes {
 		c := sim.Model.Classify(n)
@@ -206,7 +214,7 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 	// Phase 1: nodes that can be emptied entirely, all or nothing.
 	done := map[string]bool{}
 	for _, s := range order {
-		if s.blocking > 0 || !pl.capsAllow(s) {
+		if s.blocking > 0 || !pl.budgetsAllow(s) {
 			continue
 		}
 		moves, err := pl.tryAll(ctx, s)
@@ -230,7 +238,11 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 				return err
 			}
 			if move == nil {
-				pl.skip(pod, reason)
+				var invalid error
+				if reason == SkipBudget {
+					invalid = pl.budgetOf(pod).invalid
+				}
+				pl.plan.Skips = append(pl.plan.Skips, Skip{Pod: pod, Node: pod.Spec.NodeName, Reason: reason, Invalid: invalid})
 				continue
 			}
 			pl.plan.Moves = append(pl.plan.Moves, *move)
@@ -239,17 +251,18 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 	return nil
 }
 
-// capsAllow tells whether the caps leave room to move every movable pod of the node, so that
-// no simulation is spent on a node that cannot be emptied within them.
-func (pl *planner) capsAllow(s *sourceNode) bool {
-	if pl.evictions+len(s.movable) > pl.opts.MaxEvictionsPerPass || pl.evictionsPerNode[s.name]+len(s.movable) > pl.opts.MaxEvictionsPerNode {
+// budgetsAllow tells whether the disruption budgets and the in-flight limit leave room to move
+// every movable pod of the node, so that no simulation is spent on a node that cannot be
+// emptied within them.
+func (pl *planner) budgetsAllow(s *sourceNode) bool {
+	if len(s.movable) > pl.inFlightLeft() {
 		return false
 	}
 	perWorkload := map[string]int{}
 	for _, pod := range s.movable {
 		w, _ := capacity.WorkloadKey(pod)
 		perWorkload[w]++
-		if pl.evictionsPerWorkload[w]+perWorkload[w] > pl.opts.MaxEvictionsPerWorkload {
+		if pl.evictionsPerWorkload[w]+perWorkload[w] > pl.budgetOf(pod).allowance() {
 			return false
 		}
 	}
@@ -287,12 +300,10 @@ func (pl *planner) skip(pod *v1.Pod, reason string) {
 func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move, string, error) {
 	workload, _ := capacity.WorkloadKey(pod)
 	switch {
-	case pl.evictions >= pl.opts.MaxEvictionsPerPass:
-		return nil, SkipCapPass, nil
-	case pl.evictionsPerNode[from] >= pl.opts.MaxEvictionsPerNode:
-		return nil, SkipCapNode, nil
-	case pl.evictionsPerWorkload[workload] >= pl.opts.MaxEvictionsPerWorkload:
-		return nil, SkipCapWorkload, nil
+	case pl.inFlightLeft() <= 0:
+		return nil, SkipInFlight, nil
+	case pl.evictionsPerWorkload[workload] >= pl.budgetOf(pod).allowance():
+		return nil, SkipBudget, nil
 	}
 	memo := fmt.Sprintf("%s|%d|%v", workload, pl.classes[from].Tier, capacity.AvoidsSpot(pod))
 	wp := pl.policyOf(pod)
@@ -341,7 +352,6 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 	placed.Spec.NodeName = to
 	target.AddPodInfo(mustPodInfo(placed))
 	pl.evictions++
-	pl.evictionsPerNode[from]++
 	pl.evictionsPerWorkload[workload]++
 	pl.recordPolicyMove(pod, from, to, 1)
 	return &Move{Pod: pod, From: from, FromTier: pl.classes[from].TierName, To: to, ToTier: pl.classes[to].TierName, ForPolicy: wp != nil}, "", nil
@@ -367,7 +377,6 @@ func (pl *planner) undo(m Move) error {
 	clear(pl.noRoom) // room came back
 	pl.recordPolicyMove(m.Pod, m.From, m.To, -1)
 	pl.evictions--
-	pl.evictionsPerNode[m.From]--
 	workload, _ := capacity.WorkloadKey(m.Pod)
 	pl.evictionsPerWorkload[workload]--
 	return nil

@@ -10,8 +10,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spot-scheduler/spot-scheduler/internal/testobj"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 )
@@ -59,10 +61,19 @@ func skips(plan *Plan) map[string]string {
 	return out
 }
 
+// wholeBudget are the default options with every workload's disruption budget at 100%: for
+// the tests of what the planner moves where, not of how many at once
+// (TestPlanDisruptionBudgets).
+func wholeBudget() Options {
+	o := DefaultOptions()
+	o.DisruptionBudget = intstr.FromString("100%")
+	return o
+}
+
 func runPlan(t *testing.T, p *simulator.Simulator, nodes []*v1.Node, pods []*v1.Pod, opts Options) *Plan {
 	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
-	plan, err := PlanMoves(ctx, p, nodes, pods, now, opts)
+	plan, err := PlanMoves(ctx, p, nodes, pods, now, opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +173,7 @@ func TestPlanReservesRoom(t *testing.T) {
 	p := testProfile(t, "")
 	nodes := []*v1.Node{spotNode("spot-1", "2"), odNode("od-1", "8")}
 	pods := []*v1.Pod{pod("a", "web", "od-1", "1"), pod("b", "web", "od-1", "1"), pod("c", "web", "od-1", "1")}
-	plan := runPlan(t, p, nodes, pods, DefaultOptions())
+	plan := runPlan(t, p, nodes, pods, wholeBudget())
 	if len(plan.Moves) != 2 {
 		t.Fatalf("moves %v, want 2 (spot-1 has room for two)", moves(plan))
 	}
@@ -176,20 +187,20 @@ func TestPlanPlaceholderRoom(t *testing.T) {
 	nodes := []*v1.Node{spotNode("spot-1", "2"), odNode("od-1", "8")}
 	app := []*v1.Pod{pod("a", "web", "od-1", "1"), pod("b", "web", "od-1", "1")}
 	t.Run("placeholders are free room", func(t *testing.T) {
-		plan := runPlan(t, p, nodes, append(app, placeholder("h1", "spot-1", "1"), placeholder("h2", "spot-1", "1")), DefaultOptions())
+		plan := runPlan(t, p, nodes, append(app, placeholder("h1", "spot-1", "1"), placeholder("h2", "spot-1", "1")), wholeBudget())
 		if diff := cmp.Diff([]moveKey{{"a", "od-1", "spot-1"}, {"b", "od-1", "spot-1"}}, moves(plan)); diff != "" {
 			t.Errorf("moves (-want +got): %s", diff)
 		}
 	})
 	t.Run("real pods are not", func(t *testing.T) {
-		plan := runPlan(t, p, nodes, append(app, pod("r1", "other", "spot-1", "1"), pod("r2", "other", "spot-1", "1")), DefaultOptions())
+		plan := runPlan(t, p, nodes, append(app, pod("r1", "other", "spot-1", "1"), pod("r2", "other", "spot-1", "1")), wholeBudget())
 		if len(plan.Moves) != 0 {
 			t.Errorf("moves %v, want none", moves(plan))
 		}
 	})
 	t.Run("without PlaceholderPreemption in the profile, placeholders hold their room", func(t *testing.T) {
 		noPlaceholders := testProfile(t, "testdata/no-placeholder-preemption.yaml")
-		plan := runPlan(t, noPlaceholders, nodes, append(app, placeholder("h1", "spot-1", "1"), placeholder("h2", "spot-1", "1")), DefaultOptions())
+		plan := runPlan(t, noPlaceholders, nodes, append(app, placeholder("h1", "spot-1", "1"), placeholder("h2", "spot-1", "1")), wholeBudget())
 		if len(plan.Moves) != 0 {
 			t.Errorf("moves %v, want none", moves(plan))
 		}
@@ -205,7 +216,7 @@ func TestPlanPrefersWholeNodes(t *testing.T) {
 			pod("b1", "api", "od-b", "1"),
 			with(pod("bare", "", "od-b", "500m"), func(p *v1.Pod) { p.OwnerReferences = nil }), // keeps od-b from being emptied
 		}
-		plan := runPlan(t, p, nodes, pods, DefaultOptions())
+		plan := runPlan(t, p, nodes, pods, wholeBudget())
 		if diff := cmp.Diff([]moveKey{{"a1", "od-a", "spot-1"}, {"a2", "od-a", "spot-1"}}, moves(plan)); diff != "" {
 			t.Errorf("moves (-want +got): %s", diff)
 		}
@@ -216,7 +227,7 @@ func TestPlanPrefersWholeNodes(t *testing.T) {
 	t.Run("least requested first, then pod by pod", func(t *testing.T) {
 		nodes := []*v1.Node{spotNode("spot-1", "2"), odNode("od-x", "8"), odNode("od-y", "8")}
 		pods := []*v1.Pod{pod("x1", "web", "od-x", "1"), pod("x2", "web", "od-x", "1"), pod("y1", "api", "od-y", "1")}
-		plan := runPlan(t, p, nodes, pods, DefaultOptions())
+		plan := runPlan(t, p, nodes, pods, wholeBudget())
 		if diff := cmp.Diff([]string{"od-y"}, plan.EmptiedNodes); diff != "" {
 			t.Errorf("emptied (-want +got): %s", diff)
 		}
@@ -228,7 +239,7 @@ func TestPlanPrefersWholeNodes(t *testing.T) {
 	t.Run("DaemonSet pods do not keep a node from being emptied", func(t *testing.T) {
 		nodes := []*v1.Node{spotNode("spot-1", "2"), odNode("od-a", "8")}
 		ds := with(pod("ds", "agent", "od-a", "100m"), func(p *v1.Pod) { p.OwnerReferences[0].Kind = "DaemonSet" })
-		plan := runPlan(t, p, nodes, []*v1.Pod{pod("a1", "web", "od-a", "1"), ds}, DefaultOptions())
+		plan := runPlan(t, p, nodes, []*v1.Pod{pod("a1", "web", "od-a", "1"), ds}, wholeBudget())
 		if diff := cmp.Diff([]string{"od-a"}, plan.EmptiedNodes); diff != "" {
 			t.Errorf("emptied (-want +got): %s", diff)
 		}
@@ -319,39 +330,80 @@ func TestPlanProtections(t *testing.T) {
 	})
 }
 
-func TestPlanCaps(t *testing.T) {
+// TestPlanDisruptionBudgets: no workload is planned past its budget (its desired replicas'
+// share, less what is already unavailable), nor the cluster past the in-flight limit; a budget
+// annotation overrides the default, and an unreadable one keeps the workload in place, named.
+func TestPlanDisruptionBudgets(t *testing.T) {
 	p := testProfile(t, "")
 	nodes := []*v1.Node{spotNode("spot-1", "64"), odNode("od-1", "64"), odNode("od-2", "64")}
-	var pods []*v1.Pod
-	for i := 0; i < 4; i++ {
-		pods = append(pods, pod(fmt.Sprintf("web-%d", i), "web", "od-1", "1"), pod(fmt.Sprintf("api-%d", i), "api", "od-2", "1"))
+	eight := func(mutate func(*v1.Pod)) []*v1.Pod {
+		var pods []*v1.Pod
+		for i := 0; i < 8; i++ {
+			pods = append(pods, with(pod(fmt.Sprintf("web-%d", i), "web", "od-1", "1"), mutate), pod(fmt.Sprintf("api-%d", i), "api", "od-2", "1"))
+		}
+		return pods
+	}
+	notReady := func(p *v1.Pod) { p.Status.Conditions = nil }
+	annotate := func(v string) func(*v1.Pod) {
+		return func(p *v1.Pod) { p.Annotations = map[string]string{wellknown.DisruptionBudgetAnnotation: v} }
+	}
+	replicas := func(n int) *Disruptions {
+		return &Disruptions{Replicas: func(*v1.Pod) (int, bool) { return n, true }}
 	}
 	tests := []struct {
-		name   string
-		mutate func(*Options)
-		want   int
-		reason string
+		name        string
+		pods        []*v1.Pod
+		mutate      func(*Options)
+		d           *Disruptions
+		web, api    int // moves per workload
+		reason      string
+		wantInvalid bool
 	}{
-		{"no cap reached", func(*Options) {}, 8, ""},
-		{"per pass", func(o *Options) { o.MaxEvictionsPerPass = 3 }, 3, SkipCapPass},
-		{"per node", func(o *Options) { o.MaxEvictionsPerNode = 2 }, 4, SkipCapNode},
-		{"per workload", func(o *Options) { o.MaxEvictionsPerWorkload = 1; o.MaxEvictionsPerNode = 100 }, 2, SkipCapWorkload},
+		{"default 25% of 8", eight(func(*v1.Pod) {}), nil, nil, 2, 2, SkipBudget, false},
+		{"flag 50%", eight(func(*v1.Pod) {}), func(o *Options) { o.DisruptionBudget = intstr.FromString("50%") }, nil, 4, 4, SkipBudget, false},
+		{"annotation 100% on web", eight(annotate("100%")), nil, nil, 8, 2, SkipBudget, false},
+		{"annotation count 3 on web", eight(annotate("3")), nil, nil, 3, 2, SkipBudget, false},
+		{"annotation 0 keeps web", eight(annotate("0")), nil, nil, 0, 2, SkipBudget, false},
+		{"unreadable annotation keeps web, named", eight(annotate("lots")), nil, nil, 0, 2, SkipBudget, true},
+		{"web pods not Ready use up its budget", eight(func(p *v1.Pod) {
+			if p.Name == "web-0" || p.Name == "web-1" {
+				notReady(p)
+			}
+		}), nil, nil, 0, 2, SkipBudget, false},
+		{"desired replicas above the pods: the missing ones are unavailable", eight(func(*v1.Pod) {}), func(o *Options) { o.DisruptionBudget = intstr.FromString("50%") }, replicas(10), 3, 3, SkipBudget, false},
+		{"evictions the pods do not show yet count", eight(func(*v1.Pod) {}), nil, &Disruptions{Unseen: map[string]int{"owner/ReplicaSet/apps/web/rs-web": 2}}, 0, 2, SkipBudget, false},
+		{"in-flight limit", eight(annotate("100%")), func(o *Options) { o.MaxEvictionsInFlight = 5 }, &Disruptions{InFlight: 2}, 3, 0, SkipInFlight, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := DefaultOptions()
-			tc.mutate(&opts)
-			plan := runPlan(t, p, nodes, pods, opts)
-			if len(plan.Moves) != tc.want {
-				t.Fatalf("%d moves, want %d", len(plan.Moves), tc.want)
+			if tc.mutate != nil {
+				tc.mutate(&opts)
+			}
+			_, ctx := ktesting.NewTestContext(t)
+			plan, err := PlanMoves(ctx, p, nodes, tc.pods, now, opts, tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			for _, m := range plan.Moves {
+				got[m.Pod.Labels["app"]]++
+			}
+			if got["web"] != tc.web || got["api"] != tc.api {
+				t.Fatalf("moves web %d, api %d; want %d, %d", got["web"], got["api"], tc.web, tc.api)
 			}
 			for _, s := range plan.Skips {
 				if s.Reason != tc.reason {
-					t.Fatalf("skip %s: %s, want %s", s.Pod.Name, s.Reason, tc.reason)
+					t.Errorf("skip %s: %s, want %s", s.Pod.Name, s.Reason, tc.reason)
+				}
+				if invalid := s.Invalid != nil; invalid != (tc.wantInvalid && s.Pod.Labels["app"] == "web") {
+					t.Errorf("skip %s: Invalid = %v", s.Pod.Name, s.Invalid)
+				} else if invalid && !strings.Contains(s.Invalid.Error(), wellknown.DisruptionBudgetAnnotation) {
+					t.Errorf("skip %s: %v does not name the annotation", s.Pod.Name, s.Invalid)
 				}
 			}
-			if len(plan.Skips) != 8-tc.want {
-				t.Fatalf("%d skips, want %d", len(plan.Skips), 8-tc.want)
+			if len(plan.Skips) != 16-len(plan.Moves) {
+				t.Fatalf("%d skips, want %d", len(plan.Skips), 16-len(plan.Moves))
 			}
 		})
 	}

@@ -207,7 +207,7 @@ func (c *eventCluster) settle() int {
 		if pass == 30 {
 			c.t.Fatalf("no settle after 30 passes: a loop\n%s", strings.Join(c.log, "\n"))
 		}
-		plan, err := PlanMoves(c.ctx, c.sim, c.nodeList(), c.bound, now, DefaultOptions())
+		plan, err := PlanMoves(c.ctx, c.sim, c.nodeList(), c.bound, now, DefaultOptions(), nil)
 		if err != nil {
 			c.t.Fatal(err)
 		}

@@ -117,7 +117,7 @@ func TestPlanPolicy(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			plan := runPlan(t, p, tc.nodes, tc.pods, DefaultOptions())
+			plan := runPlan(t, p, tc.nodes, tc.pods, wholeBudget())
 			got := countMoves(plan)
 			if fmt.Sprint(got) != fmt.Sprint(tc.wantMoves) {
 				t.Errorf("moves %v, want %v (skips %v)", got, tc.wantMoves, plan.SkipCounts())

@@ -5,6 +5,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	schedulingapi "k8s.io/kubernetes/pkg/apis/scheduling"
 
@@ -14,22 +15,23 @@ import (
 
 // Skip reasons: a bounded set, used as metric label values and in the plan.
 const (
-	SkipNotRunning      = "not_running"
-	SkipTerminating     = "terminating"
-	SkipBarePod         = "bare_pod"
-	SkipDaemonSet       = "daemonset"
-	SkipMirrorPod       = "mirror_pod"
-	SkipSystemCritical  = "system_critical"
-	SkipLocalStorage    = "local_storage"
-	SkipResourceClaims  = "resource_claims"
-	SkipOptedOut        = "opted_out"
-	SkipDoNotDisrupt    = "do_not_disrupt"
-	SkipNotSafeToEvict  = "not_safe_to_evict"
-	SkipTooYoung        = "too_young"
-	SkipNoBetterRoom    = "no_better_room"
-	SkipCapPass         = "cap_pass"
-	SkipCapNode         = "cap_node"
-	SkipCapWorkload     = "cap_workload"
+	SkipNotRunning     = "not_running"
+	SkipTerminating    = "terminating"
+	SkipBarePod        = "bare_pod"
+	SkipDaemonSet      = "daemonset"
+	SkipMirrorPod      = "mirror_pod"
+	SkipSystemCritical = "system_critical"
+	SkipLocalStorage   = "local_storage"
+	SkipResourceClaims = "resource_claims"
+	SkipOptedOut       = "opted_out"
+	SkipDoNotDisrupt   = "do_not_disrupt"
+	SkipNotSafeToEvict = "not_safe_to_evict"
+	SkipTooYoung       = "too_young"
+	SkipNoBetterRoom   = "no_better_room"
+	// SkipBudget: the workload has its disruption budget's worth of pods unavailable.
+	SkipBudget = "disruption_budget"
+	// SkipInFlight: MaxEvictionsInFlight evictions await Ready replacements cluster-wide.
+	SkipInFlight        = "evictions_in_flight"
 	SkipPDB             = "pdb"
 	SkipChanged         = "changed_before_eviction"
 	SkipEvictionFailure = "eviction_error"
@@ -44,19 +46,27 @@ type Options struct {
 	// AllowLocalStorage lets pods with emptyDir (on disk) or hostPath volumes move; their data
 	// is lost on eviction.
 	AllowLocalStorage bool
-	// Caps on evictions.
-	MaxEvictionsPerPass     int
-	MaxEvictionsPerNode     int
-	MaxEvictionsPerWorkload int
+	// DisruptionBudget is the share of a workload's desired replicas that may be unavailable
+	// while the rebalancer moves it (wellknown.DisruptionBudgetAnnotation overrides it per
+	// workload; budget.go).
+	DisruptionBudget intstr.IntOrString
+	// MaxEvictionsInFlight bounds the evictions awaiting Ready replacements cluster-wide.
+	MaxEvictionsInFlight int
 }
+
+// DefaultDisruptionBudget: a quarter of a workload, as a Deployment's default maxUnavailable.
+var DefaultDisruptionBudget = intstr.FromString("25%")
+
+// DefaultMaxEvictionsInFlight is sized for a large cluster: the API server and the scheduler
+// take a thousand replacements at once in their stride.
+const DefaultMaxEvictionsInFlight = 1000
 
 // DefaultOptions are the rebalancer's defaults.
 func DefaultOptions() Options {
 	return Options{
-		MinPodAge:               2 * time.Minute,
-		MaxEvictionsPerPass:     50,
-		MaxEvictionsPerNode:     50,
-		MaxEvictionsPerWorkload: 10,
+		MinPodAge:            2 * time.Minute,
+		DisruptionBudget:     DefaultDisruptionBudget,
+		MaxEvictionsInFlight: DefaultMaxEvictionsInFlight,
 	}
 }
 

@@ -92,7 +92,7 @@ func FuzzClusterShapes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, ctx := ktesting.NewTestContext(t)
 		nodes, pods := clusterShape(data)
-		plan, err := PlanMoves(ctx, sim, nodes, pods, now, DefaultOptions())
+		plan, err := PlanMoves(ctx, sim, nodes, pods, now, DefaultOptions(), nil)
 		if err != nil {
 			t.Fatalf("PlanMoves: %v", err)
 		}

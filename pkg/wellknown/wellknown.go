@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 const (
@@ -24,6 +26,12 @@ const (
 	// RebalanceAnnotation set to "false" keeps the rebalancer away from a pod; so does any
 	// value that is not a boolean (the cautious reading of an opt-out).
 	RebalanceAnnotation = "spot-scheduler.io/rebalance"
+
+	// DisruptionBudgetAnnotation on a pod (set it in the workload's pod template) is the share of
+	// the workload's desired replicas the rebalancer may make unavailable at once ("25%", or a
+	// count such as "3"; "0" keeps the rebalancer from moving the workload). It overrides the
+	// rebalancer's --disruption-budget (ParseDisruptionBudget).
+	DisruptionBudgetAnnotation = "spot-scheduler.io/disruption-budget"
 
 	// KarpenterDoNotDisruptAnnotation is Karpenter's opt-out from voluntary disruption; the
 	// rebalancer honours it too.
@@ -174,4 +182,39 @@ func PlaceholderLabels(labels map[string]string) (map[string]string, error) {
 	}
 	out[PlaceholderLabel] = strconv.FormatBool(b)
 	return out, nil
+}
+
+// AllowedDisruptionBudgetValues are the values DisruptionBudgetAnnotation and the rebalancer's
+// --disruption-budget accept.
+const AllowedDisruptionBudgetValues = `a count ("3") or a percentage of the desired replicas ("25%"), 0 to 100%`
+
+// ParseDisruptionBudget reads a disruption budget: a non-negative count or a percentage from 0%
+// to 100% (spaces around it ignored).
+func ParseDisruptionBudget(v string) (intstr.IntOrString, error) {
+	v = strings.TrimSpace(v)
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 100 {
+			return intstr.IntOrString{}, fmt.Errorf("%q is not a percentage from 0%% to 100%%", v)
+		}
+		return intstr.FromString(strconv.Itoa(n) + "%"), nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return intstr.IntOrString{}, fmt.Errorf("%q is neither a count (0 or more) nor a percentage", v)
+	}
+	return intstr.FromInt32(int32(min(n, 1<<30))), nil
+}
+
+// DisruptionBudget is how many of desired replicas the budget b lets be unavailable at once: a
+// percentage rounds down, and a budget that is not zero allows at least one.
+func DisruptionBudget(b intstr.IntOrString, desired int) int {
+	if b.Type == intstr.Int {
+		return max(b.IntValue(), 0)
+	}
+	pct, err := strconv.Atoi(strings.TrimSuffix(b.StrVal, "%"))
+	if err != nil || pct <= 0 {
+		return 0
+	}
+	return max(desired*pct/100, 1)
 }

@@ -96,3 +96,39 @@ func TestPlaceholderLabels(t *testing.T) {
 		t.Errorf("the pod's own labels were modified: %v", in)
 	}
 }
+
+func TestDisruptionBudget(t *testing.T) {
+	for _, tc := range []struct {
+		value   string
+		desired int
+		want    int
+		bad     bool
+	}{
+		{"25%", 300, 75, false},
+		{"25%", 6, 1, false},   // 1.5 rounds down
+		{"25%", 3, 1, false},   // 0.75: at least one
+		{" 50% ", 5, 2, false}, // spaces ignored
+		{"100%", 7, 7, false},
+		{"0%", 300, 0, false}, // no moves
+		{"0", 300, 0, false},
+		{"3", 300, 3, false},
+		{"3", 2, 3, false}, // a count is a count
+		{"101%", 10, 0, true},
+		{"-1", 10, 0, true},
+		{"-5%", 10, 0, true},
+		{"a lot", 10, 0, true},
+		{"", 10, 0, true},
+		{"2.5", 10, 0, true},
+	} {
+		b, err := ParseDisruptionBudget(tc.value)
+		if (err != nil) != tc.bad {
+			t.Errorf("ParseDisruptionBudget(%q) error %v, want error %v", tc.value, err, tc.bad)
+			continue
+		}
+		if err == nil {
+			if got := DisruptionBudget(b, tc.desired); got != tc.want {
+				t.Errorf("DisruptionBudget(%q, %d) = %d, want %d", tc.value, tc.desired, got, tc.want)
+			}
+		}
+	}
+}

@@ -347,7 +347,7 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 		// Delegated authn/authz default to --kubeconfig's identity, as they default to the
 		// in-cluster ServiceAccount in a pod.
 		"--kubeconfig="+ctrlKubeconfig, "--min-pod-age=0s", "--rebalance-debounce=1s", "--rebalance-validation-delay=500ms", "--rebalance-interval=1h")
-	ctrl, err := env.StartProcess(env.Ctx, "spot-rebalancer", framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv), ctrlArgs...)
+	ctrl, err := env.StartProcess(env.Ctx, "spot-rebalancer", framework.RebalancerBinary(t), ctrlArgs...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,6 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
 
-// RebalancerBinaryEnv names the environment variable holding a prebuilt rebalancer binary.
-const RebalancerBinaryEnv = "SPOT_SCHEDULER_REBALANCER_BINARY"
 
 // deletionCostController is the rebalancer binary (hosting the deletion-cost controller) run
 // against a test cluster.

@@ -61,7 +61,7 @@ func TestDemo(t *testing.T) {
 func demoOptions(t *testing.T, out io.Writer) demo.Options {
 	return demo.Options{
 		SchedulerBinary:  framework.SchedulerBinary(t),
-		RebalancerBinary: framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv),
+		RebalancerBinary: framework.RebalancerBinary(t),
 		SchedulerConfig:  framework.RepoFile(t, "manifests/scheduler-config.yaml"),
 		Out:              out,
 	}

@@ -1,23 +1,18 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
@@ -134,97 +129,29 @@ func startRebalancer(env *framework.Env, args ...string) *rebalancer {
 
 // startRebalancerAs is startRebalancer with the process (and its log) named name, so that
 // several instances can run side by side; it returns once some instance holds the Lease.
+// The test timings: every pod may move at once (no minimum age), early passes after 1 s, the
+// re-validation after 500 ms.
 func startRebalancerAs(env *framework.Env, name string, args ...string) *rebalancer {
 	env.T.Helper()
-	port := framework.FreePort(env.T)
-	all := append([]string{
-		"--kubeconfig=" + env.Kubeconfig,
-		"--scheduler-config=" + framework.RepoFile(env.T, "manifests/scheduler-config.yaml"),
-		"--bind-address=127.0.0.1",
-		fmt.Sprintf("--secure-port=%d", port),
+	p, base := env.StartRebalancer(name, append([]string{
 		"--min-pod-age=0s",
 		"--rebalance-debounce=1s",
 		"--rebalance-validation-delay=500ms",
-		"--v=2",
-	}, args...)
-	p, err := env.StartProcess(env.Ctx, name, framework.GoBinary(env.T, "./cmd/rebalancer", RebalancerBinaryEnv), all...)
-	if err != nil {
-		env.T.Fatal(err)
-	}
-	env.T.Cleanup(func() { p.Stop(10 * time.Second) })
-	env.WaitFor("rebalancer holds its lease", 60*time.Second, func(ctx context.Context) (bool, error) {
-		if p.Exited() {
-			return false, fmt.Errorf("%s exited: %v (log %s)", name, p.Wait(0), p.Log)
-		}
-		lease, err := env.Client.CoordinationV1().Leases("kube-system").Get(ctx, wellknown.RebalancerLeaseName, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "", err
-	})
-	base := fmt.Sprintf("https://127.0.0.1:%d", port)
-	r := &rebalancer{env: env, proc: p, base: base, metricsURL: base + "/metrics", admin: adminHTTPS(env, base), log: p.Log}
-	// The client CA comes from kube-system/extension-apiserver-authentication, loaded
-	// asynchronously: until then a client certificate counts as anonymous.
-	env.WaitFor(name+" serves /metrics to the admin", 30*time.Second, func(context.Context) (bool, error) {
-		resp, err := r.admin.Get(r.metricsURL)
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	return r
+	}, args...)...)
+	return &rebalancer{env: env, proc: p, base: base, metricsURL: base + "/metrics", admin: env.AdminHTTPS(base), log: p.Log}
 }
 
-// adminHTTPS returns an HTTPS client for a component's secure port at base that presents the
-// envtest admin's client certificate (system:masters). The components' serving certificates
-// are self-signed, so the server is not verified.
-func adminHTTPS(env *framework.Env, base string) *http.Client {
-	env.T.Helper()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Host = base
-	cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.CAFile, cfg.TLSClientConfig.Insecure = nil, "", true
-	client, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		env.T.Fatal(err)
-	}
-	client.Timeout = 10 * time.Second
-	return client
-}
+// adminHTTPS is framework's Env.AdminHTTPS.
+func adminHTTPS(env *framework.Env, base string) *http.Client { return env.AdminHTTPS(base) }
 
 // metric sums the samples of a metric of the rebalancer whose line starts with prefix.
 func (r *rebalancer) metric(prefix string) float64 {
 	r.env.T.Helper()
-	return scrapeMetric(r.env.T, r.admin, r.metricsURL, prefix)
+	return framework.ScrapeMetric(r.env.T, r.admin, r.metricsURL, prefix)
 }
 
-// scrapeMetric sums the samples of a metric whose line starts with prefix (name and labels).
-func scrapeMetric(t testing.TB, client *http.Client, url, prefix string) float64 {
-	t.Helper()
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	total := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		total += v
-	}
-	return total
-}
+// scrapeMetric is framework.ScrapeMetric.
+var scrapeMetric = framework.ScrapeMetric
 
 func (r *rebalancer) passes() float64 {
 	return r.metric(`spot_scheduler_rebalance_passes_total{result="ok"}`)

@@ -75,7 +75,7 @@ func TestReadmeCommandLines(t *testing.T) {
 	for name, target := range map[string]string{
 		"spot-scheduler":  scheduler,
 		"kubectl-spot":    scheduler,
-		"spot-rebalancer": framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv),
+		"spot-rebalancer": framework.RebalancerBinary(t),
 	} {
 		if err := os.Symlink(target, filepath.Join(bin, name)); err != nil {
 			t.Fatal(err)

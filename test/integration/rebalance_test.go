@@ -47,8 +47,9 @@ func passesThatEvicted(t testing.TB, log string) []int {
 }
 
 // TestRebalanceFailback: spot nodes are reclaimed and pods fail over to on-demand; new spot
-// nodes join; one early pass brings every pod back to spot and empties on-demand, with one
-// eviction per needed move.
+// nodes join; early passes bring every pod back to spot and empty on-demand, with one eviction
+// per needed move, in waves of the workload's disruption budget (25% of 6: one pod at a time),
+// each started by the previous wave's replacement turning Ready.
 func TestRebalanceFailback(t *testing.T) {
 	env := startWithScheduler(t, true)
 	env.CreateNodes(
@@ -89,10 +90,12 @@ func TestRebalanceFailback(t *testing.T) {
 	if len(events) != needed || int(rb.evictions()) != needed {
 		t.Fatalf("%d Rebalanced events and %v evictions, want exactly %d (one per needed move): %v", len(events), rb.evictions(), needed, events)
 	}
-	// Every eviction came from one pass (later passes, triggered by the pods leaving
-	// on-demand, found nothing left to move).
-	if acting := passesThatEvicted(t, rb.log); len(acting) != 1 || acting[0] != needed {
-		t.Fatalf("evictions per acting pass %v, want all %d in one pass", acting, needed)
+	// Waves within the budget: no pass evicted more than one pod.
+	acting := passesThatEvicted(t, rb.log)
+	for _, n := range acting {
+		if n > 1 {
+			t.Fatalf("evictions per acting pass %v, want at most the budget (1) each", acting)
+		}
 	}
 	for pod, msg := range events {
 		if !strings.Contains(msg, "from on-demand node ondemand-") || !strings.Contains(msg, "to spot") || !strings.Contains(msg, "node spot-") {

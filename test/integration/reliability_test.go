@@ -683,7 +683,7 @@ profiles:
 		{"placeholder unknown field", `{}`, `{placeholderPriority: -1}`, `unknown field "placeholderPriority"`, false},
 	}
 	sched := framework.SchedulerBinary(t)
-	rebal := framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv)
+	rebal := framework.RebalancerBinary(t)
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, fmt.Sprintf("config-%d.yaml", i))

@@ -182,9 +182,9 @@ subjects:
 - --rebalance-debounce={{ $c.failback.debounce }}
 - --rebalance-validation-delay={{ $c.failback.validationDelay }}
 - --min-pod-age={{ $c.failback.minPodAge }}
-- --max-evictions-per-pass={{ $c.failback.maxEvictionsPerPass }}
-- --max-evictions-per-node={{ $c.failback.maxEvictionsPerNode }}
-- --max-evictions-per-workload={{ $c.failback.maxEvictionsPerWorkload }}
+- --disruption-budget={{ $c.failback.disruptionBudget }}
+- --max-evictions-in-flight={{ $c.failback.maxEvictionsInFlight }}
+- --eviction-workers={{ $c.failback.evictionWorkers }}
 - --allow-local-storage={{ $c.failback.allowLocalStorage }}
 - --secure-port={{ $c.securePort }}
 - --v={{ $c.logLevel }}
