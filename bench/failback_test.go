@@ -155,6 +155,19 @@ func BenchmarkFailback(b *testing.B) {
 		per = append(per, fmt.Sprintf("%s %d", a, fewest[a]))
 	}
 	b.Logf("fewest Ready replicas during failback (%d samples; desired %d, budget %d): %s", samples, *fbReplicas, budget, strings.Join(per, ", "))
+	// Where the seconds went: the rebalancer's passes that evicted, from its log.
+	if log, err := os.ReadFile(p.Log); err == nil {
+		for _, line := range strings.Split(string(log), "\n") {
+			if strings.Contains(line, `"Rebalance pass"`) && !strings.Contains(line, " evicted=0") {
+				if at, err := time.Parse("15:04:05.000000", strings.Fields(line)[1]); err == nil {
+					r := returned.UTC()
+					at = time.Date(r.Year(), r.Month(), r.Day(), at.Hour(), at.Minute(), at.Second(), at.Nanosecond(), time.UTC)
+					_, rest, _ := strings.Cut(line, `"Rebalance pass" `)
+					b.Logf("  pass done at +%.1fs: %s", at.Sub(r).Seconds(), rest)
+				}
+			}
+		}
+	}
 	if len(breaches) > 0 {
 		b.Errorf("PDB breached during failback: %v", breaches)
 	}

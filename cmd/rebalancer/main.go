@@ -69,8 +69,12 @@ type options struct {
 func newOptions() *options {
 	return &options{
 		profile:      wellknown.SchedulerName,
-		kubeAPIQPS:   50,
-		kubeAPIBurst: 100,
+		// Karpenter's client defaults: a failback of a thousand pods makes four requests per
+		// move (the pod and the target re-read, the eviction, its event) beside the
+		// deletion-cost writes; at 50 requests/s it took over two minutes
+		// (make bench-failback, docs/benchmarks.md).
+		kubeAPIQPS:   200,
+		kubeAPIBurst: 300,
 		leaderElection: componentbaseconfig.LeaderElectionConfiguration{
 			LeaderElect:       true,
 			LeaseDuration:     metav1.Duration{Duration: 15 * time.Second},
