@@ -18,7 +18,7 @@ export CGO_ENABLED := 0
 # API server minors the compatibility smoke suite covers (docs/compatibility.md); `make test`
 # runs it against the oldest and the newest, `make test-compat` against every one.
 COMPAT_MINORS ?= 1.32 1.33 1.34 1.35 1.36 1.37 1.38
-COMPAT_CI_MINORS ?= 1.32 1.37
+COMPAT_CI_MINORS ?= 1.32 1.38
 
 .PHONY: vet staticcheck all build build-rebalancer demo demo-karpenter control-plane karpenter test test-compat test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-failback bench-plan bench-perf try-k8s
 

@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 start=$SECONDS
 phase() { echo "test: $(date -u +%H:%M:%S) +$((SECONDS - start))s $*"; }
 
-compat_minors=${COMPAT_MINORS:-1.32 1.37}
+compat_minors=${COMPAT_MINORS:-1.32 1.38}
 timeout=${TEST_TIMEOUT:-60m}
 late='^(TestKarpenter|TestCompat)'
 export SPOT_SCHEDULER_COMPAT_MINORS="$compat_minors"

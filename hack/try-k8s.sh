@@ -58,6 +58,16 @@ for mod in "${staging[@]}"; do
   [ -n "$v" ] || { log "no served version of $mod for ${version}"; exit 1; }
   edits+=(-replace="${mod}=${mod}@${v}")
 done
+# controller-runtime follows client-go one minor for one (v0.22 with 0.34): its newest served
+# release for the new minor, so that its breaks are not mistaken for the product's.
+cr_minor=$((minor - 12))
+cr_version=$(go list -m -versions sigs.k8s.io/controller-runtime 2>/dev/null | tr ' ' '\n' | grep "^v0\.${cr_minor}\.[0-9]*$" | sort -V | tail -1 || true)
+if [ -n "$cr_version" ]; then
+  edits+=(-require="sigs.k8s.io/controller-runtime@${cr_version}")
+  log "sigs.k8s.io/controller-runtime ${cr_version}"
+else
+  log "no sigs.k8s.io/controller-runtime v0.${cr_minor}.x is served: it stays at go.mod's release"
+fi
 go mod edit "${edits[@]}"
 if ! GOFLAGS=-mod=mod go mod tidy >"$dir/tidy.log" 2>&1; then
   log "go mod tidy fails (see $dir/tidy.log):"
@@ -72,7 +82,8 @@ if command -v flock >/dev/null; then
 fi
 log "building and vetting every package against k8s.io/kubernetes ${version} (log: $dir/build.log)"
 rc=0
-{ go build ./... && go vet ./...; } >"$dir/build.log" 2>&1 || rc=$?
+# -e: every error of a package, not the first ten.
+{ go build -gcflags=all=-e ./... && go vet ./...; } >"$dir/build.log" 2>&1 || rc=$?
 exec 9>&-
 
 # Compile errors look like "path/file.go:12:3: message"; the package is the file's directory.
@@ -82,7 +93,8 @@ summary() {
     sed -E "s#^$(go env GOMODCACHE)/##; s#@v[^/]*##" | sort -u >"$dir/errors.txt" || true
   local total
   total=$(wc -l <"$dir/errors.txt")
-  echo "k8s.io/kubernetes ${version} with sigs.k8s.io/scheduler-plugins $(go list -m -f '{{.Version}}' sigs.k8s.io/scheduler-plugins): $total compile or vet errors"
+  echo "k8s.io/kubernetes ${version} with sigs.k8s.io/scheduler-plugins $(go list -m -f '{{.Version}}' sigs.k8s.io/scheduler-plugins) and controller-runtime $(go list -m -f '{{.Version}}' sigs.k8s.io/controller-runtime): $total compile or vet errors"
+  echo "(the first packages that fail: go stops there, so packages importing them are not compiled yet)"
   [ "$total" -gt 0 ] || return 0
   echo
   echo "errors per package (first error of each):"

@@ -33,7 +33,7 @@ import (
 // in `make test`), the oldest and the newest run and the others skip, saying so.
 const CompatMinorsEnv = "SPOT_SCHEDULER_COMPAT_MINORS"
 
-var defaultCompatMinors = []string{"1.32", "1.37"}
+var defaultCompatMinors = []string{"1.32", "1.38"}
 
 func compatSelected(minor string) bool {
 	minors := defaultCompatMinors
