@@ -296,7 +296,8 @@ func TestReliabilityCapacityVanishesMidPlan(t *testing.T) {
 	createDeployment(env, framework.Deployment(ns, "web", 2, "1"))
 	waitRunningOn(env, "web", 2, "ondemand-1")
 	before := podUIDs(env, "app=web")
-	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=8s")
+	// Both pods of the workload in one pass (a budget of 100%): the pass is what is tested.
+	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=8s", "--disruption-budget=100%")
 	passes := rb.roomAppearsMidPass(framework.Node("spot-1", "4", framework.SpotLabels), 2)
 	env.DeleteNodes("spot-1")
 	env.WaitFor("the pass to end", 60*time.Second, func(context.Context) (bool, error) {
@@ -349,7 +350,8 @@ func TestReliabilityRecreatedPodNotEvicted(t *testing.T) {
 		createPod(env, ownedPod(rs, name, "ondemand-1"))
 	}
 	waitRunningOn(env, "web", 2, "ondemand-1")
-	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=8s")
+	// Both pods of the workload in one pass (a budget of 100%): the pass is what is tested.
+	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=8s", "--disruption-budget=100%")
 	passes := rb.roomAppearsMidPass(framework.Node("spot-1", "4", framework.SpotLabels), 2)
 	old, err := env.Client.CoreV1().Pods(ns).Get(env.Ctx, "web-a", metav1.GetOptions{})
 	if err != nil {
@@ -560,7 +562,8 @@ func TestReliabilityAPIServerRestart(t *testing.T) {
 	createDeployment(env, framework.Deployment(ns, "api", 2, "1"))
 	waitRunningOn(env, "api", 2, "ondemand-1")
 	before := podUIDs(env, "app in (web,api)")
-	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=20s")
+	// Both pods of the workload in one pass (a budget of 100%): the pass is what is tested.
+	rb := startRebalancer(env, "--rebalance-interval=1h", "--rebalance-validation-delay=20s", "--disruption-budget=100%")
 	passes := rb.roomAppearsMidPass(framework.Node("spot-2", "2", framework.SpotLabels), 2)
 	down := time.Now()
 	if err := env.RestartAPIServer(2 * time.Second); err != nil {
