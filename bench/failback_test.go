@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -132,7 +130,7 @@ func BenchmarkFailback(b *testing.B) {
 	}
 
 	// The pool returns.
-	sampler := newFewestReady(client, apps)
+	sampler := framework.StartReadySampler(client, fbNamespace, apps, time.Second)
 	var back []*v1.Node
 	for i := range fbPoolNodes {
 		back = append(back, framework.Node(fmt.Sprintf("spot-c-new-%03d", i), fmt.Sprint(fbNodeCPU),
@@ -145,7 +143,7 @@ func BenchmarkFailback(b *testing.B) {
 		return s.ready == total && s.readyOn["spot"] == total
 	})
 	backS := time.Since(returned).Seconds()
-	fewest, breaches, samples := sampler.stop()
+	fewest, breaches, samples := sampler.Stop()
 	evictions := framework.ScrapeMetric(b, admin, base+"/metrics", "spot_scheduler_rebalance_evictions_total") - evictionsBefore
 
 	ratio := 1e9
@@ -247,7 +245,7 @@ func readState(ctx context.Context, client kubernetes.Interface) (podState, erro
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp == nil && podReady(p) {
+		if p.DeletionTimestamp == nil && framework.PodReady(p) {
 			s.ready++
 			s.readyOn[capacityType[p.Spec.NodeName]]++
 		}
@@ -261,82 +259,4 @@ func waitPods(b *testing.B, env *framework.Env, client kubernetes.Interface, des
 		s, err := readState(ctx, client)
 		return err == nil && done(s), nil
 	})
-}
-
-func podReady(p *v1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == v1.PodReady {
-			return c.Status == v1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// fewestReady samples every second the Ready pods of each workload and the PDBs' health.
-type fewestReady struct {
-	mu       sync.Mutex
-	fewest   map[string]int
-	breaches []string
-	samples  int
-	cancel   context.CancelFunc
-	done     chan struct{}
-}
-
-func newFewestReady(client kubernetes.Interface, apps []string) *fewestReady {
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &fewestReady{fewest: map[string]int{}, cancel: cancel, done: make(chan struct{})}
-	for _, a := range apps {
-		f.fewest[a] = 1 << 30
-	}
-	go func() {
-		defer close(f.done)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			f.sample(ctx, client)
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return f
-}
-
-func (f *fewestReady) sample(ctx context.Context, client kubernetes.Interface) {
-	pods, err := client.CoreV1().Pods(fbNamespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return
-	}
-	pdbs, err := client.PolicyV1().PodDisruptionBudgets(fbNamespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return
-	}
-	ready := map[string]int{}
-	for i := range pods.Items {
-		if p := &pods.Items[i]; p.DeletionTimestamp == nil && podReady(p) {
-			ready[p.Labels["app"]]++
-		}
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.samples++
-	for a := range f.fewest {
-		f.fewest[a] = min(f.fewest[a], ready[a])
-	}
-	for _, p := range pdbs.Items {
-		if p.Status.ObservedGeneration == p.Generation && p.Status.CurrentHealthy < p.Status.DesiredHealthy {
-			f.breaches = append(f.breaches, fmt.Sprintf("%s %d<%d", p.Name, p.Status.CurrentHealthy, p.Status.DesiredHealthy))
-		}
-	}
-}
-
-func (f *fewestReady) stop() (map[string]int, []string, int) {
-	f.cancel()
-	<-f.done
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	sort.Strings(f.breaches)
-	return f.fewest, f.breaches, f.samples
 }

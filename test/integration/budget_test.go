@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,87 +18,6 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
 
-// readySampler samples, every second (and more often), the Ready pods of workloads, and the
-// PDBs' health, until stopped: the fewest seen per workload, and any PDB seen below its
-// desired healthy count.
-type readySampler struct {
-	env    *framework.Env
-	apps   []string
-	stop   chan struct{}
-	done   chan struct{}
-	mu     sync.Mutex
-	fewest map[string]int
-	// pdbBreaches lists every sample of a PDB with fewer healthy pods than it requires.
-	pdbBreaches []string
-	samples     int
-}
-
-func startReadySampler(env *framework.Env, apps ...string) *readySampler {
-	s := &readySampler{env: env, apps: apps, stop: make(chan struct{}), done: make(chan struct{}), fewest: map[string]int{}}
-	for _, a := range apps {
-		s.fewest[a] = 1 << 30
-	}
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			s.sample()
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *readySampler) sample() {
-	pods, err := s.env.Client.CoreV1().Pods(ns).List(s.env.Ctx, metav1.ListOptions{})
-	if err != nil {
-		return
-	}
-	ready := map[string]int{}
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil && isReady(&p) {
-			ready[p.Labels["app"]]++
-		}
-	}
-	pdbs, err := s.env.Client.PolicyV1().PodDisruptionBudgets(ns).List(s.env.Ctx, metav1.ListOptions{})
-	if err != nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.samples++
-	for _, a := range s.apps {
-		s.fewest[a] = min(s.fewest[a], ready[a])
-	}
-	for _, p := range pdbs.Items {
-		if p.Status.ObservedGeneration == p.Generation && p.Status.CurrentHealthy < p.Status.DesiredHealthy {
-			s.pdbBreaches = append(s.pdbBreaches, fmt.Sprintf("%s: %d healthy < %d desired", p.Name, p.Status.CurrentHealthy, p.Status.DesiredHealthy))
-		}
-	}
-}
-
-func (s *readySampler) finish() (fewest map[string]int, breaches []string, samples int) {
-	close(s.stop)
-	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fewest, s.pdbBreaches, s.samples
-}
-
-func isReady(p *v1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == v1.PodReady {
-			return c.Status == v1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // waitReadyOn waits until exactly want pods of app exist, every one Ready on one of nodes.
 func waitReadyOn(env *framework.Env, app string, want int, timeout time.Duration, nodes ...string) {
 	env.T.Helper()
@@ -110,7 +28,7 @@ func waitReadyOn(env *framework.Env, app string, want int, timeout time.Duration
 	env.WaitFor(fmt.Sprintf("%d pods of %s Ready on %v", want, app, nodes), timeout, func(context.Context) (bool, error) {
 		got := 0
 		for _, p := range podsOf(env, "app="+app) {
-			if p.DeletionTimestamp != nil || !allowed[p.Spec.NodeName] || !isReady(&p) {
+			if p.DeletionTimestamp != nil || !allowed[p.Spec.NodeName] || !framework.PodReady(&p) {
 				return false, nil
 			}
 			got++
@@ -160,14 +78,14 @@ func TestFailbackBudget(t *testing.T) {
 		t.Fatalf("%d pods on on-demand and %v evictions after the failover, want 8 and none", needed, rb.evictions())
 	}
 
-	sampler := startReadySampler(env, "web", "api")
+	sampler := framework.StartReadySampler(env.Client, ns, []string{"web", "api"}, 250*time.Millisecond)
 	returned := time.Now()
 	env.CreateNodes(framework.Node("spot-5", "4", framework.SpotLabels), framework.Node("spot-6", "4", framework.SpotLabels))
 	back := []string{"spot-1", "spot-2", "spot-5", "spot-6"}
 	waitReadyOn(env, "web", 12, 3*time.Minute, back...)
 	waitReadyOn(env, "api", 4, 3*time.Minute, back...)
 	took := time.Since(returned)
-	fewest, breaches, samples := sampler.finish()
+	fewest, breaches, samples := sampler.Stop()
 	acting := passesThatEvicted(t, rb.log)
 	t.Logf("failback of %d pods in %s, %d evicting passes %v, %v evictions; fewest Ready web %d/12, api %d/4 (%d samples)",
 		needed, took.Round(time.Millisecond), len(acting), acting, rb.evictions(), fewest["web"], fewest["api"], samples)

@@ -22,7 +22,6 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
 
-
 // deletionCostController is the rebalancer binary (hosting the deletion-cost controller) run
 // against a test cluster.
 type deletionCostController struct {
