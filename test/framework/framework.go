@@ -156,7 +156,15 @@ func (e *Env) StartScheduler(name, configFile string, extraArgs ...string) *loca
 		fmt.Sprintf("--secure-port=%d", FreePort(e.T)),
 		"--v=2",
 	}, extraArgs...)
-	p, err := e.StartProcess(e.Ctx, name, SchedulerBinary(e.T), args...)
+	return e.startLeader(name, SchedulerBinary(e.T), "spot-scheduler", args...)
+}
+
+// startLeader runs a binary of the product, stopped when the test ends, and waits until some
+// instance holds its Lease (kube-system/lease); an instance that exits fails the test with the
+// end of its log.
+func (e *Env) startLeader(name, binary, lease string, args ...string) *localcluster.Process {
+	e.T.Helper()
+	p, err := e.StartProcess(e.Ctx, name, binary, args...)
 	if err != nil {
 		e.T.Fatal(err)
 	}
@@ -166,11 +174,11 @@ func (e *Env) StartScheduler(name, configFile string, extraArgs ...string) *loca
 			log, _ := os.ReadFile(p.Log)
 			return false, fmt.Errorf("%s exited: %v\n%s", name, p.Wait(0), tail(string(log), 3000))
 		}
-		lease, err := e.Client.CoordinationV1().Leases("kube-system").Get(ctx, "spot-scheduler", metav1.GetOptions{})
+		l, err := e.Client.CoordinationV1().Leases("kube-system").Get(ctx, lease, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
-		return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "", err
+		return err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "", err
 	})
 	return p
 }

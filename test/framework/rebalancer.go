@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
@@ -42,21 +40,7 @@ func (e *Env) StartRebalancer(name string, args ...string) (*localcluster.Proces
 		fmt.Sprintf("--secure-port=%d", port),
 		"--v=2",
 	}, args...)
-	p, err := e.StartProcess(e.Ctx, name, RebalancerBinary(e.T), all...)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	e.T.Cleanup(func() { p.Stop(10 * time.Second) })
-	e.WaitFor("rebalancer holds its lease", 60*time.Second, func(ctx context.Context) (bool, error) {
-		if p.Exited() {
-			return false, fmt.Errorf("%s exited: %v (log %s)", name, p.Wait(0), p.Log)
-		}
-		lease, err := e.Client.CoordinationV1().Leases("kube-system").Get(ctx, wellknown.RebalancerLeaseName, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "", err
-	})
+	p := e.startLeader(name, RebalancerBinary(e.T), wellknown.RebalancerLeaseName, all...)
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
 	admin := e.AdminHTTPS(base)
 	// The client CA comes from kube-system/extension-apiserver-authentication, loaded
