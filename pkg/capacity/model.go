@@ -58,6 +58,12 @@ type Model struct {
 	rankAvoidingSpot []int
 	// defaultPolicy is the capacity policy of pods carrying no policy annotation.
 	defaultPolicy policy.Policy
+	// The prices (price.go) and the reclaim history (risk.go).
+	priceLabel                    string
+	priceTable                    []priceEntry
+	reclaimNamespace, reclaimName string
+	reclaimWindow                 time.Duration
+	reclaimWeight                 int32
 
 	// classes caches Classify by node name. An entry holds the node object it was computed
 	// from and serves only that object: informers replace a node object on every update (they
@@ -113,6 +119,10 @@ func New(cfg v1alpha1.CapacityModel) (*Model, error) {
 		return nil, err
 	}
 	m.defaultPolicy = def
+	m.compilePrices(cfg.Prices)
+	if err := m.compileReclaimHistory(cfg.ReclaimHistory); err != nil {
+		return nil, fmt.Errorf("reclaimHistory.window: %w", err)
+	}
 	return m, nil
 }
 

@@ -86,6 +86,58 @@ func DefaultPoolTopologyKeys() []string {
 	return []string{"node.kubernetes.io/instance-type", "topology.kubernetes.io/zone"}
 }
 
+// Defaults of the prices and the reclaim history.
+const (
+	// DefaultPriceLabel is the node label Karpenter's kwok provider writes each node's hourly
+	// price into (for eks-node-viewer).
+	DefaultPriceLabel = "eks-node-viewer/instance-price"
+	// DefaultReclaimHistoryNamespace and DefaultReclaimHistoryName locate the history's
+	// ConfigMap outside the Helm chart (which puts it in its release namespace).
+	DefaultReclaimHistoryNamespace = "kube-system"
+	DefaultReclaimHistoryName      = "spot-scheduler-reclaim-history"
+	// DefaultReclaimWindow: a reclaim counts for 7 days.
+	DefaultReclaimWindow = "168h"
+	// DefaultReclaimWeight: each reclaim in the window counts a pool's replicas 50 % more.
+	DefaultReclaimWeight int32 = 50
+)
+
+// SetDefaultsPrices fills the unset fields of the prices (nil gets the default prices).
+func SetDefaultsPrices(p **Prices) {
+	if *p == nil {
+		*p = &Prices{}
+	}
+	if (*p).NodeLabel == nil {
+		label := DefaultPriceLabel
+		(*p).NodeLabel = &label
+	}
+	// No table and an empty one mean the same: no price but the label's.
+	if len((*p).Table) == 0 {
+		(*p).Table = nil
+	}
+}
+
+// SetDefaultsReclaimHistory fills the unset fields of the reclaim history (nil gets the
+// default history).
+func SetDefaultsReclaimHistory(h **ReclaimHistory) {
+	if *h == nil {
+		*h = &ReclaimHistory{}
+	}
+	r := *h
+	if r.Namespace == "" {
+		r.Namespace = DefaultReclaimHistoryNamespace
+	}
+	if r.Name == "" {
+		r.Name = DefaultReclaimHistoryName
+	}
+	if r.Window == "" {
+		r.Window = DefaultReclaimWindow
+	}
+	if r.Weight == nil {
+		w := DefaultReclaimWeight
+		r.Weight = &w
+	}
+}
+
 // SetDefaultsCapacityModel fills every unset field of the model. A field that is set (even to
 // an empty, non-nil list) is left as the user wrote it, and validation judges it.
 func SetDefaultsCapacityModel(m *CapacityModel) {
@@ -108,6 +160,8 @@ func SetDefaultsCapacityModel(m *CapacityModel) {
 	if m.PoolTopologyKeys == nil {
 		m.PoolTopologyKeys = DefaultPoolTopologyKeys()
 	}
+	SetDefaultsPrices(&m.Prices)
+	SetDefaultsReclaimHistory(&m.ReclaimHistory)
 }
 
 // SetDefaultsSpotScoreArgs fills every unset field of the args.

@@ -39,6 +39,11 @@ func FuzzDecodeSpotScoreArgs(f *testing.F) {
 		"defaultCapacityPolicy: {maxPerPool: 3}",
 		"defaultCapacityPolicy: {maxPerPool: '3'}",
 		"defaultCapacityPolicy: {onDemandBase: -1, spotSharePercent: 101}",
+		"prices: {nodeLabel: '', table: [{tier: spot, instanceType: m5.large, perVCPUHour: 0.01, perGiBHour: 0.001}]}",
+		"prices: {table: []}",
+		"prices: {table: [{tier: nowhere, perVCPUHour: -1}]}",
+		"reclaimHistory: {namespace: spot-system, window: 24h, weight: 200}",
+		"reclaimHistory: {window: 7d}",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -48,7 +53,8 @@ func FuzzDecodeSpotScoreArgs(f *testing.F) {
 			return
 		}
 		if args.Tiers == nil || args.DefaultTier == "" || args.SpreadWeight == nil || args.CordonedIsAtRisk == nil ||
-			args.AtRiskTaints == nil || args.PoolLabelKeys == nil || args.PoolTopologyKeys == nil {
+			args.AtRiskTaints == nil || args.PoolLabelKeys == nil || args.PoolTopologyKeys == nil ||
+			args.Prices == nil || args.Prices.NodeLabel == nil || args.ReclaimHistory == nil || args.ReclaimHistory.Weight == nil {
 			t.Fatalf("accepted args not fully defaulted: %+v", args)
 		}
 		if errs := v1alpha1.ValidateSpotScoreArgs(args, fuzzPath); len(errs) > 0 {

@@ -44,6 +44,58 @@ type CapacityModel struct {
 	// annotation overrides its field. Unset (the default): no policy. It lives with the
 	// capacity model so that every component reading the model keeps the same policy.
 	DefaultCapacityPolicy *CapacityPolicy `json:"defaultCapacityPolicy,omitempty"`
+	// Prices say what each node costs per hour: the savings report, the cost metrics. They
+	// live with the capacity model so that every component prices a node alike.
+	Prices *Prices `json:"prices,omitempty"`
+	// ReclaimHistory says where the rebalancer records the reclaims it sees, how long a
+	// reclaim counts and how much it weighs when pools of one tier are ranked: the scheduler,
+	// the rebalancer and the deletion-cost controller read the same history.
+	ReclaimHistory *ReclaimHistory `json:"reclaimHistory,omitempty"`
+}
+
+// Prices say what a node costs per hour, in dollars (or any one currency): from the node's
+// own label where the provider or the autoscaler sets one, else from the table, else the price
+// is unknown.
+type Prices struct {
+	// NodeLabel is a node label holding the node's price per hour, a decimal number such as
+	// "0.0416". Default eks-node-viewer/instance-price, which Karpenter's kwok provider sets
+	// (eks-node-viewer reads it); "" reads no label.
+	NodeLabel *string `json:"nodeLabel,omitempty"`
+	// Table prices the nodes without the label: per tier, optionally per instance type
+	// (node.kubernetes.io/instance-type) and zone (topology.kubernetes.io/zone). The entry
+	// naming most of those that match a node wins. A node costs its CPU capacity times
+	// perVCPUHour plus its memory capacity in GiB times perGiBHour.
+	Table []PriceEntry `json:"table,omitempty"`
+}
+
+// PriceEntry is one row of the price table.
+type PriceEntry struct {
+	// Tier is one of the tier names.
+	Tier string `json:"tier"`
+	// InstanceType and Zone narrow the entry to nodes with that label value; empty: any.
+	InstanceType string `json:"instanceType,omitempty"`
+	Zone         string `json:"zone,omitempty"`
+	// PerVCPUHour and PerGiBHour are the prices of one vCPU and of one GiB of memory for an
+	// hour, 0 to 1000.
+	PerVCPUHour float64 `json:"perVCPUHour"`
+	PerGiBHour  float64 `json:"perGiBHour"`
+}
+
+// ReclaimHistory configures the reclaim history: the rebalancer (its leader) records every
+// reclaim it sees in a ConfigMap, per pool; within a tier, pools with fewer reclaims in the
+// window rank first (then the spread), for the scheduler, the rebalancer and scale-in alike.
+type ReclaimHistory struct {
+	// Namespace and Name of the ConfigMap. Default kube-system/spot-scheduler-reclaim-history
+	// (the Helm chart uses its release namespace).
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
+	// Window: a reclaim counts for this long, a duration from 1m to 2160h (90 days). Default
+	// 168h (7 days).
+	Window string `json:"window,omitempty"`
+	// Weight: each reclaim of a pool within the window counts each replica of a workload in
+	// that pool this many percent more when pools of a tier are ranked, 0 to 1000. 0 turns
+	// the ranking by risk off (the history is still recorded and reported). Default 50.
+	Weight *int32 `json:"weight,omitempty"`
 }
 
 // CapacityPolicy is a workload's floor and ratio of non-reclaimable capacity, with the Auto

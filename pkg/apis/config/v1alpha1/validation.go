@@ -69,6 +69,8 @@ func ValidateCapacityModel(m *CapacityModel, path *field.Path) field.ErrorList {
 	errs = append(errs, validateLabelKeys(m.PoolLabelKeys, path.Child("poolLabelKeys"))...)
 	errs = append(errs, validateLabelKeys(m.PoolTopologyKeys, path.Child("poolTopologyKeys"))...)
 	errs = append(errs, ValidateCapacityPolicy(m.DefaultCapacityPolicy, path.Child("defaultCapacityPolicy"))...)
+	errs = append(errs, ValidatePrices(m.Prices, names, path.Child("prices"))...)
+	errs = append(errs, ValidateReclaimHistory(m.ReclaimHistory, path.Child("reclaimHistory"))...)
 	return errs
 }
 
