@@ -113,12 +113,12 @@ func TestRecorderRecordsReclaimsOnly(t *testing.T) {
 	itn := v1.Taint{Key: "aws-node-termination-handler/spot-itn", Effect: v1.TaintEffectNoSchedule}
 	disrupted := v1.Taint{Key: "karpenter.sh/disrupted", Effect: v1.TaintEffectNoSchedule}
 	client := fake.NewSimpleClientset(
-		testNode("notice", "spot", "a", itn),            // an interruption notice, drained: a reclaim
-		testNode("busy", "spot", "a"),                   // no notice, a pod still running: a reclaim
-		testNode("drained", "spot", "a"),                // only a DaemonSet pod: a scale-down
+		testNode("notice", "spot", "a", itn),             // an interruption notice, drained: a reclaim
+		testNode("busy", "spot", "a"),                    // no notice, a pod still running: a reclaim
+		testNode("drained", "spot", "a"),                 // only a DaemonSet pod: a scale-down
 		testNode("consolidated", "spot", "b", disrupted), // Karpenter's own removal, drained
-		testNode("cordoned", "spot", "b"),               // cordoned and drained: a scale-down
-		testNode("ondemand", "on-demand", "c", itn),     // not reclaimable capacity
+		testNode("cordoned", "spot", "b"),                // cordoned and drained: a scale-down
+		testNode("ondemand", "on-demand", "c", itn),      // not reclaimable capacity
 		testPod("web-1", "busy", "ReplicaSet"), testPod("ds", "drained", "DaemonSet"),
 		testPod("done", "cordoned", "ReplicaSet"), testPod("odpod", "ondemand", "ReplicaSet"),
 	)
