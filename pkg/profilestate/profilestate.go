@@ -32,6 +32,10 @@ type State struct {
 	// IsPlaceholder is the placeholder rule of the profile's PlaceholderPreemption args; nil
 	// without that plugin.
 	IsPlaceholder func(*v1.Pod) bool
+	// Reclaims is the reclaim history SpotScore ranks the pools of a tier with: the
+	// scheduler's SpotScore reads the ConfigMap itself, a simulation is handed the history
+	// its caller reads (the rebalancer's reader, explain's one read). nil: no history.
+	Reclaims capacity.ReclaimSource
 }
 
 // New returns an empty registry.
@@ -62,6 +66,11 @@ func (r *Registry) SetModel(h framework.Handle, m *capacity.Model) {
 // (PlaceholderPreemption's factory).
 func (r *Registry) SetPlaceholderRule(h framework.Handle, isPlaceholder func(*v1.Pod) bool) {
 	r.update(h, func(s *State) { s.IsPlaceholder = isPlaceholder })
+}
+
+// SetReclaims records the reclaim history the profile behind h ranks pools with.
+func (r *Registry) SetReclaims(h framework.Handle, src capacity.ReclaimSource) {
+	r.update(h, func(s *State) { s.Reclaims = src })
 }
 
 // Get returns a copy of the profile's state; the zero State when nothing is registered.

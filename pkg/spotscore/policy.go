@@ -144,10 +144,14 @@ func (pl *SpotScore) band(s *preFilterState, c capacity.Class) int {
 	return pl.model.PolicyBand(c, s.avoidSpot, s.fullPools[c.Pool])
 }
 
-// spreadBonusFor is the spread bonus, none in a full pool.
+// spreadBonusFor is the spread bonus (of the pools' loads when they rank by risk, risk.go),
+// none in a full pool.
 func (pl *SpotScore) spreadBonusFor(s *preScoreState, c capacity.Class) int64 {
 	if s.fullPools[c.Pool] && pl.model.Reclaimable(c.Tier) {
 		return 0
+	}
+	if s.rankByRisk {
+		return pl.riskSpreadBonus(s, c.Pool)
 	}
 	return pl.spreadBonus(s, c.Pool)
 }

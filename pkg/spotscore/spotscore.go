@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
@@ -62,6 +63,8 @@ type SpotScore struct {
 	widened          *lru.Cache
 	// nextStart moves the tier search's first node on, cycle after cycle.
 	nextStart atomic.Uint64
+	// readHistory starts reading the reclaim history once, in a scheduler (risk.go).
+	readHistory sync.Once
 }
 
 var _ framework.PreFilterPlugin = &SpotScore{}
@@ -132,6 +135,9 @@ type preFilterState struct {
 	classes *nodeClasses
 	// placeholderNodes counts the cycle's nodes hosting a placeholder (PlaceholderNodes).
 	placeholderNodes int
+	// reclaims are the reclaim history's counts the cycle ranks pools with (risk.go); nil
+	// without ranking by risk.
+	reclaims capacity.Reclaims
 }
 
 // Clone implements the mandatory Clone interface. The state is never changed once written.
@@ -142,6 +148,11 @@ type preScoreState struct {
 	*preFilterState
 	// maxPodsInPool is the highest count among the candidates' pools.
 	maxPodsInPool int
+	// rankByRisk: a pool has reclaims (risk.go); the spread bonus is then taken of the pools'
+	// loads, maxLoad the highest among the candidates'. pl scores for ReclaimEffect.
+	rankByRisk bool
+	maxLoad    float64
+	pl         *SpotScore
 	// scores holds every candidate's score by node name. PreScore gets the candidates as a
 	// list and classifies them in parallel; Score then costs one map lookup per node.
 	scores map[string]int64
@@ -156,7 +167,7 @@ func (s *preScoreState) Clone() fwk.StateData { return s }
 func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	key, _ := capacity.WorkloadKey(pod)
 	view := pl.index.view(nodes, key)
-	s := &preFilterState{avoidSpot: pl.readBooleans(ctx, pod), classes: view.classes, placeholderNodes: view.placeholderNodes}
+	s := &preFilterState{avoidSpot: pl.readBooleans(ctx, pod), classes: view.classes, placeholderNodes: view.placeholderNodes, reclaims: pl.readReclaims()}
 	// The capacity policy hook (policy.go): may set avoidSpot and fullPools for this cycle.
 	pl.applyPolicy(ctx, s, pod, view.workloadPods)
 	if pl.spreadRange > 0 {
@@ -180,7 +191,7 @@ func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, po
 	if err != nil {
 		return fwk.AsStatus(err)
 	}
-	s := &preScoreState{preFilterState: pre, scores: make(map[string]int64, len(nodes))}
+	s := &preScoreState{preFilterState: pre, scores: make(map[string]int64, len(nodes)), pl: pl}
 	classes := make([]capacity.Class, len(nodes))
 	for i, ni := range nodes {
 		node := ni.Node()
@@ -197,6 +208,9 @@ func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, po
 		for _, c := range classes {
 			s.maxPodsInPool = max(s.maxPodsInPool, pre.podsPerPool[c.Pool])
 		}
+	}
+	if s.rankByRisk = pl.model.RanksByRisk(pre.reclaims); s.rankByRisk {
+		s.maxLoad = pl.maxLoad(s, classes)
 	}
 	for i, c := range classes {
 		s.scores[nodes[i].Node().Name] = pl.score(s, c)
@@ -322,10 +336,11 @@ func pluginNames(ps []config.Plugin) []string {
 // risk, taints, labels, cordon, allocatable), and a bound pod deleted. The scheduler calls
 // EventsToRegister once the profile is complete, before it schedules anything: that is where
 // the profile is checked, so that a profile breaking strict tier order fails start-up.
-func (pl *SpotScore) EventsToRegister(_ context.Context) ([]fwk.ClusterEventWithHint, error) {
+func (pl *SpotScore) EventsToRegister(ctx context.Context) ([]fwk.ClusterEventWithHint, error) {
 	if err := pl.checkProfile(); err != nil {
 		return nil, err
 	}
+	pl.readHistory.Do(func() { pl.startReclaimHistory(ctx) })
 	return []fwk.ClusterEventWithHint{
 		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel | fwk.UpdateNodeTaint | fwk.UpdateNodeAllocatable}, QueueingHintFn: pl.mayFitAfterNodeChange},
 		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.Delete}, QueueingHintFn: pl.mayFitAfterPodDelete},

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
+	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/klog/v2"
@@ -23,6 +24,10 @@ import (
 	schedulermetrics "k8s.io/kubernetes/pkg/scheduler/metrics"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 	"k8s.io/utils/ptr"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
+	"github.com/spot-scheduler/spot-scheduler/pkg/reclaimhistory"
 )
 
 var rsKind = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}
@@ -59,6 +64,14 @@ func rawArgs(json string) runtime.Object {
 // scoreAll runs SpotScore's PreFilter, PreScore and Score over nodes as the framework would.
 func scoreAll(t *testing.T, args runtime.Object, pod *v1.Pod, nodes []*v1.Node, existing []*v1.Pod) map[string]int64 {
 	t.Helper()
+	scores, _ := scoreAllWith(t, args, pod, nodes, existing, nil)
+	return scores
+}
+
+// scoreAllWith is scoreAll with a reclaim history (nil: none); it also returns the cycle
+// state after Score.
+func scoreAllWith(t *testing.T, args runtime.Object, pod *v1.Pod, nodes []*v1.Node, existing []*v1.Pod, reclaims capacity.Reclaims) (map[string]int64, fwk.CycleState) {
+	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -72,6 +85,10 @@ func scoreAll(t *testing.T, args runtime.Object, pod *v1.Pod, nodes []*v1.Node, 
 		t.Fatalf("New: %v", err)
 	}
 	pl := p.(*SpotScore)
+	if reclaims != nil {
+		pl.shared = profilestate.New()
+		pl.shared.SetReclaims(fh, reclaimhistory.Fixed(reclaims))
+	}
 	state := framework.NewCycleState()
 	// The scheduler hands PreFilter every node of the snapshot, with its pods.
 	nodeInfos, err := snapshot.NodeInfos().List()
@@ -104,7 +121,7 @@ func scoreAll(t *testing.T, args runtime.Object, pod *v1.Pod, nodes []*v1.Node, 
 		}
 		scores[ni.Node().Name] = s
 	}
-	return scores
+	return scores, state
 }
 
 // ranking returns node names best first; ties keep the order of nodes.
@@ -457,6 +474,9 @@ type fakeProfile struct {
 func (f fakeProfile) ProfileName() string              { return "spot-scheduler" }
 func (f fakeProfile) ListPlugins() *config.Plugins     { return f.plugins }
 func (f fakeProfile) PercentageOfNodesToScore() *int32 { return f.pct }
+
+// ClientSet: none (the reclaim history is not read without one).
+func (f fakeProfile) ClientSet() clientset.Interface { return nil }
 
 func TestProfileCheck(t *testing.T) {
 	p, err := New(context.Background(), nil, nil)
