@@ -3,8 +3,8 @@ package spotscore
 import (
 	"context"
 
-	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/utils/clock"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
