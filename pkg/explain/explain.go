@@ -26,9 +26,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/compat"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
+	"github.com/spot-scheduler/spot-scheduler/pkg/reclaimhistory"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
@@ -41,11 +43,12 @@ type options struct {
 	output          string
 	minPodAge       time.Duration
 	out             io.Writer
+	errOut          io.Writer
 }
 
 // NewCommand returns the explain command (also run as the kubectl plugin `kubectl spot explain`).
 func NewCommand() *cobra.Command {
-	o := &options{out: os.Stdout}
+	o := &options{out: os.Stdout, errOut: os.Stderr}
 	cmd := &cobra.Command{
 		Use:   "explain (pod NAMESPACE/NAME | namespace NAME | cluster)",
 		Short: "Show each node's tier, risk, pool, feasibility and score for a pod, and what the rebalancer would do now",
@@ -90,20 +93,7 @@ func (o *options) run(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("usage: explain pod NAMESPACE/NAME | explain namespace NAME | explain cluster")
 	}
-	loading := clientcmd.NewDefaultClientConfigLoadingRules()
-	loading.ExplicitPath = o.kubeconfig
-	restConfig, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, nil).ClientConfig()
-	if err != nil {
-		return fmt.Errorf("kubeconfig: %w", err)
-	}
-	client, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return err
-	}
-	if err := compat.Adapt(ctx, client.Discovery(), klog.FromContext(ctx)); err != nil {
-		return err
-	}
-	configFile, cleanup, err := o.configFile(ctx, client)
+	client, configFile, cleanup, err := o.connect(ctx)
 	if err != nil {
 		return err
 	}
@@ -118,6 +108,7 @@ func (o *options) run(ctx context.Context, args []string) error {
 	}
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
+	profile.SetReclaims(reclaimhistory.Fixed(o.readReclaims(ctx, client, profile.Model)))
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
@@ -141,6 +132,42 @@ func (o *options) run(ctx context.Context, args []string) error {
 		return o.explainPod(ctx, profile, nodePtrs, podPtrs, ns, name, opts)
 	}
 	return o.explainScope(ctx, profile, nodePtrs, podPtrs, target, opts)
+}
+
+// connect builds the client from the kubeconfig, checks the server's version (pkg/compat) and
+// returns the scheduler's configuration file (cleanup removes a copy fetched from a
+// ConfigMap).
+func (o *options) connect(ctx context.Context) (kubernetes.Interface, string, func(), error) {
+	loading := clientcmd.NewDefaultClientConfigLoadingRules()
+	loading.ExplicitPath = o.kubeconfig
+	restConfig, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, nil).ClientConfig()
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if err := compat.Adapt(ctx, client.Discovery(), klog.FromContext(ctx)); err != nil {
+		return nil, "", nil, err
+	}
+	configFile, cleanup, err := o.configFile(ctx, client)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return client, configFile, cleanup, nil
+}
+
+// readReclaims reads the reclaim history once and counts each pool's reclaims in its window.
+// A history the caller may not read is reported on stderr and counted as empty.
+func (o *options) readReclaims(ctx context.Context, client kubernetes.Interface, model *capacity.Model) capacity.Reclaims {
+	namespace, name := model.ReclaimHistoryConfigMap()
+	h, err := reclaimhistory.Load(ctx, client, namespace, name)
+	if err != nil {
+		fmt.Fprintf(o.errOut, "Reclaim history %s/%s not read (%v): pools rank without it.\n", namespace, name, err)
+	}
+	counts, _ := h.Counts(time.Now(), model.ReclaimWindow())
+	return counts
 }
 
 // configFile returns the configuration file, fetching it from the ConfigMap when asked.
@@ -269,7 +296,7 @@ func (o *options) explainPod(ctx context.Context, profile *simulator.Simulator, 
 		fmt.Fprintln(o.out)
 	}
 	w := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NODE\tTIER\tAT RISK\tPOOL\tFEASIBLE\tSCORE\tSPOTSCORE\tREJECTED BY")
+	fmt.Fprintln(w, "NODE\tTIER\tAT RISK\tPOOL\tRECLAIMS\tFEASIBLE\tSCORE\tSPOTSCORE\tREJECTED BY")
 	for _, n := range eval.Nodes {
 		risk := "-"
 		if n.AtRisk {
@@ -283,9 +310,11 @@ func (o *options) explainPod(ctx context.Context, profile *simulator.Simulator, 
 		if n.Feasible {
 			score, spot = fmt.Sprint(n.Score), fmt.Sprint(n.SpotScore)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", n.Node, n.Tier, risk, n.Pool, n.Feasible, score, spot, rejected)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", n.Node, n.Tier, risk, n.Pool, reclaimsColumn(n), n.Feasible, score, spot, rejected)
 	}
 	_ = w.Flush()
+	fmt.Fprintf(o.out, "RECLAIMS: the pool's reclaims in the last %s (reclaim history %s); in brackets, the SpotScore points they cost the node (weight %d %%).\n",
+		profile.Model.ReclaimWindow(), historyName(profile.Model), profile.Model.ReclaimWeight())
 	fmt.Fprintln(o.out)
 	if eval.Chosen == "" {
 		fmt.Fprintln(o.out, "The scheduler would find no node for it now (preemption aside).")
@@ -301,6 +330,20 @@ func (o *options) explainPod(ctx context.Context, profile *simulator.Simulator, 
 		fmt.Fprintln(o.out, "Rebalancer (dry run): not a candidate (already on the best tier it can use, or not scheduled by this profile).")
 	}
 	return nil
+}
+
+// reclaimsColumn is a node's pool reclaims and, when they changed its score, the points they
+// took ("3 (-4)").
+func reclaimsColumn(n simulator.NodeVerdict) string {
+	if n.ReclaimEffect != 0 {
+		return fmt.Sprintf("%d (%+d)", n.PoolReclaims, -n.ReclaimEffect)
+	}
+	return fmt.Sprint(n.PoolReclaims)
+}
+
+func historyName(m *capacity.Model) string {
+	namespace, name := m.ReclaimHistoryConfigMap()
+	return "ConfigMap " + namespace + "/" + name
 }
 
 // evaluate is the scheduler's view of pod if it were pending now: every other pod stays where

@@ -35,6 +35,7 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/plugins"
 	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
+	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
@@ -53,6 +54,8 @@ type Simulator struct {
 	framework framework.Framework
 	lister    swappableLister
 	inUse     sync.Mutex
+	// shared is the profile's shared state (the reclaim history SpotScore ranks with).
+	shared *profilestate.Registry
 }
 
 // LoadConfig reads a KubeSchedulerConfiguration file with kube-scheduler's own loader
@@ -108,7 +111,7 @@ func New(ctx context.Context, profile *config.KubeSchedulerProfile, client kuber
 	if err := registry.Merge(outOfTree); err != nil {
 		return nil, err
 	}
-	s := &Simulator{SchedulerName: profile.SchedulerName}
+	s := &Simulator{SchedulerName: profile.SchedulerName, shared: shared}
 	s.lister.current.Store(internalcache.NewEmptySnapshot())
 	f, err := frameworkruntime.NewFramework(ctx, registry, &simulated,
 		frameworkruntime.WithClientSet(client),
@@ -130,6 +133,20 @@ func New(ctx context.Context, profile *config.KubeSchedulerProfile, client kuber
 		s.IsPlaceholder = state.IsPlaceholder
 	}
 	return s, nil
+}
+
+// SetReclaims gives the profile's SpotScore the reclaim history to rank the pools of a tier
+// with, as the scheduler's reads it (the rebalancer's reader, explain's one read).
+func (s *Simulator) SetReclaims(src capacity.ReclaimSource) {
+	s.shared.SetReclaims(s.framework, src)
+}
+
+// Reclaims returns the reclaim counts the simulation ranks with (nil: none).
+func (s *Simulator) Reclaims() capacity.Reclaims {
+	if src := s.shared.Get(s.framework).Reclaims; src != nil {
+		return src.Reclaims()
+	}
+	return nil
 }
 
 func hasPostFilter(f framework.Framework, name string) bool {
@@ -248,6 +265,10 @@ type NodeVerdict struct {
 	// Score is the weighted total over the profile's score plugins; SpotScore its part.
 	Score     int64 `json:"score"`
 	SpotScore int64 `json:"spotScore"`
+	// PoolReclaims are the reclaims of the node's pool in the reclaim history's window;
+	// ReclaimEffect the SpotScore points they took from the node (0 when they changed nothing).
+	PoolReclaims  int   `json:"poolReclaims"`
+	ReclaimEffect int64 `json:"reclaimEffect"`
 }
 
 // Evaluation is every node's verdict for a pod, and where the scheduler would put it.
@@ -269,9 +290,12 @@ func (ss *Session) Evaluate(ctx context.Context, pod *v1.Pod) (*Evaluation, erro
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Node().Name < nodes[j].Node().Name })
 	eval := &Evaluation{Nodes: make([]NodeVerdict, len(nodes))}
 	byName := make(map[string]*NodeVerdict, len(nodes))
+	classes := make(map[string]capacity.Class, len(nodes))
+	reclaims := ss.sim.Reclaims()
 	for i, ni := range nodes {
 		c := ss.sim.Model.Classify(ni.Node())
-		eval.Nodes[i] = NodeVerdict{Node: ni.Node().Name, Tier: c.TierName, AtRisk: c.AtRisk, RiskReason: c.RiskReason, Pool: c.Pool}
+		classes[ni.Node().Name] = c
+		eval.Nodes[i] = NodeVerdict{Node: ni.Node().Name, Tier: c.TierName, AtRisk: c.AtRisk, RiskReason: c.RiskReason, Pool: c.Pool, PoolReclaims: reclaims[c.Pool]}
 		byName[ni.Node().Name] = &eval.Nodes[i]
 	}
 	state, preResult, status := ss.preFilter(ctx, pod)
@@ -309,6 +333,9 @@ func (ss *Session) Evaluate(ctx context.Context, pod *v1.Pod) (*Evaluation, erro
 			if ps.Name == spotscore.Name {
 				v.SpotScore = ps.Score
 			}
+		}
+		if _, points, ok := spotscore.ReclaimEffect(state, classes[s.Name]); ok {
+			v.ReclaimEffect = points
 		}
 	}
 	eval.Chosen = selectHost(scores)
