@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,9 @@ type Options struct {
 	// Recorder records the Warning event when the controller yields to Karpenter (yield.go).
 	// Optional.
 	Recorder events.EventRecorder
+	// Reclaims is the reclaim history: within a band, scale-in takes first from the pools
+	// reclaimed most (DesiredWithReclaims). Optional.
+	Reclaims capacity.ReclaimSource
 }
 
 // key is a work item: a workload (namespace and controller UID) or, for a pod outside every
@@ -77,6 +81,7 @@ type Controller struct {
 	schedulerName string
 	fieldManager  string
 	recorder      events.EventRecorder
+	reclaims      capacity.ReclaimSource
 	// yielded: Karpenter keeps pod deletion costs in this cluster; the controller only removes
 	// its own (yield.go).
 	yielded atomic.Bool
@@ -120,6 +125,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 		schedulerName: opts.SchedulerName,
 		fieldManager:  opts.FieldManager,
 		recorder:      opts.Recorder,
+		reclaims:      opts.Reclaims,
 		factory:       factory,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
 			workqueue.TypedRateLimitingQueueConfig[key]{Name: "deletion_cost"}),
@@ -304,6 +310,15 @@ func (c *Controller) enqueueNode(obj any) {
 	}
 }
 
+// ReclaimsChanged re-ranks every workload in scope: the reclaim history changed (a reclaim
+// was recorded), so the order of its pools may have too. Writes stay bounded by the token
+// bucket; a workload whose costs stay the same gets none.
+func (c *Controller) ReclaimsChanged() {
+	for _, obj := range c.pods.List() {
+		c.enqueuePod(obj.(*v1.Pod))
+	}
+}
+
 func (c *Controller) processNext(ctx context.Context) bool {
 	k, shutdown := c.queue.Get()
 	if shutdown {
@@ -371,13 +386,17 @@ func (c *Controller) sync(ctx context.Context, k key) error {
 // cache only. Pods already patched whose new version the cache has not shown yet still count
 // for their pool but are not written again.
 func (c *Controller) plan(ctx context.Context, pods []*v1.Pod) []change {
-	desired := Desired(c.model, c.schedulerName, pods, func(name string) (*v1.Node, bool) {
+	var reclaims capacity.Reclaims
+	if c.reclaims != nil {
+		reclaims = c.reclaims.Reclaims()
+	}
+	desired := DesiredWithReclaims(c.model, c.schedulerName, pods, func(name string) (*v1.Node, bool) {
 		obj, exists, err := c.nodes.GetByKey(name)
 		if err != nil || !exists {
 			return nil, false
 		}
 		return obj.(*v1.Node), true
-	})
+	}, reclaims)
 	var out []change
 	for _, pod := range pods {
 		if pod.DeletionTimestamp != nil || c.isPending(pod) {
@@ -439,13 +458,26 @@ func InScope(pod *v1.Pod, schedulerName string) bool {
 }
 
 // Desired computes the deletion cost of every pod of one workload that is in scope, bound to a
-// node nodeOf knows, and not terminating, keyed by pod UID. Pods are grouped by band and pool;
-// within a group the oldest (then the first by name) has crowding 1 (see Cost).
+// node nodeOf knows, and not terminating, keyed by pod UID, without a reclaim history
+// (DesiredWithReclaims).
 func Desired(m *capacity.Model, schedulerName string, pods []*v1.Pod, nodeOf func(string) (*v1.Node, bool)) map[types.UID]Placement {
+	return DesiredWithReclaims(m, schedulerName, pods, nodeOf, nil)
+}
+
+// DesiredWithReclaims is Desired with the pools' reclaims in the history's window. Pods are
+// grouped by band and pool; within a pool the oldest (then the first by name) comes first.
+// The k-th pod of a pool (from 0) has the pool's load with k replicas
+// (capacity.Model.PoolLoad), the load at which the scheduler would have put it there; its
+// crowding (see Cost) is that load's rank among the band's, from 1. Without reclaims the load
+// is k, and the crowding k+1: the pod's position in its pool. With them, scale-in takes first
+// from the pool whose last replica the scheduler would have placed last: the pool reclaimed
+// most, when the pools hold alike.
+func DesiredWithReclaims(m *capacity.Model, schedulerName string, pods []*v1.Pod, nodeOf func(string) (*v1.Node, bool), reclaims capacity.Reclaims) map[types.UID]Placement {
 	type member struct {
 		pod   *v1.Pod
 		class capacity.Class
 		band  int
+		load  float64
 	}
 	groups := map[string][]member{}
 	for _, pod := range pods {
@@ -461,8 +493,9 @@ func Desired(m *capacity.Model, schedulerName string, pods []*v1.Pod, nodeOf fun
 		g := fmt.Sprintf("%d/%s", band, class.Pool)
 		groups[g] = append(groups[g], member{pod: pod, class: class, band: band})
 	}
-	out := make(map[types.UID]Placement, len(pods))
-	for _, members := range groups {
+	// Each band's loads, for the ranks.
+	loads := map[int][]float64{}
+	for g, members := range groups {
 		sort.Slice(members, func(i, j int) bool {
 			a, b := members[i].pod, members[j].pod
 			if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
@@ -470,8 +503,21 @@ func Desired(m *capacity.Model, schedulerName string, pods []*v1.Pod, nodeOf fun
 			}
 			return a.Name < b.Name
 		})
-		for i, mb := range members {
-			out[mb.pod.UID] = Placement{Cost: Cost(mb.band, m.NumBands(), i+1), Class: mb.class}
+		for i := range members {
+			members[i].load = m.PoolLoad(i, reclaims[members[i].class.Pool])
+			loads[members[i].band] = append(loads[members[i].band], members[i].load)
+		}
+		groups[g] = members
+	}
+	for band, ls := range loads {
+		sort.Float64s(ls)
+		loads[band] = slices.Compact(ls)
+	}
+	out := make(map[types.UID]Placement, len(pods))
+	for _, members := range groups {
+		for _, mb := range members {
+			crowding, _ := slices.BinarySearch(loads[mb.band], mb.load)
+			out[mb.pod.UID] = Placement{Cost: Cost(mb.band, m.NumBands(), crowding+1), Class: mb.class}
 		}
 	}
 	keepPolicy(m, pods, out)

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
@@ -98,8 +99,14 @@ type harness struct {
 
 func newHarness(t *testing.T, objs ...runtime.Object) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, objs...)
+}
+
+// newHarnessWith is newHarness with a reclaim history.
+func newHarnessWith(t *testing.T, reclaims capacity.ReclaimSource, objs ...runtime.Object) *harness {
+	t.Helper()
 	client := fake.NewClientset(objs...)
-	c, err := New(client, informers.NewSharedInformerFactory(client, 0), Options{SchedulerName: wellknown.SchedulerName, Model: defaultModel(t), QPS: 1000, Burst: 1000})
+	c, err := New(client, informers.NewSharedInformerFactory(client, 0), Options{SchedulerName: wellknown.SchedulerName, Model: defaultModel(t), QPS: 1000, Burst: 1000, Reclaims: reclaims})
 	if err != nil {
 		t.Fatal(err)
 	}
