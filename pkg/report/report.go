@@ -63,8 +63,8 @@ type Report struct {
 	Total         Costs      `json:"total"`
 	// PodTiers are the pods' numbers by the tier they run on (the metrics).
 	PodTiers map[string]*Costs `json:"podTiers"`
-	Pools         []Pool     `json:"pools"`
-	Tiers         []Tier     `json:"tiers"`
+	Pools    []Pool            `json:"pools"`
+	Tiers    []Tier            `json:"tiers"`
 	// Warnings name the nodes whose price label could not be read.
 	Warnings []string `json:"warnings,omitempty"`
 }
