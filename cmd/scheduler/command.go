@@ -83,7 +83,8 @@ func NewCommand() *cobra.Command {
 	}
 	cmd.Long = cmd.Short + " (version " + version.Version + "). It accepts every kube-scheduler flag; " +
 		"give it a KubeSchedulerConfiguration with a profile enabling SpotScore. " +
-		"`spot-scheduler explain` evaluates pods against a live cluster with the same profile."
+		"`spot-scheduler explain` evaluates pods against a live cluster with the same profile; " +
+		"`spot-scheduler report` shows what the pods cost and save."
 	nfs := opts.Flags
 	verflag.AddFlags(nfs.FlagSet("global"))
 	globalflag.AddGlobalFlags(nfs.FlagSet("global"), cmd.Name(), logs.SkipLoggingConfigurationFlags())
@@ -98,7 +99,7 @@ func NewCommand() *cobra.Command {
 	}
 	cols, _, _ := term.TerminalSize(cmd.OutOrStdout())
 	cliflag.SetUsageAndHelpFunc(cmd, *nfs, cols)
-	cmd.AddCommand(explain.NewCommand())
+	cmd.AddCommand(explain.NewCommand(), explain.NewReportCommand())
 	return cmd
 }
 
@@ -231,7 +232,7 @@ func adaptToServer(ctx context.Context, master, kubeconfig string) error {
 // NewKubectlPlugin is the command run as `kubectl spot` (the binary installed as kubectl-spot).
 func NewKubectlPlugin() *cobra.Command {
 	cmd := &cobra.Command{Use: "kubectl spot", Short: "spot-scheduler's kubectl plugin", SilenceUsage: true}
-	cmd.AddCommand(explain.NewCommand())
+	cmd.AddCommand(explain.NewCommand(), explain.NewReportCommand())
 	return cmd
 }
 

@@ -60,6 +60,14 @@ func NewCommand() *cobra.Command {
 		},
 		SilenceUsage: true,
 	}
+	o.addCommonFlags(cmd)
+	cmd.Flags().DurationVar(&o.minPodAge, "min-pod-age", rebalance.DefaultOptions().MinPodAge, "The rebalancer's minimum pod age, for the dry-run plan.")
+	return cmd
+}
+
+// addCommonFlags adds the flags every kubectl spot command takes: where the cluster and the
+// scheduler's configuration are, the profile, the output format.
+func (o *options) addCommonFlags(cmd *cobra.Command) {
 	// Keep cobra's own help: a parent (kube-scheduler's command) may print its flag sections.
 	plain := &cobra.Command{}
 	cmd.SetHelpFunc(plain.HelpFunc())
@@ -70,16 +78,22 @@ func NewCommand() *cobra.Command {
 	fs.StringVar(&o.configMap, "config-map", "", "NAMESPACE/NAME[:KEY] of a ConfigMap holding the scheduler's configuration (key default config.yaml), instead of --scheduler-config.")
 	fs.StringVar(&o.profile, "profile", wellknown.SchedulerName, "Profile (schedulerName) to evaluate with.")
 	fs.StringVarP(&o.output, "output", "o", "table", "Output format: table or json.")
-	fs.DurationVar(&o.minPodAge, "min-pod-age", rebalance.DefaultOptions().MinPodAge, "The rebalancer's minimum pod age, for the dry-run plan.")
-	return cmd
 }
 
-func (o *options) run(ctx context.Context, args []string) error {
+// validateCommon checks the common flags.
+func (o *options) validateCommon() error {
 	if o.output != "table" && o.output != "json" {
 		return fmt.Errorf("--output %q: supported values: table, json", o.output)
 	}
 	if (o.schedulerConfig == "") == (o.configMap == "") {
 		return fmt.Errorf("give exactly one of --scheduler-config or --config-map")
+	}
+	return nil
+}
+
+func (o *options) run(ctx context.Context, args []string) error {
+	if err := o.validateCommon(); err != nil {
+		return err
 	}
 	kind := args[0]
 	target := ""
@@ -138,9 +152,7 @@ func (o *options) run(ctx context.Context, args []string) error {
 // returns the scheduler's configuration file (cleanup removes a copy fetched from a
 // ConfigMap).
 func (o *options) connect(ctx context.Context) (kubernetes.Interface, string, func(), error) {
-	loading := clientcmd.NewDefaultClientConfigLoadingRules()
-	loading.ExplicitPath = o.kubeconfig
-	restConfig, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, nil).ClientConfig()
+	restConfig, err := o.clientConfig().ClientConfig()
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("kubeconfig: %w", err)
 	}
@@ -156,6 +168,13 @@ func (o *options) connect(ctx context.Context) (kubernetes.Interface, string, fu
 		return nil, "", nil, err
 	}
 	return client, configFile, cleanup, nil
+}
+
+// clientConfig is the kubeconfig's, as kubectl loads it.
+func (o *options) clientConfig() clientcmd.ClientConfig {
+	loading := clientcmd.NewDefaultClientConfigLoadingRules()
+	loading.ExplicitPath = o.kubeconfig
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, nil)
 }
 
 // readReclaims reads the reclaim history once and counts each pool's reclaims in its window.
