@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -43,6 +44,8 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/pkg/compat"
 	"github.com/spot-scheduler/spot-scheduler/pkg/deletioncost"
 	"github.com/spot-scheduler/spot-scheduler/pkg/rebalance"
+	"github.com/spot-scheduler/spot-scheduler/pkg/reclaimhistory"
+	"github.com/spot-scheduler/spot-scheduler/pkg/report"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/version"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
@@ -289,6 +292,11 @@ type controllers struct {
 	deletionCost *deletioncost.Controller
 	workers      int
 	rebalance    bool
+	// The reclaim history (read by every controller, written by the recorder) and the cost
+	// metrics.
+	reclaims *reclaimhistory.Reader
+	recorder *reclaimhistory.Recorder
+	exporter *report.Exporter
 }
 
 func newControllers(ctx context.Context, o *options, profile *config.KubeSchedulerProfile, client kubernetes.Interface, factory informers.SharedInformerFactory) (*controllers, error) {
@@ -300,15 +308,29 @@ func newControllers(ctx context.Context, o *options, profile *config.KubeSchedul
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
 	broadcaster.StartRecordingToSink(ctx.Done())
 	recorder := broadcaster.NewRecorder(scheme.Scheme, "spot-rebalancer")
+	// The reclaim history: the simulation (so failback prefers the pools reclaimed least) and
+	// the deletion-cost controller rank with what the recorder writes.
+	namespace, name := sim.Model.ReclaimHistoryConfigMap()
+	c.reclaims = reclaimhistory.NewReader(client, namespace, name, sim.Model.ReclaimWindow(), clock.RealClock{})
+	sim.SetReclaims(c.reclaims)
+	if c.recorder, err = reclaimhistory.NewRecorder(client, factory, sim.Model, clock.RealClock{}); err != nil {
+		return nil, err
+	}
+	c.exporter = report.NewExporter(sim.Model, sim.SchedulerName, factory, c.reclaims, recorder, clock.RealClock{})
 	if c.deletionCost, err = deletioncost.New(client, factory, deletioncost.Options{
 		SchedulerName: sim.SchedulerName,
 		Model:         sim.Model,
 		QPS:           o.deletionCost.qps,
 		Burst:         o.deletionCost.burst,
 		Recorder:      recorder,
+		Reclaims:      c.reclaims,
 	}); err != nil {
 		return nil, err
 	}
+	c.reclaims.OnChange(func() {
+		c.exporter.Trigger()
+		c.deletionCost.ReclaimsChanged()
+	})
 	opts := o.rebalance.opts
 	opts.PlanOutput = os.Stdout
 	if c.rebalancer, err = rebalance.NewController(sim, client, factory, recorder, opts, clock.RealClock{}); err != nil {
@@ -325,6 +347,13 @@ func (c *controllers) run(ctx context.Context) error {
 	defer cancel()
 	c.factory.Start(ctx.Done())
 	defer c.factory.Shutdown()
+	c.reclaims.Start(ctx)
+	// The recorder and the exporter end with ctx; run returns after them, so that a write of
+	// the history in flight finishes before the Lease is released.
+	var helpers sync.WaitGroup
+	defer helpers.Wait()
+	helpers.Go(func() { c.recorder.Run(klog.NewContext(ctx, logger.WithName("reclaim-history"))) })
+	helpers.Go(func() { c.exporter.Run(klog.NewContext(ctx, logger.WithName("cost-metrics"))) })
 	errs := make(chan error, 2)
 	go func() {
 		if !c.rebalance {
