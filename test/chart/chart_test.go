@@ -178,7 +178,9 @@ func TestChartRendersDefaults(t *testing.T) {
 					t.Errorf("%s %s: no instance label", o.GetKind(), o.GetName())
 				}
 			}
-			want := map[string]int{"ConfigMap": 1, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 2, "Role": 3, "RoleBinding": 4,
+			// ConfigMaps: the scheduler's configuration and the reclaim history; Roles: each
+			// component's Lease and reclaim history, and the authentication reader.
+			want := map[string]int{"ConfigMap": 2, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 2, "Role": 5, "RoleBinding": 6,
 				"Deployment": 2, "PodDisruptionBudget": 2, "Service": 2}
 			if diff := cmp.Diff(want, kinds); diff != "" {
 				t.Errorf("rendered kinds (-want +got): %s", diff)

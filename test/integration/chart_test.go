@@ -51,6 +51,7 @@ const (
 	chartRebalancerSA    = "spot-scheduler-rebalancer"
 	chartSchedLease      = "spot-scheduler"
 	chartRebalancerLease = "spot-scheduler-rebalancer"
+	chartReclaimHistory  = "spot-scheduler-reclaim-history"
 )
 
 func chartSAUser(sa string) string { return "system:serviceaccount:" + chartNamespace + ":" + sa }
@@ -544,6 +545,8 @@ func TestChartServiceAccountBoundaries(t *testing.T) {
 		{"patch", "", "pods", "", ns, "p", false}, {"create", "", "pods", "eviction", ns, "p", false},
 		{"create", "authentication.k8s.io", "tokenreviews", "", "", "", true},
 		{"create", "authorization.k8s.io", "subjectaccessreviews", "", "", "", true},
+		{"watch", "", "configmaps", "", chartNamespace, chartReclaimHistory, true},
+		{"update", "", "configmaps", "", chartNamespace, chartReclaimHistory, false},
 	}, both...))
 	chartCheckAccess(t, env, ctrl, "the controller", append([]chartAccess{
 		{"create", "", "pods", "eviction", ns, "p", true}, {"patch", "", "pods", "", ns, "p", true},
@@ -553,6 +556,10 @@ func TestChartServiceAccountBoundaries(t *testing.T) {
 		{"update", "coordination.k8s.io", "leases", "", chartNamespace, chartSchedLease, false},
 		{"delete", "", "pods", "", ns, "p", false}, {"create", "", "pods", "binding", ns, "p", false},
 		{"update", "", "pods", "status", ns, "p", false},
+		{"update", "", "configmaps", "", chartNamespace, chartReclaimHistory, true},
+		{"watch", "", "configmaps", "", chartNamespace, chartReclaimHistory, true},
+		{"update", "", "configmaps", "", chartNamespace, chartRelease + "-config", false},
+		{"create", "", "configmaps", "", chartNamespace, "", false},
 	}, both...))
 
 	// Real calls as the controller.
@@ -708,7 +715,9 @@ func chartApplyRBAC(t *testing.T, env *framework.Env) *chart.Rendered {
 	chartCreateRestrictedNamespace(env, chartNamespace)
 	env.CreateNamespace(ns)
 	r := chart.Render(t, chartRelease, chartNamespace)
-	newChartApplier(env).apply(r.Objects, chartRBACKinds...)
+	// With the ConfigMaps: the reclaim history's exists before the rebalancer writes it (its
+	// RBAC scopes every access by name, create included).
+	newChartApplier(env).apply(r.Objects, append(chartRBACKinds, "ConfigMap")...)
 	for _, sa := range []struct{ name, lease string }{{chartSchedSA, chartSchedLease}, {chartRebalancerSA, chartRebalancerLease}} {
 		chartWaitAuthorized(env, chartSAUser(sa.name),
 			authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"},

@@ -67,6 +67,11 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- default (printf "%s-rebalancer" (include "spot-scheduler.fullname" .)) .Values.rebalancer.leaderElection.leaseName -}}
 {{- end -}}
 
+{{/* The reclaim history's ConfigMap (in the release namespace). */}}
+{{- define "spot-scheduler.reclaimHistory" -}}
+{{- printf "%s-reclaim-history" (include "spot-scheduler.fullname" .) -}}
+{{- end -}}
+
 {{- define "spot-scheduler.placeholderPriorityClass" -}}
 {{- default (printf "%s-placeholder" (include "spot-scheduler.fullname" .)) .Values.placeholders.priorityClass.name -}}
 {{- end -}}
@@ -118,6 +123,9 @@ plugin args merge into it, then rendered with toYaml.
 {{- with $s.spotScore.poolLabelKeys }}{{ $_ := set $ss "poolLabelKeys" . }}{{ end -}}
 {{- with $s.spotScore.poolTopologyKeys }}{{ $_ := set $ss "poolTopologyKeys" . }}{{ end -}}
 {{- with $s.spotScore.defaultCapacityPolicy }}{{ $_ := set $ss "defaultCapacityPolicy" . }}{{ end -}}
+{{- with $s.spotScore.prices }}{{ $_ := set $ss "prices" . }}{{ end -}}
+{{- $rh := $s.spotScore.reclaimHistory -}}
+{{- $_ := set $ss "reclaimHistory" (dict "namespace" .Release.Namespace "name" (include "spot-scheduler.reclaimHistory" .) "window" $rh.window "weight" (int $rh.weight)) -}}
 {{- $pluginConfig := list (dict "name" "SpotScore" "args" $ss) -}}
 {{- if $pp.enabled -}}
 {{- $ppArgs := dict "placeholderPriorityBelow" (int $pp.placeholderPriorityBelow) -}}
