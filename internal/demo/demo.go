@@ -30,6 +30,7 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/report"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
@@ -76,6 +77,8 @@ type Summary struct {
 	// held at each of them.
 	CheckoutPlacements []string `json:"checkoutPlacements"`
 	CheckoutPolicyHeld bool     `json:"checkoutPolicyHeld"`
+	// Report is kubectl spot report's at the end (report.go).
+	Report *report.Report `json:"report"`
 }
 
 const (
@@ -100,6 +103,8 @@ type run struct {
 	client  kubernetes.Interface
 	model   *capacity.Model
 	start   time.Time
+	// config is the KubeSchedulerConfiguration the components run with (the demo's prices in).
+	config string
 
 	mu      sync.Mutex
 	podSecs map[string]float64
@@ -191,8 +196,15 @@ func (r *run) startComponents(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if data, err = withPrices(data); err != nil {
+		return fmt.Errorf("%s: %w", r.opts.SchedulerConfig, err)
+	}
 	data = append(data, []byte(fmt.Sprintf("\nclientConnection:\n  kubeconfig: %q\n", r.cluster.Kubeconfig))...)
 	if err := os.WriteFile(config, data, 0o600); err != nil {
+		return err
+	}
+	r.config = config
+	if r.model, err = simulator.LoadModel(klog.FromContext(ctx), config, wellknown.SchedulerName); err != nil {
 		return err
 	}
 	scheduler, err := r.cluster.StartProcess(ctx, "spot-scheduler", r.opts.SchedulerBinary,
@@ -389,6 +401,9 @@ func (r *run) story(ctx context.Context) (*Summary, error) {
 	}
 	r.mu.Unlock()
 	r.printSummary(s)
+	if err := r.printReport(ctx, s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

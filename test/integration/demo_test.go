@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +55,21 @@ func TestDemo(t *testing.T) {
 	}
 	if summary.PodSecondsByTier["burst"] == 0 || summary.Cost >= summary.AllOnDemandCost {
 		t.Errorf("pod-seconds %v, cost %.4f vs all on-demand %.4f: want burst used at the peak and a saving", summary.PodSecondsByTier, summary.Cost, summary.AllOnDemandCost)
+	}
+	// The report at the end: every pod priced, a saving, and pool A's two reclaims recorded.
+	r := summary.Report
+	if r == nil || r.Total.Unpriced != 0 || r.Total.SavingPerHour <= 0 || r.Total.Pods < 16 {
+		t.Fatalf("report total %+v, want every pod priced and a saving", r)
+	}
+	reclaims := map[string]int{}
+	for _, p := range r.Pools {
+		reclaims[p.Pool] = p.Reclaims
+	}
+	if got := reclaims["karpenter.sh/nodepool=spot-a,node.kubernetes.io/instance-type=m5.xlarge,topology.kubernetes.io/zone=zone-1"]; got != 2 {
+		t.Errorf("pool spot-a: %d reclaims in the report, want 2 (pools %v)", got, reclaims)
+	}
+	if !strings.Contains(out.String(), "$/MONTH SAVED") {
+		t.Errorf("the demo printed no report")
 	}
 }
 
