@@ -80,6 +80,7 @@ func (r *Reader) update(obj any) {
 		// Edited by hand, or by something else: no ranking by risk rather than a wrong one.
 		klog.Background().Error(err, "Reclaim history unreadable; reading it as empty until it is written again")
 	}
+	klog.Background().V(2).Info("Reclaim history read", "configMap", klog.KObj(cm), "pools", len(h.Pools), "reclaims", h.Len())
 	r.set(h)
 }
 

@@ -76,7 +76,7 @@ func cluster() ([]*v1.Node, []*v1.Pod) {
 		node("spot-b", "spot", "b", nil, itn),
 		node("od-1", "on-demand", "od", nil),
 		node("labelled", "spot", "c", map[string]string{v1alpha1.DefaultPriceLabel: "0.1"}),
-		node("bad-label", "spot", "c", map[string]string{v1alpha1.DefaultPriceLabel: "ten cents"}),
+		node("bad-label", "spot", "c", map[string]string{v1alpha1.DefaultPriceLabel: "ten-cents"}),
 		node("virtual", "", "vk", map[string]string{"type": "virtual-kubelet"}),
 	}
 	checkout := map[string]string{policy.OnDemandBaseAnnotation: "1", policy.MaxPerPoolAnnotation: "1"}
@@ -153,7 +153,7 @@ func TestBuild(t *testing.T) {
 	if p := pools["karpenter.sh/nodepool=vk"]; p.UnpricedNodes != 1 {
 		t.Errorf("virtual pool %+v", p)
 	}
-	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], `node bad-label: label eks-node-viewer/instance-price="ten cents" is invalid: allowed values are a decimal number`) {
+	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], `node bad-label: label eks-node-viewer/instance-price="ten-cents" is invalid: allowed values are a decimal number`) {
 		t.Errorf("warnings %v", r.Warnings)
 	}
 
@@ -219,7 +219,7 @@ func TestExporter(t *testing.T) {
 	for e := range recorder.Events {
 		evs = append(evs, e)
 	}
-	if len(evs) != 1 || !strings.Contains(evs[0], "Warning InvalidValue") || !strings.Contains(evs[0], `eks-node-viewer/instance-price="ten cents"`) {
+	if len(evs) != 1 || !strings.Contains(evs[0], "Warning InvalidValue") || !strings.Contains(evs[0], `eks-node-viewer/instance-price="ten-cents"`) {
 		t.Errorf("events %v, want one Warning naming the label", evs)
 	}
 }
