@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -65,9 +66,11 @@ func withPrices(config []byte) ([]byte, error) {
 func (r *run) printReport(ctx context.Context, s *Summary) error {
 	r.say("7. what it saved: kubectl spot report --all-namespaces")
 	cmd := exec.CommandContext(ctx, r.opts.SchedulerBinary, "report", "--all-namespaces", "--scheduler-config", r.config, "--kubeconfig", r.cluster.Kubeconfig)
-	cmd.Stdout, cmd.Stderr = r.opts.Out, r.opts.Out
+	// Its log (the configuration loader's) goes to stderr: shown only if it fails.
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = r.opts.Out, &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("kubectl spot report: %w", err)
+		return fmt.Errorf("kubectl spot report: %w\n%s", err, stderr.String())
 	}
 	nodes, err := r.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
