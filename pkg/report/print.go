@@ -35,6 +35,10 @@ func PrintTable(out io.Writer, r Report, schedulerName string, window time.Durat
 		if unpriced {
 			fmt.Fprintf(w, "\t%d", c.Unpriced)
 		}
+		if policy == "" {
+			fmt.Fprintln(w) // no empty last cell: no trailing blanks
+			return
+		}
 		fmt.Fprintf(w, "\t%s\n", policy)
 	}
 	for _, wl := range r.Workloads {
