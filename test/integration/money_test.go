@@ -474,7 +474,7 @@ func TestReportDollarsMatchObjects(t *testing.T) {
 	}
 	for name, args := range map[string][]string{
 		"spot-scheduler":  {framework.SchedulerBinary(t), "--config=" + bad, "--kubeconfig=" + env.Kubeconfig},
-		"spot-rebalancer": {framework.GoBinary(t, "./cmd/rebalancer", RebalancerBinaryEnv), "--scheduler-config=" + bad, "--kubeconfig=" + env.Kubeconfig},
+		"spot-rebalancer": {framework.RebalancerBinary(t), "--scheduler-config=" + bad, "--kubeconfig=" + env.Kubeconfig},
 	} {
 		cmd := exec.CommandContext(env.Ctx, args[0], args[1:]...)
 		out, err := cmd.CombinedOutput()
