@@ -71,7 +71,7 @@ type options struct {
 
 func newOptions() *options {
 	return &options{
-		profile:      wellknown.SchedulerName,
+		profile: wellknown.SchedulerName,
 		// Karpenter's client defaults: a failback of a thousand pods makes four requests per
 		// move (the pod and the target re-read, the eviction, its event) beside the
 		// deletion-cost writes; at 50 requests/s it took over two minutes
