@@ -14,20 +14,12 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/spot-scheduler/spot-scheduler/internal/capacitytest"
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 )
 
-func model(t *testing.T) *capacity.Model {
-	t.Helper()
-	var cfg v1alpha1.CapacityModel
-	v1alpha1.SetDefaultsCapacityModel(&cfg)
-	m, err := capacity.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func model(t *testing.T) *capacity.Model { return capacitytest.DefaultModel(t) }
 
 func testNode(name, capacityType, pool string, taints ...v1.Taint) *v1.Node {
 	return &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name),

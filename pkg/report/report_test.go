@@ -21,6 +21,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/spot-scheduler/spot-scheduler/internal/capacitytest"
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
@@ -34,12 +35,7 @@ func model(t *testing.T) *capacity.Model {
 		{Tier: "spot", PerVCPUHour: 0.01, PerGiBHour: 0.001},
 		{Tier: "on-demand", PerVCPUHour: 0.04, PerGiBHour: 0.004},
 	}}}
-	v1alpha1.SetDefaultsCapacityModel(&cfg)
-	m, err := capacity.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return capacitytest.Model(t, cfg)
 }
 
 func node(name, capacityType, pool string, extra map[string]string, taints ...v1.Taint) *v1.Node {

@@ -29,6 +29,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/spot-scheduler/spot-scheduler/internal/capacitytest"
 	"github.com/spot-scheduler/spot-scheduler/internal/demo"
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
@@ -170,16 +171,7 @@ func evictedPods(env *framework.Env) map[string]string {
 	return out
 }
 
-func defaultModel(t *testing.T) *capacity.Model {
-	t.Helper()
-	var cfg v1alpha1.CapacityModel
-	v1alpha1.SetDefaultsCapacityModel(&cfg)
-	m, err := capacity.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func defaultModel(t *testing.T) *capacity.Model { return capacitytest.DefaultModel(t) }
 
 // TestKarpenterProvisionsSpotFirst: pending spot-scheduler pods (no default scheduler runs)
 // make Karpenter launch nodes from the spot NodePool (weight 100) and none from on-demand;
