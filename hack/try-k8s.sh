@@ -6,9 +6,9 @@
 #   hack/try-k8s.sh v1.38.0-beta.0   # any release; needs Go 1.27, fetched as GOTOOLCHAIN
 #
 # It copies the committed tree (git archive HEAD) into a temporary directory, moves every
-# Kubernetes pin there to that release as hack/update-k8s.sh does (k8s.io/kubernetes and the
-# staging modules it requires; sigs.k8s.io/scheduler-plugins stays at go.mod's release: it has
-# none past v0.34.7), then builds and vets every package and prints the compile errors grouped
+# Kubernetes pin there to that release with the copy's hack/update-k8s.sh (k8s.io/kubernetes,
+# the staging modules it requires, controller-runtime's matching release;
+# sigs.k8s.io/scheduler-plugins stays at go.mod's release: it has none past v0.34.7), then builds and vets every package and prints the compile errors grouped
 # by package: first what breaks in sigs.k8s.io/scheduler-plugins (it blocks the rest until it
 # has a release for that minor), then this module's own packages. The full log is kept in
 # $TRY_K8S_DIR (default: a new temporary directory) and its path printed. Exit status 0 when
@@ -26,7 +26,6 @@ if [[ ! $version =~ ^v1\.([0-9]+)\.([0-9]+)(-(alpha|beta|rc)\.[0-9]+)?$ ]]; then
 fi
 minor=${BASH_REMATCH[1]}
 patch=${BASH_REMATCH[2]}
-prerelease=${BASH_REMATCH[3]}
 # Kubernetes 1.38 and later need Go >= 1.27 (the machine has 1.26): the go command fetches it.
 if [ "$minor" -ge 38 ]; then
   export GOTOOLCHAIN=${TRY_K8S_GOTOOLCHAIN:-go1.27.3}
@@ -40,38 +39,19 @@ log "copying HEAD ($(git rev-parse --short HEAD)) into $dir/src"
 git archive HEAD | tar -x -C "$dir/src"
 cd "$dir/src"
 
-gomod=$(go mod download -json "k8s.io/kubernetes@${version}" 2>/dev/null | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-[ -n "$gomod" ] || { log "the module proxy does not serve k8s.io/kubernetes@${version}"; exit 2; }
-mapfile -t staging < <(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) v0.0.0\( // indirect\)\{0,1\}$#\1#p' "$gomod" | sort -u)
-edits=(-require="k8s.io/kubernetes@${version}")
-for mod in "${staging[@]}"; do
-  v=""
-  if [ -n "$prerelease" ]; then
-    candidates=("v0.${minor}.${patch}${prerelease}")
-  else
-    candidates=()
-    for ((p = patch; p <= patch + 8; p++)); do candidates+=("v0.${minor}.${p}"); done
-  fi
-  for c in "${candidates[@]}"; do
-    if go mod download "${mod}@${c}" >/dev/null 2>&1; then v=$c; break; fi
-  done
-  [ -n "$v" ] || { log "no served version of $mod for ${version}"; exit 1; }
-  edits+=(-replace="${mod}=${mod}@${v}")
-done
 # controller-runtime follows client-go one minor for one (v0.22 with 0.34): its newest served
 # release for the new minor, so that its breaks are not mistaken for the product's.
 cr_minor=$((minor - 12))
 cr_version=$(go list -m -versions sigs.k8s.io/controller-runtime 2>/dev/null | tr ' ' '\n' | grep "^v0\.${cr_minor}\.[0-9]*$" | sort -V | tail -1 || true)
 if [ -n "$cr_version" ]; then
-  edits+=(-require="sigs.k8s.io/controller-runtime@${cr_version}")
   log "sigs.k8s.io/controller-runtime ${cr_version}"
 else
   log "no sigs.k8s.io/controller-runtime v0.${cr_minor}.x is served: it stays at go.mod's release"
 fi
-go mod edit "${edits[@]}"
-if ! GOFLAGS=-mod=mod go mod tidy >"$dir/tidy.log" 2>&1; then
-  log "go mod tidy fails (see $dir/tidy.log):"
-  tail -20 "$dir/tidy.log" >&2
+# The copy's own hack/update-k8s.sh moves the pins, as a real upgrade would.
+if ! hack/update-k8s.sh "$version" "" "$cr_version" >"$dir/update.log" 2>&1; then
+  log "moving the pins fails (see $dir/update.log):"
+  tail -20 "$dir/update.log" >&2
   exit 1
 fi
 

@@ -11,13 +11,14 @@ cd "$(dirname "$0")/.."
 k8s_version=${1:?usage: hack/update-k8s.sh vMAJOR.MINOR.PATCH [scheduler-plugins-version] [controller-runtime-version]}
 plugins_version=${2:-}
 ctrl_runtime_version=${3:-}
-if [[ ! $k8s_version =~ ^v1\.([0-9]+)\.([0-9]+)$ ]]; then
-  echo "update-k8s: version must look like v1.34.10, got '$k8s_version'" >&2
+if [[ ! $k8s_version =~ ^v1\.([0-9]+)\.([0-9]+)(-(alpha|beta|rc)\.[0-9]+)?$ ]]; then
+  echo "update-k8s: version must look like v1.34.10 (or v1.38.0-beta.0), got '$k8s_version'" >&2
   exit 2
 fi
 minor=${BASH_REMATCH[1]}
 patch=${BASH_REMATCH[2]}
-staging_version="v0.${minor}.${patch}"
+prerelease=${BASH_REMATCH[3]}
+staging_version="v0.${minor}.${patch}${prerelease}"
 
 gomod=$(go mod download -json "k8s.io/kubernetes@${k8s_version}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
 [ -n "$gomod" ] || { echo "update-k8s: cannot download k8s.io/kubernetes@${k8s_version}" >&2; exit 1; }
@@ -27,6 +28,10 @@ mapfile -t staging < <(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) v0.0.0\( // 
 
 served_version() { # module -> first served v0.MINOR.PATCH at or above the wanted patch
   local mod=$1 p
+  if [ -n "$prerelease" ]; then # a pre-release's staging modules carry its exact tag
+    go mod download "${mod}@${staging_version}" >/dev/null 2>&1 && echo "$staging_version"
+    return
+  fi
   for ((p = patch; p <= patch + 8; p++)); do
     if go mod download "${mod}@v0.${minor}.${p}" >/dev/null 2>&1; then
       echo "v0.${minor}.${p}"
