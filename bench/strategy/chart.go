@@ -182,3 +182,47 @@ func drawText(img *image.RGBA, x, y int, s string, c color.RGBA) {
 		x += 4
 	}
 }
+
+// Bar is one bar of IntervalChart: a value with its interval.
+type Bar struct {
+	Label         string
+	Value, Lo, Hi float64
+}
+
+// IntervalChart writes a PNG of horizontal bars (one per label) with each bar's interval as a
+// whisker, scaled from 0 to the largest upper end.
+func IntervalChart(w io.Writer, title, unit string, bars []Bar) error {
+	const rowHeight, left, right = 24, 170, 60
+	height := topHeight + len(bars)*rowHeight + bottomSpace
+	img := image.NewRGBA(image.Rect(0, 0, chartWidth, height))
+	fill(img, img.Bounds(), white)
+	drawText(img, marginLeft, 8, strings.ToUpper(title), axisColor)
+	top := 0.0
+	for _, b := range bars {
+		top = max(top, b.Hi, b.Value)
+	}
+	if top <= 0 {
+		top = 1
+	}
+	plotW := chartWidth - left - right
+	xOf := func(v float64) int { return left + int(v/top*float64(plotW)) }
+	for i, b := range bars {
+		y := topHeight + i*rowHeight
+		drawText(img, 4, y+8, strings.ToUpper(b.Label), axisColor)
+		fill(img, image.Rect(left, y+4, xOf(b.Value), y+rowHeight-4), tierColors[trace.Spot])
+		lo, hi := xOf(b.Lo), xOf(b.Hi)
+		hline(img, lo, hi+1, y+rowHeight/2, axisColor)
+		fill(img, image.Rect(lo, y+6, lo+1, y+rowHeight-6), axisColor)
+		fill(img, image.Rect(hi, y+6, hi+1, y+rowHeight-6), axisColor)
+		drawText(img, xOf(max(b.Hi, b.Value))+6, y+8, fmt.Sprintf("%.2f %s", b.Value, strings.ToUpper(unit)), axisColor)
+	}
+	y := topHeight + len(bars)*rowHeight
+	hline(img, left, left+plotW, y, axisColor)
+	for k := 0; k <= 4; k++ {
+		v := top * float64(k) / 4
+		x := xOf(v)
+		fill(img, image.Rect(x, y, x+1, y+3), axisColor)
+		drawText(img, x-6, y+5, fmt.Sprintf("%.0f", v), axisColor)
+	}
+	return png.Encode(w, img)
+}

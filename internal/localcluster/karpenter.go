@@ -61,6 +61,9 @@ const (
 const (
 	ConsolidateWhenEmpty                = "WhenEmpty"
 	ConsolidateWhenEmptyOrUnderutilized = "WhenEmptyOrUnderutilized"
+	// ConsolidateBalanced (Karpenter v1.15+) consolidates a non-empty node only when the saving
+	// outweighs the disruption.
+	ConsolidateBalanced = "Balanced"
 )
 
 // KarpenterOptions say how to run Karpenter (its kwok cloud provider: nodes are API objects
@@ -78,6 +81,9 @@ type KarpenterOptions struct {
 	FeatureGates []string
 	// ExtraArgs are passed to the karpenter binary as they are.
 	ExtraArgs []string
+	// NodeRegistrationDelay is how long after a launch the kwok provider creates the Node
+	// object (the KWOKNodeClass's nodeRegistrationDelay: a machine booting and joining).
+	NodeRegistrationDelay time.Duration
 }
 
 // NodePool is the part of a Karpenter NodePool the product's stories vary.
@@ -97,6 +103,11 @@ type NodePool struct {
 	ConsolidateAfter *time.Duration
 	// InstanceTypes restricts the NodePool to these instance type names (nil: any).
 	InstanceTypes []string
+	// Zones restricts the NodePool to these zones (nil: any).
+	Zones []string
+	// DisruptionBudget is the NodePool's disruption budget in nodes ("10%" is Karpenter's
+	// default; "" means "100%": the tests bound the time, not the rate).
+	DisruptionBudget string
 	// Labels and Taints are put on every node of the NodePool (e.g. a virtual-node pool's
 	// type=virtual-kubelet label and virtual-kubelet.io/provider taint).
 	Labels map[string]string
@@ -190,16 +201,22 @@ func (o KarpenterOptions) Validate() error {
 			return fmt.Errorf("%s.CapacityType: %q is not one of %q, %q", field, p.CapacityType, CapacityTypeSpot, CapacityTypeOnDemand)
 		}
 		switch p.ConsolidationPolicy {
-		case "", ConsolidateWhenEmpty, ConsolidateWhenEmptyOrUnderutilized:
+		case "", ConsolidateWhenEmpty, ConsolidateWhenEmptyOrUnderutilized, ConsolidateBalanced:
 		default:
-			return fmt.Errorf("%s.ConsolidationPolicy: %q is not one of %q, %q", field, p.ConsolidationPolicy, ConsolidateWhenEmpty, ConsolidateWhenEmptyOrUnderutilized)
+			return fmt.Errorf("%s.ConsolidationPolicy: %q is not one of %q, %q, %q", field, p.ConsolidationPolicy, ConsolidateWhenEmpty, ConsolidateWhenEmptyOrUnderutilized, ConsolidateBalanced)
 		}
 		if p.Weight < 0 || p.Weight > 100 {
 			return fmt.Errorf("%s.Weight: %d is outside 0..100", field, p.Weight)
 		}
+		if p.DisruptionBudget != "" && !validBudget(p.DisruptionBudget) {
+			return fmt.Errorf("%s.DisruptionBudget: %q is not a node count or a percentage (e.g. \"10%%\")", field, p.DisruptionBudget)
+		}
 		if p.ConsolidateAfter != nil && *p.ConsolidateAfter < 0 {
 			return fmt.Errorf("%s.ConsolidateAfter: %s is negative", field, *p.ConsolidateAfter)
 		}
+	}
+	if o.NodeRegistrationDelay < 0 {
+		return fmt.Errorf("Karpenter.NodeRegistrationDelay: %s is negative", o.NodeRegistrationDelay)
 	}
 	for i, it := range o.InstanceTypes {
 		field := fmt.Sprintf("Karpenter.InstanceTypes[%d]", i)
@@ -250,6 +267,9 @@ func (c *Cluster) StartKarpenter(ctx context.Context, opts KarpenterOptions) (*K
 		"kind":       "KWOKNodeClass",
 		"metadata":   map[string]any{"name": KWOKNodeClassName},
 	}}
+	if opts.NodeRegistrationDelay > 0 {
+		nodeClass.Object["spec"] = map[string]any{"nodeRegistrationDelay": opts.NodeRegistrationDelay.String()}
+	}
 	if _, err := dyn.Resource(KWOKNodeClassGVR).Create(ctx, nodeClass, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("creating the KWOKNodeClass: %w", err)
 	}
@@ -330,6 +350,19 @@ func NodePoolObject(p NodePool) *unstructured.Unstructured {
 			"key": v1.LabelInstanceTypeStable, "operator": "In", "values": values,
 		})
 	}
+	if len(p.Zones) > 0 {
+		values := make([]any, len(p.Zones))
+		for i, z := range p.Zones {
+			values[i] = z
+		}
+		requirements = append(requirements, map[string]any{
+			"key": v1.LabelTopologyZone, "operator": "In", "values": values,
+		})
+	}
+	budget := p.DisruptionBudget
+	if budget == "" {
+		budget = "100%"
+	}
 	policy := p.ConsolidationPolicy
 	if policy == "" {
 		policy = ConsolidateWhenEmptyOrUnderutilized
@@ -343,8 +376,7 @@ func NodePoolObject(p NodePool) *unstructured.Unstructured {
 		"disruption": map[string]any{
 			"consolidationPolicy": policy,
 			"consolidateAfter":    consolidateAfter,
-			// Every node may be disrupted at once: the tests bound the time, not the rate.
-			"budgets": []any{map[string]any{"nodes": "100%"}},
+			"budgets": []any{map[string]any{"nodes": budget}},
 		},
 		"template": map[string]any{
 			"spec": map[string]any{
@@ -527,4 +559,10 @@ func LiveNodeNames(ctx context.Context, client kubernetes.Interface, labelSelect
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// validBudget: a Karpenter disruption budget in nodes, a count or a percentage.
+func validBudget(s string) bool {
+	n, err := strconv.Atoi(strings.TrimSuffix(s, "%"))
+	return err == nil && n >= 0 && (!strings.HasSuffix(s, "%") || n <= 100)
 }

@@ -25,7 +25,7 @@ func TestKarpenterOptionsValidateNamesTheField(t *testing.T) {
 		{"capacity type", KarpenterOptions{NodePools: []NodePool{{Name: "x", CapacityType: "reserved"}}}, `Karpenter.NodePools[0].CapacityType: "reserved" is not one of "spot", "on-demand"`},
 		{"no name", KarpenterOptions{NodePools: []NodePool{{CapacityType: CapacityTypeSpot}}}, "Karpenter.NodePools[0].Name: must not be empty"},
 		{"twice", KarpenterOptions{NodePools: []NodePool{good, good}}, `Karpenter.NodePools[1].Name: "spot" is used twice`},
-		{"policy", KarpenterOptions{NodePools: []NodePool{{Name: "x", CapacityType: CapacityTypeSpot, ConsolidationPolicy: "Always"}}}, `Karpenter.NodePools[0].ConsolidationPolicy: "Always" is not one of "WhenEmpty", "WhenEmptyOrUnderutilized"`},
+		{"policy", KarpenterOptions{NodePools: []NodePool{{Name: "x", CapacityType: CapacityTypeSpot, ConsolidationPolicy: "Always"}}}, `Karpenter.NodePools[0].ConsolidationPolicy: "Always" is not one of "WhenEmpty", "WhenEmptyOrUnderutilized", "Balanced"`},
 		{"weight", KarpenterOptions{NodePools: []NodePool{{Name: "x", CapacityType: CapacityTypeSpot, Weight: 101}}}, "Karpenter.NodePools[0].Weight: 101 is outside 0..100"},
 		{"after", KarpenterOptions{NodePools: []NodePool{{Name: "x", CapacityType: CapacityTypeSpot, ConsolidateAfter: &negative}}}, "Karpenter.NodePools[0].ConsolidateAfter: -1s is negative"},
 		{"price", KarpenterOptions{InstanceTypes: []InstanceType{{Name: "c", CPU: 1, MemoryGi: 1, OnDemandPrice: 1, Zones: []string{"a"}}}}, "Karpenter.InstanceTypes[0]: OnDemandPrice and SpotPrice must be positive"},

@@ -54,6 +54,15 @@ type Options struct {
 	// PodReadyDelay: kwok turns a bound pod Running and Ready this long after it sees it (a
 	// container's start-up; 0: at once).
 	PodReadyDelay time.Duration
+	// NodeReadyDelay and NodeReadyJitter: kwok reports a new node Ready after a delay drawn
+	// uniformly from [NodeReadyDelay, NodeReadyDelay+NodeReadyJitter] (a machine's boot and
+	// kubelet start-up; 0: at once).
+	NodeReadyDelay, NodeReadyJitter time.Duration
+	// NotReadyTaint keeps the API server's TaintNodesByCondition admission, so that a new node
+	// carries node.kubernetes.io/not-ready:NoSchedule until it is Ready, and removes the taint
+	// when kwok reports it Ready, as the node-lifecycle controller does (which does not run
+	// here). Without it a node is schedulable from its creation.
+	NotReadyTaint bool
 	// Karpenter, when set, starts Karpenter (kwok cloud provider) after the rest (karpenter.go).
 	Karpenter *KarpenterOptions
 }
@@ -72,6 +81,8 @@ type Cluster struct {
 
 	env   *envtest.Environment
 	procs []*Process
+	// stopHelpers stops what runs in this process for the cluster (the not-ready taint lifter).
+	stopHelpers context.CancelFunc
 }
 
 // Start brings the control plane up and waits until it serves.
@@ -107,7 +118,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	// No node-lifecycle controller runs, so nothing would lift the not-ready taint that
 	// TaintNodesByCondition puts on every new node; kwok reports the nodes Ready instead.
-	apiServer.Configure().Set("disable-admission-plugins", "ServiceAccount", "TaintNodesByCondition")
+	disabled := []string{"ServiceAccount", "TaintNodesByCondition"}
+	if opts.NotReadyTaint {
+		disabled = disabled[:1]
+	}
+	apiServer.Configure().Set("disable-admission-plugins", disabled...)
 	etcd := &envtest.Etcd{}
 	etcd.Out, etcd.Err = mustLog(dir, "etcd")
 	c.env.ControlPlane.Etcd = etcd
@@ -142,7 +157,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 	}
 	if !opts.NoKwok {
-		stages, err := kwokStages(binDir, dir, opts.PodReadyDelay)
+		stages, err := kwokStages(binDir, dir, opts.PodReadyDelay, opts.NodeReadyDelay, opts.NodeReadyJitter)
 		if err != nil {
 			return nil, err
 		}
@@ -151,6 +166,13 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			"--manage-all-nodes=true",
 			"--config="+stages,
 		); err != nil {
+			return nil, err
+		}
+	}
+	if opts.NotReadyTaint {
+		helpers, stop := context.WithCancel(context.WithoutCancel(ctx))
+		c.stopHelpers = stop
+		if err = c.liftNotReadyTaints(helpers); err != nil {
 			return nil, err
 		}
 	}
@@ -311,6 +333,9 @@ func (p *Process) Stop(grace time.Duration) {
 
 // Stop ends every process the cluster started, newest first, then the API server and etcd.
 func (c *Cluster) Stop() error {
+	if c.stopHelpers != nil {
+		c.stopHelpers()
+	}
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		c.procs[i].Stop(5 * time.Second)
 	}
@@ -443,22 +468,41 @@ func TaintNode(ctx context.Context, client kubernetes.Interface, name string, ta
 	return nil
 }
 
-// kwokStages returns the kwok stages file to use: the built one, or, with a pod start-up delay,
-// a copy in dir whose pod-ready stage waits that long.
-func kwokStages(binDir, dir string, podReadyDelay time.Duration) (string, error) {
+// kwokStages returns the kwok stages file to use: the built one, or, with a pod or node
+// start-up delay, a copy in dir whose pod-ready (node-initialize) stage waits that long.
+func kwokStages(binDir, dir string, podReadyDelay, nodeReadyDelay, nodeReadyJitter time.Duration) (string, error) {
 	path := filepath.Join(binDir, "kwok-stages.yaml")
-	if podReadyDelay <= 0 {
+	if podReadyDelay <= 0 && nodeReadyDelay <= 0 && nodeReadyJitter <= 0 {
 		return path, nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	const anchor = "  name: pod-ready\nspec:\n"
-	if !strings.Contains(string(data), anchor) {
-		return "", fmt.Errorf("%s has no pod-ready stage to delay", path)
+	stages := string(data)
+	delay := func(stage string, d, jitter time.Duration) error {
+		anchor := "  name: " + stage + "\nspec:\n"
+		if !strings.Contains(stages, anchor) {
+			return fmt.Errorf("%s has no %s stage to delay", path, stage)
+		}
+		spec := fmt.Sprintf("  delay:\n    durationMilliseconds: %d\n", d.Milliseconds())
+		if jitter > 0 {
+			// kwok draws the delay uniformly between the two values.
+			spec += fmt.Sprintf("    jitterDurationMilliseconds: %d\n", (d + jitter).Milliseconds())
+		}
+		stages = strings.Replace(stages, anchor, anchor+spec, 1)
+		return nil
 	}
-	delayed := strings.Replace(string(data), anchor, fmt.Sprintf("%s  delay:\n    durationMilliseconds: %d\n", anchor, podReadyDelay.Milliseconds()), 1)
+	if podReadyDelay > 0 {
+		if err := delay("pod-ready", podReadyDelay, 0); err != nil {
+			return "", err
+		}
+	}
+	if nodeReadyDelay > 0 || nodeReadyJitter > 0 {
+		if err := delay("node-initialize", nodeReadyDelay, nodeReadyJitter); err != nil {
+			return "", err
+		}
+	}
 	out := filepath.Join(dir, "kwok-stages.yaml")
-	return out, os.WriteFile(out, []byte(delayed), 0o600)
+	return out, os.WriteFile(out, []byte(stages), 0o600)
 }

@@ -1,0 +1,156 @@
+// Command day is the real-day benchmark (`make bench-day`, docs/benchmarks.md): every strategy
+// runs the episode library in real time on its own local control plane with the real
+// Karpenter, each run is saved under <out>/runs (runs accumulate over invocations), and days
+// composed from every saved run are reported in <out>/summary.txt, results.md and PNGs.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/spot-scheduler/spot-scheduler/bench/day"
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
+)
+
+func main() {
+	var (
+		strategies  = flag.String("strategies", day.Karpenter+","+day.SpotScheduler, "Comma-separated strategies to run: "+strings.Join(day.AllStrategies, ", ")+" (none: only report the saved runs).")
+		reps        = flag.Int("repetitions", 1, "Runs of each strategy in this invocation.")
+		parallel    = flag.Int("parallel", 2, "Clusters run side by side.")
+		stress      = flag.Bool("stress", false, "Also run the all-spot reclaim and its return.")
+		shapeName   = flag.String("shape", "default", "Cluster shape: default or smoke.")
+		out         = flag.String("out", "bench/results/day", "Directory of the saved runs and the reports.")
+		logs        = flag.String("logs", "", "Keep every component's log under this directory (default: only on failure).")
+		binDir      = flag.String("bin-dir", "", "Control-plane binaries (default: $SPOT_SCHEDULER_BIN_DIR or hack/build-control-plane.sh).")
+		karpenter   = flag.String("karpenter-dir", "", "Karpenter's build (default: $SPOT_SCHEDULER_KARPENTER_DIR or hack/build-karpenter.sh).")
+		scheduler   = flag.String("scheduler", "bin/spot-scheduler", "spot-scheduler binary.")
+		rebalancer  = flag.String("rebalancer", "bin/spot-rebalancer", "spot-rebalancer binary.")
+		config      = flag.String("scheduler-config", "manifests/scheduler-config.yaml", "spot-scheduler's KubeSchedulerConfiguration (the chart's).")
+		descheduler = flag.String("descheduler", "", "descheduler binary for aks-recipe (default: hack/build-descheduler.sh).")
+	)
+	flag.Parse()
+	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(false)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *strategies, *reps, *parallel, *stress, *shapeName, *out, *logs, *binDir, *karpenter, *scheduler, *rebalancer, *config, *descheduler); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-day:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, strategies string, reps, parallel int, stress bool, shapeName, out, logs, binDir, karpenterDir, scheduler, rebalancer, config, descheduler string) error {
+	began := time.Now()
+	var shape *day.Shape
+	switch shapeName {
+	case "default":
+		shape = day.Default()
+	case "smoke":
+		shape = day.Smoke()
+	default:
+		return fmt.Errorf("--shape=%q is not one of default, smoke", shapeName)
+	}
+	if reps < 1 || parallel < 1 {
+		return fmt.Errorf("--repetitions and --parallel must be at least 1")
+	}
+	var names []string
+	if strategies != "" {
+		names = strings.Split(strategies, ",")
+	}
+	for _, s := range names {
+		if err := day.ValidStrategy(s); err != nil {
+			return fmt.Errorf("--strategies: %w", err)
+		}
+	}
+	episodes := slices.Clone(day.Library)
+	if stress {
+		episodes = append(episodes, day.Stress...)
+	}
+	if slices.Contains(names, day.AKSRecipe) && descheduler == "" {
+		b, err := exec.CommandContext(ctx, "bash", "hack/build-descheduler.sh").Output()
+		if err != nil {
+			return fmt.Errorf("building the descheduler: %w", err)
+		}
+		descheduler = strings.TrimSpace(string(b))
+	}
+	var err error
+	if binDir, err = localcluster.ResolveBinDir(binDir); err != nil {
+		return err
+	}
+	if karpenterDir, err = localcluster.ResolveKarpenterDir(karpenterDir); err != nil {
+		return err
+	}
+	for _, p := range []*string{&scheduler, &rebalancer, &config} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+	}
+	type job struct {
+		strategy string
+		rep      int
+	}
+	var jobs []job
+	for r := 1; r <= reps; r++ {
+		for _, s := range names {
+			jobs = append(jobs, job{s, r})
+		}
+	}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r, err := day.Execute(ctx, j.strategy, day.Options{Shape: shape, Episodes: episodes, BinDir: binDir, KarpenterDir: karpenterDir,
+				SchedulerBinary: scheduler, RebalancerBinary: rebalancer, SchedulerConfig: config, DeschedulerBinary: descheduler,
+				LogDir: logs, Repetition: j.rep, Out: os.Stdout})
+			if err == nil {
+				var path string
+				if path, err = day.SaveRun(out, r); err == nil {
+					fmt.Printf("[%s r%d] saved %s (%.0f min)\n", j.strategy, j.rep, path, r.Wall/60)
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s r%d: %w", j.strategy, j.rep, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		fmt.Fprintln(os.Stderr, "bench-day:", err)
+	}
+	runs, err := day.LoadRuns(out, shape.Name)
+	if err != nil {
+		return err
+	}
+	rep := day.Summarize(shape, runs)
+	if err := rep.WriteReports(out, day.Header(shape, filepath.Base(karpenterDir), time.Since(began))); err != nil {
+		return err
+	}
+	for _, l := range rep.SummaryLines() {
+		fmt.Println(l)
+	}
+	fmt.Printf("bench-day: %d runs of shape %s reported in %s (this invocation: %s)\n", len(runs), shape.Name, out, time.Since(began).Round(time.Second))
+	if len(errs) > 0 {
+		return fmt.Errorf("%d of %d runs failed", len(errs), len(jobs))
+	}
+	return nil
+}

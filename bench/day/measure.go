@@ -1,0 +1,194 @@
+package day
+
+import (
+	"math"
+	"sort"
+)
+
+// minimumBilled is the shortest a machine is billed for (one minute, as on the major clouds).
+const minimumBilled = 60.0
+
+// Episode is what one episode measured, from its event (t0) to the moment the cluster
+// settled (the last change before a quiet stretch).
+type Episode struct {
+	Kind string `json:"kind"`
+	// Duration: seconds from the event to the settled state; Settled is false when the
+	// episode hit Shape.EpisodeTimeout instead.
+	Duration float64 `json:"duration"`
+	Settled  bool    `json:"settled"`
+	// NodeSeconds by tier billed within the episode (each machine at least a minute);
+	// StartNodes and EndNodes: machines alive at its start and at its end, by tier.
+	NodeSeconds          map[string]float64 `json:"nodeSeconds"`
+	StartNodes, EndNodes map[string]int     `json:"-"`
+	StartNodesJSON       map[string]int     `json:"startNodes"`
+	EndNodesJSON         map[string]int     `json:"endNodes"`
+	// StartPods: workload pods Running per tier at the start.
+	StartPods map[string]int `json:"startPods"`
+	// Deficit: replica-seconds below the desired count, per workload. Fewest: the fewest
+	// replicas Running at any sample, Desired: the desired count at the end.
+	Deficit map[string]float64 `json:"deficit"`
+	Fewest  map[string]int     `json:"fewest"`
+	Desired map[string]int     `json:"desired"`
+	// PendingP95: the 95th percentile of seconds from creation to Running and Ready of the
+	// workload pods created in the episode; PendingPodSeconds and ServedPodSeconds integrate
+	// the replicas not Running and Running.
+	PendingP95        float64 `json:"pendingP95"`
+	PendingPodSeconds float64 `json:"pendingPodSeconds"`
+	ServedPodSeconds  float64 `json:"servedPodSeconds"`
+	// Evictions of workload pods that no reclaim caused (moves, consolidation, descheduling);
+	// DrainEvictions: of pods on noticed nodes; PlaceholderEvictions: of placeholders.
+	// MovedTwice: evictions of pods created in the episode after an eviction of their workload.
+	Evictions            int `json:"evictions"`
+	DrainEvictions       int `json:"drainEvictions"`
+	PlaceholderEvictions int `json:"placeholderEvictions"`
+	MovedTwice           int `json:"movedTwice"`
+	// NeededMoves: pods Running off spot at the start of a return that the optimum runs on spot.
+	NeededMoves int `json:"neededMoves"`
+	// HeadroomNodeSeconds: node-seconds that placeholders held.
+	HeadroomNodeSeconds float64 `json:"headroomNodeSeconds"`
+	// Timeline of the episode (seconds from its start), for the chart.
+	Timeline []Point `json:"timeline"`
+}
+
+// Point of an episode's timeline.
+type Point struct {
+	T           float64        `json:"t"`
+	PodsPerTier map[string]int `json:"podsPerTier"`
+	Pending     int            `json:"pending"`
+}
+
+// TotalDeficit sums the replica-deficit seconds of every workload.
+func (e *Episode) TotalDeficit() float64 {
+	total := 0.0
+	for _, v := range e.Deficit {
+		total += v
+	}
+	return total
+}
+
+// measure computes an episode from the recorder's data between t0 and t1.
+func (rec *recorder) measure(st Step, t0, t1 float64, settled bool) *Episode {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	shape := rec.r.shape
+	ep := &Episode{Kind: st.Kind, Duration: t1 - t0, Settled: settled, NodeSeconds: map[string]float64{},
+		StartNodes: map[string]int{}, EndNodes: map[string]int{}, StartPods: map[string]int{},
+		Deficit: map[string]float64{}, Fewest: map[string]int{}, Desired: map[string]int{}}
+	for _, c := range rec.claims {
+		if c.Refused || c.Tier == "" {
+			continue
+		}
+		end := c.End
+		if end < 0 {
+			end = math.Inf(1)
+		}
+		billedEnd := max(end, c.Start+minimumBilled)
+		ep.NodeSeconds[c.Tier] += max(0, min(billedEnd, t1)-max(c.Start, t0))
+		if c.Start <= t0 && end > t0 {
+			ep.StartNodes[c.Tier]++
+		}
+		if c.Start <= t1 && end > t1 {
+			ep.EndNodes[c.Tier]++
+		}
+	}
+	ep.StartNodesJSON, ep.EndNodesJSON = ep.StartNodes, ep.EndNodes
+	first := true
+	for i, s := range rec.samples {
+		if s.T < t0-10 || s.T > t1 {
+			continue
+		}
+		ep.Timeline = append(ep.Timeline, Point{T: s.T - t0, PodsPerTier: s.PodsPerTier, Pending: s.Pending})
+		if s.T < t0 {
+			continue
+		}
+		if first {
+			for tier, n := range s.PodsPerTier {
+				ep.StartPods[tier] = n
+			}
+			first = false
+		}
+		dt := 0.0
+		if i+1 < len(rec.samples) {
+			dt = min(rec.samples[i+1].T, t1) - s.T
+		}
+		for w, want := range s.Desired {
+			short := max(0, want-s.Running[w])
+			ep.Deficit[w] += float64(short) * dt
+			if n, ok := ep.Fewest[w]; !ok || s.Running[w] < n {
+				ep.Fewest[w] = s.Running[w]
+			}
+			ep.Desired[w] = want
+			ep.ServedPodSeconds += float64(min(want, s.Running[w])) * dt
+		}
+		ep.PendingPodSeconds += float64(s.Pending) * dt
+		ep.HeadroomNodeSeconds += float64(s.PlaceholderMilliCPU) / float64(shape.nodeMilliCPU()) * dt
+	}
+	var waits []float64
+	for _, p := range rec.pods {
+		if p.Created < t0 || p.Created > t1 {
+			continue
+		}
+		ready := p.Ready
+		if ready < 0 {
+			ready = t1
+		}
+		waits = append(waits, max(0, ready-p.Created))
+	}
+	ep.PendingP95 = percentile(waits, 0.95)
+	firstEviction := map[string]float64{}
+	for _, e := range rec.evictions {
+		if e.T < t0 || e.T > t1 {
+			continue
+		}
+		switch {
+		case e.Placeholder:
+			ep.PlaceholderEvictions++
+		case e.Drain:
+			ep.DrainEvictions++
+		default:
+			ep.Evictions++
+		}
+		if e.Placeholder {
+			continue
+		}
+		if at, ok := firstEviction[e.Workload]; ok && !e.Drain && e.PodCreated > at {
+			ep.MovedTwice++
+		}
+		if _, ok := firstEviction[e.Workload]; !ok {
+			firstEviction[e.Workload] = e.T
+		}
+	}
+	if len(st.Return) > 0 {
+		off := ep.StartPods[OnDemand] + ep.StartPods[Burst]
+		if rec.r.strategy == SpotSchedulerPolicy {
+			// The policy's on-demand base stays on on-demand: not a move the optimum asks for.
+			off -= policyBase(shape)
+		}
+		ep.NeededMoves = max(0, off-optimumOffSpotPods(shape, rec.r.atPeak(), rec.r.outPools()))
+	}
+	return ep
+}
+
+func percentile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sort.Float64s(xs)
+	return xs[min(len(xs)-1, int(math.Ceil(q*float64(len(xs))))-1)]
+}
+
+func (r *runner) atPeak() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peak
+}
+
+func (r *runner) outPools() map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]bool{}
+	for p := range r.out {
+		out[p] = true
+	}
+	return out
+}

@@ -1,0 +1,502 @@
+package day
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
+)
+
+const (
+	namespace        = "bench"
+	workloadLabel    = "bench.spot-scheduler.io/workload"
+	placeholderLabel = "spot-scheduler.io/placeholder"
+	placeholderClass = "placeholder"
+)
+
+// Options of one run: one strategy, one repetition of the episodes.
+type Options struct {
+	Shape *Shape
+	// Episodes to run in order (default Library).
+	Episodes []string
+	// BinDir holds the control-plane binaries ("" finds or builds them); KarpenterDir
+	// Karpenter's build ("": $SPOT_SCHEDULER_KARPENTER_DIR or hack/build-karpenter.sh).
+	BinDir, KarpenterDir string
+	// SchedulerBinary, RebalancerBinary and SchedulerConfig run spot-scheduler;
+	// DeschedulerBinary runs aks-recipe.
+	SchedulerBinary, RebalancerBinary, SchedulerConfig, DeschedulerBinary string
+	// LogDir, when set, keeps the run's component logs in LogDir/<strategy>-r<repetition>.
+	LogDir     string
+	Repetition int
+	Out        io.Writer
+}
+
+// Run is one strategy's pass through the episodes.
+type Run struct {
+	Strategy   string    `json:"strategy"`
+	Shape      string    `json:"shape"`
+	Repetition int       `json:"repetition"`
+	Date       time.Time `json:"date"`
+	// Wall: the whole run, start-up included (seconds).
+	Wall     float64   `json:"wall"`
+	Episodes []Episode `json:"episodes"`
+}
+
+type runner struct {
+	ctx      context.Context
+	opts     Options
+	shape    *Shape
+	strategy string
+	cluster  *localcluster.Cluster
+	client   kubernetes.Interface
+	k        *localcluster.Karpenter
+	procs    []*localcluster.Process
+	rec      *recorder
+	start    time.Time
+
+	mu sync.Mutex
+	// out: the pools the cloud has no capacity in now, since when; interrupted: the nodes
+	// given a notice (their pods' evictions are the reclaim's, not moves).
+	out         map[string]time.Time
+	interrupted map[string]bool
+	peak        bool
+}
+
+func (r *runner) say(format string, args ...any) {
+	if r.opts.Out != nil {
+		fmt.Fprintf(r.opts.Out, "[%s r%d %5.0fs] %s\n", r.strategy, r.opts.Repetition, time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
+	}
+}
+
+// Execute runs the episodes under one strategy on a fresh cluster.
+func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err error) {
+	if err := ValidStrategy(strategy); err != nil {
+		return nil, err
+	}
+	if opts.Shape == nil {
+		return nil, errors.New("Options.Shape: no shape")
+	}
+	if err := opts.Shape.Validate(); err != nil {
+		return nil, err
+	}
+	if len(opts.Episodes) == 0 {
+		opts.Episodes = Library
+	}
+	steps := make([]Step, len(opts.Episodes))
+	for i, kind := range opts.Episodes {
+		if steps[i], err = StepFor(opts.Shape, kind); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &runner{ctx: ctx, opts: opts, shape: opts.Shape, strategy: strategy, start: time.Now(), out: map[string]time.Time{}, interrupted: map[string]bool{}}
+	dir := ""
+	if opts.LogDir != "" {
+		dir = filepath.Join(opts.LogDir, fmt.Sprintf("%s-r%d", strategy, opts.Repetition))
+		_ = os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	s := opts.Shape
+	r.say("starting a local control plane (etcd, kube-apiserver, kube-controller-manager, kwok)")
+	c, err := localcluster.Start(ctx, localcluster.Options{BinDir: opts.BinDir, Dir: dir, ControllerManager: true,
+		NotReadyTaint: true, NodeReadyJitter: s.NodeReadyJitter, PodReadyDelay: s.PodReadyDelay})
+	if err != nil {
+		return nil, err
+	}
+	r.cluster, r.client = c, c.Client
+	defer func() {
+		_ = c.Stop()
+		if err != nil {
+			err = fmt.Errorf("%s: %w (logs in %s)", strategy, err, c.Dir)
+		} else if opts.LogDir == "" {
+			_ = os.RemoveAll(c.Dir)
+		}
+	}()
+	if err := r.setup(); err != nil {
+		return nil, errors.Join(err, r.checkComponents())
+	}
+	run := &Run{Strategy: strategy, Shape: s.Name, Repetition: opts.Repetition, Date: time.Now().UTC()}
+	r.say("creating the workloads off-peak and waiting for the cluster to settle")
+	if err := r.createWorkloads(); err != nil {
+		return nil, err
+	}
+	if _, ok, err := r.settle(r.rec.now()); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, fmt.Errorf("the cluster did not settle within %s of creating the workloads", s.EpisodeTimeout)
+	}
+	for _, st := range steps {
+		ep, err := r.episode(st)
+		if err != nil {
+			return nil, fmt.Errorf("episode %s: %w", st.Kind, err)
+		}
+		run.Episodes = append(run.Episodes, *ep)
+	}
+	run.Wall = time.Since(r.start).Seconds()
+	return run, nil
+}
+
+func (r *runner) setup() error {
+	ctx, s := r.ctx, r.shape
+	if _, err := r.client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	never := v1.PreemptNever
+	if _, err := r.client.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
+		ObjectMeta: metav1.ObjectMeta{Name: placeholderClass}, Value: -10, PreemptionPolicy: &never,
+		Description: "Overprovisioner placeholders: preempted by any real pod.",
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if err := r.startComponents(); err != nil {
+		return err
+	}
+	pools := nodePools(s, r.strategy)
+	r.say("starting Karpenter with NodePools %s", describePools(pools))
+	k, err := r.cluster.StartKarpenter(ctx, localcluster.KarpenterOptions{Dir: r.opts.KarpenterDir, NodePools: pools,
+		InstanceTypes: instanceTypes(s), NodeRegistrationDelay: s.NodeRegistrationDelay})
+	if err != nil {
+		return err
+	}
+	r.k = k
+	r.procs = append(r.procs, k.Process)
+	r.rec = newRecorder(r)
+	if err := r.rec.start(ctx); err != nil {
+		return err
+	}
+	go r.refuseLaunchesInOutPools()
+	return nil
+}
+
+func describePools(pools []localcluster.NodePool) string {
+	parts := make([]string, len(pools))
+	for i, p := range pools {
+		parts[i] = fmt.Sprintf("%s (%s, weight %d, %s CPU, %s after %s)", p.Name, p.CapacityType, p.Weight, p.CPULimit, p.ConsolidationPolicy, p.ConsolidateAfter)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// podSpec is a workload's pod: one container, the termination grace period of most web
+// services (30 s is the default; 0 would hide the drain's cost), tolerating the virtual node.
+// The default scheduler's strategies prefer spot nodes, then real nodes (seeds 000, 002).
+func (r *runner) podSpec(milliCPU int64) v1.PodSpec {
+	spec := v1.PodSpec{
+		SchedulerName: v1.DefaultSchedulerName,
+		Tolerations:   []v1.Toleration{{Key: virtualTaintKey, Operator: v1.TolerationOpExists}},
+		Containers: []v1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10", Resources: v1.ResourceRequirements{
+			Requests: v1.ResourceList{
+				v1.ResourceCPU:    *resource.NewMilliQuantity(milliCPU, resource.DecimalSI),
+				v1.ResourceMemory: resource.MustParse("256Mi"),
+			}}}},
+	}
+	if isSpotScheduler(r.strategy) {
+		spec.SchedulerName = "spot-scheduler"
+		return spec
+	}
+	spec.Affinity = &v1.Affinity{NodeAffinity: &v1.NodeAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []v1.PreferredSchedulingTerm{
+			{Weight: 100, Preference: v1.NodeSelectorTerm{MatchExpressions: []v1.NodeSelectorRequirement{
+				{Key: localcluster.KarpenterCapacityTypeLabel, Operator: v1.NodeSelectorOpIn, Values: []string{localcluster.CapacityTypeSpot}}}}},
+			{Weight: 50, Preference: v1.NodeSelectorTerm{MatchExpressions: []v1.NodeSelectorRequirement{
+				{Key: "type", Operator: v1.NodeSelectorOpNotIn, Values: []string{"virtual-kubelet"}}}}},
+		},
+	}}
+	return spec
+}
+
+func (r *runner) deployment(name string, replicas int, spec v1.PodSpec, labels, annotations map[string]string) *appsv1.Deployment {
+	labels = mergeMaps(map[string]string{"app": name}, labels)
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(replicas)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations}, Spec: spec},
+		},
+	}
+}
+
+func mergeMaps(a, b map[string]string) map[string]string {
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
+
+// createWorkloads creates every workload off-peak with its PDB, and the recipe's standing
+// headroom.
+func (r *runner) createWorkloads() error {
+	ctx := r.ctx
+	for _, w := range r.shape.Workloads {
+		var annotations map[string]string
+		if w.Policy && r.strategy == SpotSchedulerPolicy {
+			annotations = r.shape.Policy
+		}
+		d := r.deployment(w.Name, w.Replicas, r.podSpec(w.MilliCPU), map[string]string{workloadLabel: w.Name}, annotations)
+		d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
+		if _, err := r.client.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		if w.PDB == "" {
+			continue
+		}
+		pdb, err := pdbFor(w)
+		if err != nil {
+			return err
+		}
+		if _, err := r.client.PolicyV1().PodDisruptionBudgets(namespace).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	r.rec.setDesired(r.shape, false)
+	if r.strategy != AKSRecipe {
+		return nil
+	}
+	spec := r.podSpec(aksHeadroomMilliCPU)
+	spec.Affinity, spec.Tolerations = nil, nil
+	spec.PriorityClassName = placeholderClass
+	spec.TerminationGracePeriodSeconds = ptr.To[int64](0)
+	spec.NodeSelector = map[string]string{localcluster.KarpenterCapacityTypeLabel: localcluster.CapacityTypeSpot}
+	d := r.deployment("headroom", aksHeadroomReplicas, spec, map[string]string{placeholderLabel: "true"}, nil)
+	_, err := r.client.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{})
+	return err
+}
+
+func pdbFor(w Workload) (*policyv1.PodDisruptionBudget, error) {
+	key, value, ok := strings.Cut(w.PDB, "=")
+	if !ok || (key != "maxUnavailable" && key != "minAvailable") {
+		return nil, fmt.Errorf("workload %s: PDB %q is not maxUnavailable=<n|n%%> or minAvailable=<n|n%%>", w.Name, w.PDB)
+	}
+	v := intstr.Parse(value)
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: w.Name},
+		Spec:       policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": w.Name}}},
+	}
+	if key == "maxUnavailable" {
+		pdb.Spec.MaxUnavailable = &v
+	} else {
+		pdb.Spec.MinAvailable = &v
+	}
+	return pdb, nil
+}
+
+// episode applies one step at t0 and waits until the cluster has settled again.
+func (r *runner) episode(st Step) (*Episode, error) {
+	t0 := r.rec.now()
+	r.say("episode %s", st.Kind)
+	if err := r.apply(st, t0); err != nil {
+		return nil, err
+	}
+	t1, settled, err := r.settle(t0)
+	if err != nil {
+		return nil, err
+	}
+	ep := r.rec.measure(st, t0, t1, settled)
+	r.say("episode %s: %.0fs (settled %v), nodes %v -> %v, evictions %d (+%d drained), deficit %.0f replica-s",
+		st.Kind, ep.Duration, settled, ep.StartNodes, ep.EndNodes, ep.Evictions, ep.DrainEvictions, ep.TotalDeficit())
+	return ep, nil
+}
+
+// apply does a step's action. A reclaim first marks the pools out (the cloud launches
+// nothing there from now on) and lowers their NodePools' limits to 0, then hands every node
+// of each pool to Karpenter's interruption path (its handling of a spot interruption
+// message: taint karpenter.sh/disrupted, evict, remove), pool after pool Lag apart; when the
+// notice runs out, whatever is left of a node is terminated by the cloud (node deleted).
+func (r *runner) apply(st Step, t0 float64) error {
+	ctx := r.ctx
+	if st.Scale {
+		r.mu.Lock()
+		r.peak = st.Peak
+		r.mu.Unlock()
+		r.rec.setDesired(r.shape, st.Peak)
+		for _, w := range r.shape.Workloads {
+			n := w.Replicas
+			if st.Peak {
+				n = w.Peak
+			}
+			if err := localcluster.ScaleDeployment(ctx, r.client, namespace, w.Name, int32(n)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, pool := range st.Return {
+		r.mu.Lock()
+		delete(r.out, pool)
+		r.mu.Unlock()
+		if err := r.k.SetNodePoolCPULimit(ctx, pool, fmt.Sprint(r.poolLimit(pool))); err != nil {
+			return err
+		}
+	}
+	for i, pool := range st.Reclaim {
+		if i > 0 && st.Lag > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(st.Lag):
+			}
+		}
+		if err := r.reclaim(pool, st.Notice); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runner) poolLimit(pool string) int64 {
+	for _, p := range r.shape.Pools {
+		if p.Name == pool {
+			return p.CPULimit
+		}
+	}
+	return 0
+}
+
+func (r *runner) reclaim(pool string, notice time.Duration) error {
+	ctx := r.ctx
+	r.mu.Lock()
+	r.out[pool] = time.Now()
+	r.mu.Unlock()
+	if err := r.k.SetNodePoolCPULimit(ctx, pool, "0"); err != nil {
+		return err
+	}
+	nodes, err := localcluster.LiveNodeNames(ctx, r.client, localcluster.KarpenterNodePoolLabel+"="+pool)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	for _, n := range nodes {
+		r.interrupted[n] = true
+	}
+	r.mu.Unlock()
+	for _, n := range nodes {
+		if err := r.k.Interrupt(ctx, n); err != nil && !apierrors.IsNotFound(err) {
+			r.say("no NodeClaim behind %s (%v): the cloud takes the node at the end of the notice", n, err)
+		}
+	}
+	r.say("pool %s reclaimed: %d nodes, %s notice", pool, len(nodes), notice)
+	time.AfterFunc(notice, func() {
+		for _, n := range nodes {
+			bg := context.WithoutCancel(ctx)
+			if _, err := r.client.CoreV1().Nodes().Get(bg, n, metav1.GetOptions{}); err == nil {
+				if err := localcluster.Reclaim(bg, r.client, n); err == nil {
+					r.say("notice over: node %s terminated by the cloud", n)
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// refuseLaunchesInOutPools plays the cloud that has no capacity in a reclaimed pool: a
+// NodeClaim Karpenter launches there (its limit check lags its launches) is deleted at once,
+// as an insufficient-capacity error would end it.
+func (r *runner) refuseLaunchesInOutPools() {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		r.mu.Lock()
+		out := len(r.out) > 0
+		r.mu.Unlock()
+		if !out {
+			continue
+		}
+		claims, err := r.k.NodeClaims(r.ctx)
+		if err != nil {
+			continue
+		}
+		for _, c := range claims {
+			pool := c.GetLabels()[localcluster.KarpenterNodePoolLabel]
+			r.mu.Lock()
+			since, isOut := r.out[pool]
+			r.mu.Unlock()
+			// Creation times have whole seconds: a launch in the second the pool went out is refused too.
+			refuse := isOut && c.GetDeletionTimestamp() == nil && !c.GetCreationTimestamp().Time.Before(since.Truncate(time.Second))
+			if refuse {
+				if err := r.k.Dynamic.Resource(localcluster.NodeClaimGVR).Delete(r.ctx, c.GetName(), metav1.DeleteOptions{}); err == nil {
+					r.rec.noteRefused(c.GetName())
+					r.say("refused launch %s: pool %s has no capacity", c.GetName(), pool)
+				}
+			}
+		}
+	}
+}
+
+// checkComponents fails when a component has exited: a run without it measures nothing.
+func (r *runner) checkComponents() error {
+	for _, p := range r.procs {
+		if p.Exited() {
+			log, _ := os.ReadFile(p.Log)
+			lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+			return fmt.Errorf("%s exited during the run; its log ends with:\n%s", p.Name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+		}
+	}
+	return nil
+}
+
+// settle waits until nothing is Pending, no NodeClaim is launching or going, and nothing
+// changed for Shape.Quiet; it returns the time of the last change (the episode's end) and
+// whether that happened within Shape.EpisodeTimeout of from.
+func (r *runner) settle(from float64) (float64, bool, error) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return 0, false, r.ctx.Err()
+		case <-tick.C:
+		}
+		if err := r.checkComponents(); err != nil {
+			return 0, false, err
+		}
+		if err := r.rec.failed(); err != nil {
+			return 0, false, err
+		}
+		now := r.rec.now()
+		last, busy := r.rec.lastChange()
+		last = max(last, from)
+		if !busy && now-last >= r.shape.Quiet.Seconds() {
+			return last, true, nil
+		}
+		if now-from >= r.shape.EpisodeTimeout.Seconds() {
+			r.say("not settled after %s (busy %v): ending the episode", r.shape.EpisodeTimeout, busy)
+			return now, false, nil
+		}
+	}
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
