@@ -263,7 +263,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "spot-rebalancer: %v\n", err)
 		return 1
 	}
-	ctrls, err := newControllers(klog.NewContext(signalCtx, logger), o, profile, client, factory)
+	ctrls, err := newControllers(klog.NewContext(signalCtx, logger), o, profile, client, restConfig, factory)
 	if err != nil {
 		fmt.Fprintf(stderr, "spot-rebalancer: --scheduler-config: %s: %v\n", o.schedulerConfig, err)
 		return 1
@@ -299,8 +299,9 @@ type controllers struct {
 	exporter *report.Exporter
 }
 
-func newControllers(ctx context.Context, o *options, profile *config.KubeSchedulerProfile, client kubernetes.Interface, factory informers.SharedInformerFactory) (*controllers, error) {
-	sim, err := simulator.New(ctx, profile, client, factory)
+func newControllers(ctx context.Context, o *options, profile *config.KubeSchedulerProfile, client kubernetes.Interface, restConfig *rest.Config, factory informers.SharedInformerFactory) (*controllers, error) {
+	// The kubeconfig, as kube-scheduler gives it to the plugins that build their own clients.
+	sim, err := simulator.New(ctx, profile, client, factory, simulator.WithKubeConfig(restConfig))
 	if err != nil {
 		return nil, err
 	}

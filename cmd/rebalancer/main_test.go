@@ -107,3 +107,61 @@ func writeFile(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestStartupProfileEnablement: spot-rebalancer accepts a profile exactly when kube-scheduler
+// enables SpotScore at score in it (issue 28: a profile disabling every default plugin and
+// enabling SpotScore with a few others made it exit), and refuses one that does not, before
+// contacting any server, with a message naming the profile and SpotScore.
+func TestStartupProfileEnablement(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	// Nothing listens there: an accepted profile gets as far as contacting the server.
+	writeFile(t, kubeconfig, `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`)
+	const refused = `profile "spot-scheduler" does not enable SpotScore`
+	cases := []struct {
+		name, plugins string
+		accepted      bool
+	}{
+		{"every default disabled, SpotScore with a few", `
+    multiPoint:
+      enabled: [{name: SpotScore, weight: 1000}, {name: PrioritySort}, {name: DefaultBinder}, {name: NodeResourcesFit}]
+      disabled: [{name: "*"}]`, true},
+		{"SpotScore disabled at score", `
+    multiPoint:
+      enabled: [{name: SpotScore, weight: 1000}]
+    score:
+      disabled: [{name: SpotScore}]`, false},
+		{"every default disabled, no SpotScore", `
+    multiPoint:
+      enabled: [{name: PrioritySort}, {name: DefaultBinder}, {name: NodeResourcesFit}]
+      disabled: [{name: "*"}]`, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			config := filepath.Join(t.TempDir(), "config.yaml")
+			writeFile(t, config, `apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+leaderElection: {leaderElect: false}
+profiles:
+- schedulerName: spot-scheduler
+  plugins:`+tc.plugins+"\n")
+			var stderr bytes.Buffer
+			code := run([]string{"--scheduler-config=" + config, "--kubeconfig=" + kubeconfig, "--leader-elect=false", "--secure-port=0"}, &stderr, &stderr)
+			out := stderr.String()
+			if code != 1 {
+				t.Fatalf("exit code %d, want 1 (stderr: %s)", code, out)
+			}
+			if got := strings.Contains(out, refused); got == tc.accepted {
+				t.Errorf("accepted=%v, but stderr is %q", tc.accepted, out)
+			}
+			if tc.accepted && !strings.Contains(out, "127.0.0.1:1") {
+				t.Errorf("stderr %q: want the failure to reach the server", out)
+			}
+		})
+	}
+}

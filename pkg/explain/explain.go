@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -107,7 +108,7 @@ func (o *options) run(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("usage: explain pod NAMESPACE/NAME | explain namespace NAME | explain cluster")
 	}
-	client, configFile, cleanup, err := o.connect(ctx)
+	client, restConfig, configFile, cleanup, err := o.connect(ctx)
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func (o *options) run(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	factory := informers.NewSharedInformerFactory(client, 0)
-	profile, err := simulator.Load(ctx, configFile, o.profile, client, factory)
+	profile, err := simulator.Load(ctx, configFile, o.profile, client, factory, simulator.WithKubeConfig(restConfig))
 	if err != nil {
 		return err
 	}
@@ -151,23 +152,23 @@ func (o *options) run(ctx context.Context, args []string) error {
 // connect builds the client from the kubeconfig, checks the server's version (pkg/compat) and
 // returns the scheduler's configuration file (cleanup removes a copy fetched from a
 // ConfigMap).
-func (o *options) connect(ctx context.Context) (kubernetes.Interface, string, func(), error) {
+func (o *options) connect(ctx context.Context) (kubernetes.Interface, *rest.Config, string, func(), error) {
 	restConfig, err := o.clientConfig().ClientConfig()
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("kubeconfig: %w", err)
+		return nil, nil, "", nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, "", nil, err
 	}
 	if err := compat.Adapt(ctx, client.Discovery(), klog.FromContext(ctx)); err != nil {
-		return nil, "", nil, err
+		return nil, nil, "", nil, err
 	}
 	configFile, cleanup, err := o.configFile(ctx, client)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, "", nil, err
 	}
-	return client, configFile, cleanup, nil
+	return client, restConfig, configFile, cleanup, nil
 }
 
 // clientConfig is the kubeconfig's, as kubectl loads it.

@@ -51,7 +51,7 @@ func (o *reportOptions) run(ctx context.Context) error {
 	if o.allNamespaces && o.namespace != "" {
 		return fmt.Errorf("give at most one of --namespace and --all-namespaces")
 	}
-	client, configFile, cleanup, err := o.connect(ctx)
+	client, _, configFile, cleanup, err := o.connect(ctx)
 	if err != nil {
 		return err
 	}

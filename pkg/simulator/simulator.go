@@ -16,6 +16,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -27,6 +28,8 @@ import (
 	internalcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	frameworkplugins "k8s.io/kubernetes/pkg/scheduler/framework/plugins"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/dynamicresources"
+	plfeature "k8s.io/kubernetes/pkg/scheduler/framework/plugins/feature"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/names"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	schedulermetrics "k8s.io/kubernetes/pkg/scheduler/metrics"
@@ -84,7 +87,7 @@ func Profile(cfg *config.KubeSchedulerConfiguration, name string) (*config.KubeS
 }
 
 // Load is LoadConfig, Profile and New in one call.
-func Load(ctx context.Context, path, profileName string, client kubernetes.Interface, factory informers.SharedInformerFactory) (*Simulator, error) {
+func Load(ctx context.Context, path, profileName string, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ...Option) (*Simulator, error) {
 	cfg, err := LoadConfig(klog.FromContext(ctx), path)
 	if err != nil {
 		return nil, err
@@ -93,46 +96,106 @@ func Load(ctx context.Context, path, profileName string, client kubernetes.Inter
 	if err != nil {
 		return nil, fmt.Errorf("scheduler configuration %s: %w", path, err)
 	}
-	return New(ctx, profile, client, factory)
+	return New(ctx, profile, client, factory, opts...)
 }
 
-// New builds the profile's framework for simulation. Plugins register their informers with
-// factory: start it (and wait for its caches) before the first Session.
-func New(ctx context.Context, profile *config.KubeSchedulerProfile, client kubernetes.Interface, factory informers.SharedInformerFactory) (*Simulator, error) {
+// Option is an optional input of New.
+type Option func(*buildOptions)
+
+type buildOptions struct {
+	kubeConfig *rest.Config
+}
+
+// WithKubeConfig gives the profile's plugins the kubeconfig kube-scheduler gives them: the
+// plugins of sigs.k8s.io/scheduler-plugins that read their own CRDs (Coscheduling,
+// CapacityScheduling, NodeResourceTopologyMatch, ...) build a client from it, and cannot be
+// built without it.
+func WithKubeConfig(c *rest.Config) Option {
+	return func(o *buildOptions) { o.kubeConfig = c }
+}
+
+// New builds the profile's framework for simulation with kube-scheduler's own
+// frameworkruntime.NewFramework: the plugins it enables at each extension point (multiPoint
+// expansion, "*" in a disabled list) are kube-scheduler's decision, never restated here. Plugins
+// register their informers with factory: start it (and wait for its caches) before the first
+// Session.
+func New(ctx context.Context, profile *config.KubeSchedulerProfile, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ...Option) (*Simulator, error) {
+	var o buildOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	// The framework records metrics through the scheduler's metrics; register them once.
 	schedulermetrics.Register()
-	simulated := *profile
-	simulated.Plugins = profile.Plugins.DeepCopy()
-	// Pods holding ResourceClaims are never moved (the rebalancer's protections), so the
-	// simulation needs no DRA manager: DynamicResources is left out.
-	simulated.Plugins.MultiPoint.Disabled = append(simulated.Plugins.MultiPoint.Disabled, config.Plugin{Name: names.DynamicResources})
-	registry := frameworkplugins.NewInTreeRegistry()
-	outOfTree, shared := plugins.NewRegistry()
-	if err := registry.Merge(outOfTree); err != nil {
+	registry, shared, err := simulationRegistry(o.kubeConfig != nil)
+	if err != nil {
 		return nil, err
 	}
 	s := &Simulator{SchedulerName: profile.SchedulerName, shared: shared}
 	s.lister.current.Store(internalcache.NewEmptySnapshot())
-	f, err := frameworkruntime.NewFramework(ctx, registry, &simulated,
+	frameworkOpts := []frameworkruntime.Option{
 		frameworkruntime.WithClientSet(client),
 		frameworkruntime.WithInformerFactory(factory),
 		frameworkruntime.WithSnapshotSharedLister(&s.lister),
 		frameworkruntime.WithWaitingPods(frameworkruntime.NewWaitingPodsMap()),
 		frameworkruntime.WithLogger(klog.FromContext(ctx)),
-	)
+	}
+	if o.kubeConfig != nil {
+		frameworkOpts = append(frameworkOpts, frameworkruntime.WithKubeConfig(o.kubeConfig))
+	}
+	f, err := frameworkruntime.NewFramework(ctx, registry, profile, frameworkOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("building profile %q: %w", profile.SchedulerName, err)
 	}
 	s.framework = f
-	state := shared.Get(f)
-	if state.Model == nil {
-		return nil, fmt.Errorf("profile %q does not enable %s: simulations rank nodes with its tiers", profile.SchedulerName, spotscore.Name)
+	if !hasPlugin(f.ListPlugins().Score, spotscore.Name) {
+		return nil, fmt.Errorf("profile %q does not enable %s at score (plugins.multiPoint or plugins.score): simulations rank nodes with its tiers", profile.SchedulerName, spotscore.Name)
 	}
+	state := shared.Get(f)
 	s.Model = state.Model
-	if state.IsPlaceholder != nil && hasPostFilter(f, preempt.Name) {
+	if state.IsPlaceholder != nil && hasPlugin(f.ListPlugins().PostFilter, preempt.Name) {
 		s.IsPlaceholder = state.IsPlaceholder
 	}
 	return s, nil
+}
+
+// simulationRegistry is the scheduler's registry (in-tree plugins and plugins.NewRegistry's)
+// with two changes made through the registry, kube-scheduler's own extension point, so that
+// which plugins run where stays kube-scheduler's decision:
+//   - DynamicResources is built as with the DynamicResourceAllocation feature off (upstream's
+//     own mode, in which it lets every pod pass): a simulation has no DRA manager, and needs
+//     none, since the rebalancer never moves a pod holding ResourceClaims (its protections).
+//   - A factory that panics (a plugin built without something it assumes, such as the
+//     kubeconfig of WithKubeConfig) returns an error naming the plugin instead of taking the
+//     process down.
+func simulationRegistry(haveKubeConfig bool) (frameworkruntime.Registry, *profilestate.Registry, error) {
+	registry := frameworkplugins.NewInTreeRegistry()
+	outOfTree, shared := plugins.NewRegistry()
+	if err := registry.Merge(outOfTree); err != nil {
+		return nil, nil, err
+	}
+	withoutDRA := plfeature.NewSchedulerFeaturesFromGates(utilfeature.DefaultFeatureGate)
+	withoutDRA.EnableDynamicResourceAllocation = false
+	registry[names.DynamicResources] = frameworkruntime.FactoryAdapter(withoutDRA, dynamicresources.New)
+	for name, factory := range registry {
+		registry[name] = recovering(name, factory, haveKubeConfig)
+	}
+	return registry, shared, nil
+}
+
+// recovering turns a panic of a plugin factory into an error naming the plugin.
+func recovering(name string, factory frameworkruntime.PluginFactory, haveKubeConfig bool) frameworkruntime.PluginFactory {
+	return func(ctx context.Context, args runtime.Object, h framework.Handle) (p framework.Plugin, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				hint := ""
+				if !haveKubeConfig {
+					hint = " (the simulation has no kubeconfig, which plugins that read the API server themselves need)"
+				}
+				p, err = nil, fmt.Errorf("plugin %s cannot be built for simulation%s: it panicked: %v", name, hint, r)
+			}
+		}()
+		return factory(ctx, args, h)
+	}
 }
 
 // SetReclaims gives the profile's SpotScore the reclaim history to rank the pools of a tier
@@ -149,8 +212,10 @@ func (s *Simulator) Reclaims() capacity.Reclaims {
 	return nil
 }
 
-func hasPostFilter(f framework.Framework, name string) bool {
-	for _, p := range f.ListPlugins().PostFilter.Enabled {
+// hasPlugin tells whether the framework runs the named plugin at an extension point (as
+// listed by the framework itself, after its multiPoint expansion).
+func hasPlugin(set config.PluginSet, name string) bool {
+	for _, p := range set.Enabled {
 		if p.Name == name {
 			return true
 		}
@@ -508,6 +573,9 @@ func ModelOf(cfg *config.KubeSchedulerConfiguration, profileName string) (*capac
 // plugin lists narrowed to SpotScore and the "*" entries, plus the queue sort and bind plugins
 // every framework needs, and its Score plugins are listed. Only those three plugins are built
 // (no other plugin's factory runs, none needs a server), with a client that is never used.
+// The narrowing holds because only entries naming SpotScore or "*" decide where kube-scheduler
+// enables SpotScore; TestModelOfAgreesWithNew checks it against New, which builds the whole
+// profile, on a table of profiles, so that a Kubernetes bump breaking it fails there.
 func scoresWithSpotScore(profile *config.KubeSchedulerProfile) (bool, error) {
 	narrow := func(set config.PluginSet) config.PluginSet {
 		var out config.PluginSet
@@ -538,9 +606,8 @@ func scoresWithSpotScore(profile *config.KubeSchedulerProfile) (bool, error) {
 	}}
 	checked.Plugins.QueueSort.Enabled = append(checked.Plugins.QueueSort.Enabled, config.Plugin{Name: names.PrioritySort})
 	checked.Plugins.Bind.Enabled = append(checked.Plugins.Bind.Enabled, config.Plugin{Name: names.DefaultBinder})
-	registry := frameworkplugins.NewInTreeRegistry()
-	outOfTree, _ := plugins.NewRegistry()
-	if err := registry.Merge(outOfTree); err != nil {
+	registry, _, err := simulationRegistry(false)
+	if err != nil {
 		return false, err
 	}
 	client, err := kubernetes.NewForConfig(&rest.Config{Host: "https://offline.invalid"})
@@ -559,10 +626,5 @@ func scoresWithSpotScore(profile *config.KubeSchedulerProfile) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for _, p := range f.ListPlugins().Score.Enabled {
-		if p.Name == spotscore.Name {
-			return true, nil
-		}
-	}
-	return false, nil
+	return hasPlugin(f.ListPlugins().Score, spotscore.Name), nil
 }
