@@ -20,7 +20,7 @@ export CGO_ENABLED := 0
 COMPAT_MINORS ?= 1.32 1.33 1.34 1.35 1.36 1.37 1.38
 COMPAT_CI_MINORS ?= 1.32 1.38
 
-.PHONY: vet staticcheck all build build-rebalancer demo demo-karpenter control-plane karpenter test test-compat test-unit test-integration lint image clean update-k8s helm manifests bench bench-strategies bench-throughput bench-failback bench-plan bench-perf try-k8s
+.PHONY: vet staticcheck all build build-rebalancer demo demo-karpenter control-plane karpenter test test-compat test-unit test-integration lint image clean update-k8s helm manifests bench bench-day bench-strategies bench-throughput bench-failback bench-plan bench-perf try-k8s
 
 all: build
 
@@ -63,6 +63,10 @@ test-integration: build ## Integration tests only.
 	  hack/run-tests.sh -timeout $(TEST_TIMEOUT) -v ./test/integration/...
 
 bench: bench-strategies bench-throughput bench-failback bench-plan ## All benchmarks (docs/benchmarks.md), ~55 min: strategies with Karpenter (~25 min), throughput at 1000 and 5000 nodes against upstream 1.34 and 1.37 (~20 min), failback at 500 nodes (~8 min), planning (~1 min).
+
+bench-day: build ## The real-day benchmark (docs/benchmarks.md): karpenter and spot-scheduler run the episode library in real time side by side with Karpenter adding every node (~55 min); DAY_ARGS="--strategies=karpenter,karpenter-balanced,aks-recipe,spot-scheduler,spot-scheduler-policy --repetitions=3 --stress" for more. Runs accumulate in bench/results/day/runs; the reports (summary.txt, results.md, PNGs) compose days from all of them.
+	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \
+	  go run ./bench/cmd/day $(DAY_ARGS)
 
 bench-strategies: build ## Replay bench/trace/default.yaml per strategy with Karpenter as the autoscaler (BENCH_ARGS="--autoscaler=scripted" for scripted nodes); reports in bench/results.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \

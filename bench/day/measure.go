@@ -1,6 +1,7 @@
 package day
 
 import (
+	"fmt"
 	"math"
 	"sort"
 )
@@ -12,6 +13,8 @@ const minimumBilled = 60.0
 // settled (the last change before a quiet stretch).
 type Episode struct {
 	Kind string `json:"kind"`
+	// At: seconds from the run's start to the episode's event.
+	At float64 `json:"at"`
 	// Duration: seconds from the event to the settled state; Settled is false when the
 	// episode hit Shape.EpisodeTimeout instead.
 	Duration float64 `json:"duration"`
@@ -71,9 +74,10 @@ func (rec *recorder) measure(st Step, t0, t1 float64, settled bool) *Episode {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	shape := rec.r.shape
-	ep := &Episode{Kind: st.Kind, Duration: t1 - t0, Settled: settled, NodeSeconds: map[string]float64{},
+	ep := &Episode{Kind: st.Kind, At: t0, Duration: t1 - t0, Settled: settled, NodeSeconds: map[string]float64{},
 		StartNodes: map[string]int{}, EndNodes: map[string]int{}, StartPods: map[string]int{},
 		Deficit: map[string]float64{}, Fewest: map[string]int{}, Desired: map[string]int{}}
+	ep.NodeSeconds = rec.billed(t0, t1)
 	for _, c := range rec.claims {
 		if c.Refused || c.Tier == "" {
 			continue
@@ -82,8 +86,6 @@ func (rec *recorder) measure(st Step, t0, t1 float64, settled bool) *Episode {
 		if end < 0 {
 			end = math.Inf(1)
 		}
-		billedEnd := max(end, c.Start+minimumBilled)
-		ep.NodeSeconds[c.Tier] += max(0, min(billedEnd, t1)-max(c.Start, t0))
 		if c.Start <= t0 && end > t0 {
 			ep.StartNodes[c.Tier]++
 		}
@@ -169,6 +171,23 @@ func (rec *recorder) measure(st Step, t0, t1 float64, settled bool) *Episode {
 	return ep
 }
 
+// billed is what the machines cost between t0 and t1 in node-seconds by tier, each billed
+// for at least a minute (refused launches are not billed: the cloud never started them).
+func (rec *recorder) billed(t0, t1 float64) map[string]float64 {
+	ns := map[string]float64{}
+	for _, c := range rec.claims {
+		if c.Refused || c.Tier == "" {
+			continue
+		}
+		end := c.End
+		if end < 0 {
+			end = math.Inf(1)
+		}
+		ns[c.Tier] += max(0, min(max(end, c.Start+minimumBilled), t1)-max(c.Start, t0))
+	}
+	return ns
+}
+
 func percentile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
 		return 0
@@ -191,4 +210,44 @@ func (r *runner) outPools() map[string]bool {
 		out[p] = true
 	}
 	return out
+}
+
+// CheckAccounting says whether every node-second and pod-second of a run is counted: the
+// episodes' node-seconds plus their settled node sets over the stretches between episodes
+// must add up to what the machines were billed over the same time (counted independently),
+// and in every episode the replica-seconds served plus the deficit must add up to the
+// desired replicas over its duration.
+func (r *Run) CheckAccounting() error {
+	if len(r.Episodes) == 0 {
+		return fmt.Errorf("%s r%d: no episode", r.Strategy, r.Repetition)
+	}
+	sum := map[string]float64{}
+	for i, ep := range r.Episodes {
+		for t, v := range ep.NodeSeconds {
+			sum[t] += v
+		}
+		if i+1 < len(r.Episodes) {
+			gap := r.Episodes[i+1].At - (ep.At + ep.Duration)
+			for t, n := range ep.EndNodesJSON {
+				sum[t] += float64(n) * gap
+			}
+		}
+		desired := 0.0
+		for _, n := range ep.Desired {
+			desired += float64(n)
+		}
+		// Samples are a second apart: the last one may stop short of the episode's end.
+		if got := ep.ServedPodSeconds + ep.TotalDeficit(); math.Abs(got-desired*ep.Duration) > desired*1.5 {
+			return fmt.Errorf("%s r%d episode %s: served %.0f + deficit %.0f replica-s != %.0f desired x %.0f s",
+				r.Strategy, r.Repetition, ep.Kind, ep.ServedPodSeconds, ep.TotalDeficit(), desired, ep.Duration)
+		}
+	}
+	for _, t := range Tiers {
+		// A machine that came or went in a settled stretch would show here; a second of
+		// sampling per machine is the tolerance.
+		if diff := math.Abs(sum[t] - r.Billed[t]); diff > 2*float64(len(r.Episodes))+0.01*r.Billed[t] {
+			return fmt.Errorf("%s r%d: %s node-seconds: episodes and settled stretches %.0f, machines billed %.0f", r.Strategy, r.Repetition, t, sum[t], r.Billed[t])
+		}
+	}
+	return nil
 }

@@ -155,9 +155,13 @@ func (rep *Report) Markdown(w io.Writer, header string) {
 				name, e.Dollars, e.Dollars/e.Optimum, paired, e.PerServedPodHour, e.Evictions, perMove, e.Drains,
 				e.Deficit, e.MovedTwice, e.PendingPodSeconds, e.HeadroomNodeSeconds)
 		}
-		if e, ok := est[Peer]; ok {
-			fmt.Fprintf(w, "\nOptimum (whole nodes): $%.2f/day.\n\n", e.Optimum)
+		for _, name := range AllStrategies {
+			if e, ok := est[name]; ok {
+				fmt.Fprintf(w, "\nOptimum (whole nodes, the same days): $%.2f/day.\n", e.Optimum)
+				break
+			}
 		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "### Episodes (mean over repetitions)")
 	fmt.Fprintln(w)

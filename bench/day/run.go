@@ -59,6 +59,12 @@ type Run struct {
 	// Wall: the whole run, start-up included (seconds).
 	Wall     float64   `json:"wall"`
 	Episodes []Episode `json:"episodes"`
+	// Billed: node-seconds by tier from the first episode's event to the last one's end,
+	// counted over every machine independently of the episodes (a check: the episodes plus
+	// their settled stretches in between must add up to it).
+	Billed map[string]float64 `json:"billed"`
+	// RefusedLaunches: NodeClaims launched into a pool that had no capacity.
+	RefusedLaunches int `json:"refusedLaunches"`
 }
 
 type runner struct {
@@ -153,6 +159,12 @@ func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err er
 			return nil, fmt.Errorf("episode %s: %w", st.Kind, err)
 		}
 		run.Episodes = append(run.Episodes, *ep)
+	}
+	if n := len(run.Episodes); n > 0 {
+		first, last := run.Episodes[0], run.Episodes[n-1]
+		r.rec.mu.Lock()
+		run.Billed, run.RefusedLaunches = r.rec.billed(first.At, last.At+last.Duration), r.rec.refused
+		r.rec.mu.Unlock()
 	}
 	run.Wall = time.Since(r.start).Seconds()
 	return run, nil

@@ -121,6 +121,9 @@ func run(ctx context.Context, strategies string, reps, parallel int, stress bool
 				SchedulerBinary: scheduler, RebalancerBinary: rebalancer, SchedulerConfig: config, DeschedulerBinary: descheduler,
 				LogDir: logs, Repetition: j.rep, Out: os.Stdout})
 			if err == nil {
+				if cerr := r.CheckAccounting(); cerr != nil {
+					fmt.Fprintln(os.Stderr, "bench-day: accounting:", cerr)
+				}
 				var path string
 				if path, err = day.SaveRun(out, r); err == nil {
 					fmt.Printf("[%s r%d] saved %s (%.0f min)\n", j.strategy, j.rep, path, r.Wall/60)

@@ -1,0 +1,279 @@
+package day
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func testRunner(strategy string) *runner {
+	return &runner{shape: Default(), strategy: strategy, start: time.Now(), out: map[string]time.Time{}, interrupted: map[string]bool{}}
+}
+
+// TestMeasureAccounting: node-seconds with the one-minute minimum, the nodes at the start
+// and at the end, deficits, the fewest Running, pending percentiles and the eviction causes
+// come out of the recorder's data as computed by hand.
+func TestMeasureAccounting(t *testing.T) {
+	r := testRunner(SpotScheduler)
+	rec := newRecorder(r)
+	rec.claims = map[string]*claimLife{
+		"old-spot":   {Pool: "spot-a", Tier: Spot, Start: 0, End: -1},           // whole episode: 100 s
+		"gone-spot":  {Pool: "spot-a", Tier: Spot, Start: 0, End: 130},          // 30 s inside
+		"short-od":   {Pool: "on-demand", Tier: OnDemand, Start: 110, End: 120}, // 10 s alive, billed 60 (110-170)
+		"late-od":    {Pool: "on-demand", Tier: OnDemand, Start: 180, End: -1},  // billed to the end: 20 s
+		"refused":    {Pool: "spot-b", Tier: Spot, Start: 150, End: 151, Refused: true},
+		"before-end": {Pool: "burst", Tier: Burst, Start: 10, End: 90}, // gone before the episode
+	}
+	desired := map[string]int{"web": 4}
+	for ts := 90.0; ts <= 210; ts += 10 {
+		running := 4
+		if ts >= 130 && ts < 160 {
+			running = 2
+		}
+		rec.samples = append(rec.samples, sample{T: ts, Desired: desired, Running: map[string]int{"web": running},
+			PodsPerTier: map[string]int{Spot: running}, Pending: 4 - running, PlaceholderMilliCPU: 3900})
+	}
+	rec.pods = map[string]*podLife{
+		"a": {Workload: "web", Created: 130, Ready: 160},
+		"b": {Workload: "web", Created: 130, Ready: 140},
+		"c": {Workload: "web", Created: 50, Ready: 60}, // before the episode
+	}
+	rec.evictions = []eviction{
+		{T: 125, Workload: "web", Drain: true, PodCreated: 10},
+		{T: 170, Workload: "web", PodCreated: 130},               // a replacement moved again
+		{T: 175, Workload: "web", PodCreated: 20},                // a first move
+		{T: 176, Workload: "", Placeholder: true, PodCreated: 0}, // a placeholder
+		{T: 250, Workload: "web", PodCreated: 20},                // after the episode
+	}
+	ep := rec.measure(Step{Kind: ReclaimPool}, 100, 200, true)
+	wantNS := map[string]float64{Spot: 100 + 30, OnDemand: 60 + 20}
+	for _, tier := range Tiers {
+		if math.Abs(ep.NodeSeconds[tier]-wantNS[tier]) > 1e-9 {
+			t.Errorf("NodeSeconds[%s] = %v, want %v (all %v)", tier, ep.NodeSeconds[tier], wantNS[tier], ep.NodeSeconds)
+		}
+	}
+	if ep.StartNodes[Spot] != 2 || ep.StartNodes[OnDemand] != 0 || ep.EndNodes[Spot] != 1 || ep.EndNodes[OnDemand] != 1 {
+		t.Errorf("start %v end %v, want spot 2 -> spot 1 + on-demand 1", ep.StartNodes, ep.EndNodes)
+	}
+	// Two replicas short for 30 s (samples at 130, 140, 150, 10 s each).
+	if ep.Deficit["web"] != 60 || ep.Fewest["web"] != 2 || ep.Desired["web"] != 4 {
+		t.Errorf("deficit %v fewest %v desired %v, want 60, 2, 4", ep.Deficit, ep.Fewest, ep.Desired)
+	}
+	if ep.ServedPodSeconds+ep.Deficit["web"] != 4*100 {
+		t.Errorf("served %v + deficit %v != 4 replicas x 100 s", ep.ServedPodSeconds, ep.Deficit["web"])
+	}
+	if ep.PendingPodSeconds != 60 {
+		t.Errorf("pending pod-seconds %v, want 60", ep.PendingPodSeconds)
+	}
+	if ep.PendingP95 != 30 {
+		t.Errorf("p95 pending %v, want 30 (waits 30 and 10)", ep.PendingP95)
+	}
+	if ep.Evictions != 2 || ep.DrainEvictions != 1 || ep.PlaceholderEvictions != 1 || ep.MovedTwice != 1 {
+		t.Errorf("evictions %d drains %d placeholders %d moved twice %d, want 2 1 1 1", ep.Evictions, ep.DrainEvictions, ep.PlaceholderEvictions, ep.MovedTwice)
+	}
+	if math.Abs(ep.HeadroomNodeSeconds-100) > 1e-9 {
+		t.Errorf("headroom node-seconds %v, want 100 (one node's CPU held for 100 s)", ep.HeadroomNodeSeconds)
+	}
+}
+
+// TestNeededMovesOnReturn: a return counts the pods running off spot that the optimum would
+// run on spot; the capacity policy's on-demand base is not a needed move.
+func TestNeededMovesOnReturn(t *testing.T) {
+	for _, tc := range []struct {
+		strategy string
+		want     int
+	}{{SpotScheduler, 10}, {SpotSchedulerPolicy, 10 - policyBase(Default())}} {
+		r := testRunner(tc.strategy)
+		rec := newRecorder(r)
+		rec.samples = []sample{{T: 0, Desired: map[string]int{"web": 32}, Running: map[string]int{"web": 32}, PodsPerTier: map[string]int{Spot: 22, OnDemand: 8, Burst: 2}}}
+		ep := rec.measure(Step{Kind: ReturnPool, Return: []string{"spot-c"}}, 0, 10, true)
+		if ep.NeededMoves != tc.want {
+			t.Errorf("%s: needed moves %d, want %d", tc.strategy, ep.NeededMoves, tc.want)
+		}
+	}
+}
+
+func TestOptimumNodes(t *testing.T) {
+	s := Default()
+	cpu, _ := demandMilliCPU(s, false)
+	n := optimumNodes(s, false, nil)
+	if want := math.Ceil(float64(cpu) / 3900); n[Spot] != want || n[OnDemand] != 0 {
+		t.Errorf("off-peak optimum %v, want %v spot nodes only", n, want)
+	}
+	all := map[string]bool{"spot-a": true, "spot-b": true, "spot-c": true}
+	n = optimumNodes(s, true, all)
+	peak, _ := demandMilliCPU(s, true)
+	if n[Spot] != 0 || n[OnDemand] != math.Ceil(float64(peak)/3900) {
+		t.Errorf("peak optimum without spot %v, want only on-demand (%d m)", n, peak)
+	}
+	// One zone out: spot-c's 13 nodes, the rest on-demand.
+	n = optimumNodes(s, false, map[string]bool{"spot-a": true, "spot-b": true})
+	if n[Spot] != 13 || n[Spot]*3900+n[OnDemand]*3900 < float64(cpu) || (n[OnDemand]-1)*3900+13*3900 >= float64(cpu) {
+		t.Errorf("zone-1 out: %v for %d m", n, cpu)
+	}
+}
+
+// episodeConst is an episode that changes nothing: nodes constant for its duration.
+func episodeConst(kind string, nodes map[string]int, d float64, evictions int) *Episode {
+	ns := map[string]float64{}
+	for t, n := range nodes {
+		ns[t] = float64(n) * d
+	}
+	return &Episode{Kind: kind, Duration: d, NodeSeconds: ns, StartNodes: nodes, EndNodes: nodes, Evictions: evictions,
+		Deficit: map[string]float64{"web": 10}}
+}
+
+// TestComposeDayCountsEverySecond: with episodes that keep the same nodes, a day costs those
+// nodes for 86 400 s whatever the reclaims, every episode's events are counted once, and the
+// optimum is never above the strategy (whose nodes could hold the peak on on-demand alone).
+func TestComposeDayCountsEverySecond(t *testing.T) {
+	s := Default()
+	nodes := map[string]int{Spot: 39, OnDemand: 49}
+	m := measures{reps: []map[string]*Episode{{}}}
+	for _, k := range append(append([]string{}, Library...), Stress...) {
+		m.reps[0][k] = episodeConst(k, nodes, 300, 1)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200; i++ {
+		evs := schedule(s, 3, true, rng)
+		d, ok := composeDay(s, m, evs, []int{0}, rng.Float64())
+		if !ok {
+			t.Fatal("composeDay: an episode is missing")
+		}
+		for tier, n := range nodes {
+			if math.Abs(d.NodeSeconds[tier]-float64(n)*day) > 1e-6 {
+				t.Fatalf("day %d: %s node-seconds %v, want %v", i, tier, d.NodeSeconds[tier], float64(n)*day)
+			}
+		}
+		want := 2.0 // the scale episodes
+		for _, e := range evs {
+			want++ // the reclaim, and its return if it comes before midnight
+			if e.At+max(e.Outage, 300) < day {
+				want++
+			}
+		}
+		if d.Evictions != want {
+			t.Fatalf("day %d: %v evictions, want %v (2 scale episodes + a reclaim and a return per event)", i, d.Evictions, want)
+		}
+		if opt := dollars(s, optimumDay(s, evs), 0.7); opt > d.Dollars(s, 0.7) {
+			t.Fatalf("day %d: optimum $%.2f above the strategy's $%.2f", i, opt, d.Dollars(s, 0.7))
+		}
+	}
+}
+
+// TestComposeDayChargesOutages: an outage is charged at the reclaim's settled state for its
+// length, and what the return leaves stays for the rest of the day.
+func TestComposeDayChargesOutages(t *testing.T) {
+	s := Default()
+	base := map[string]int{Spot: 40}
+	m := measures{reps: []map[string]*Episode{{}}}
+	for _, k := range Library {
+		m.reps[0][k] = episodeConst(k, base, 100, 0)
+	}
+	out := map[string]int{Spot: 30, OnDemand: 10}
+	m.reps[0][ReclaimPool] = &Episode{Kind: ReclaimPool, Duration: 100, NodeSeconds: map[string]float64{Spot: 3500, OnDemand: 500},
+		StartNodes: base, EndNodes: out}
+	after := map[string]int{Spot: 40, OnDemand: 1}
+	m.reps[0][ReturnPool] = &Episode{Kind: ReturnPool, Duration: 200, NodeSeconds: map[string]float64{Spot: 7000, OnDemand: 1200},
+		StartNodes: out, EndNodes: after}
+	evs := []event{{At: 3600, Outage: 1000, Kind: ReclaimPool}}
+	d, _ := composeDay(s, m, evs, []int{0}, 0)
+	// Before: 3600 s at 40 spot; reclaim 100 s measured; outage 900 s at 30/10; return 200 s
+	// measured; then 40/1 to midnight (scale episodes keep 40 spot but reset on-demand).
+	// Scale-up at 8 h and scale-down at 20 h replace the state with theirs (40 spot).
+	wantOD := 500 + 10*900.0 + 1200 + 1*(peakFrom-(3600+1000+200))
+	if math.Abs(d.NodeSeconds[OnDemand]-wantOD) > 1e-6 {
+		t.Errorf("on-demand node-seconds %v, want %v", d.NodeSeconds[OnDemand], wantOD)
+	}
+	wantSpot := 40*3600.0 + 3500 + 30*900 + 7000 + 40*(day-4800)
+	if math.Abs(d.NodeSeconds[Spot]-wantSpot) > 1e-6 {
+		t.Errorf("spot node-seconds %v, want %v", d.NodeSeconds[Spot], wantSpot)
+	}
+}
+
+// TestScheduleRate: reclaims per spot pool per day come out at the rate asked, zones with
+// several pools reclaimed together.
+func TestScheduleRate(t *testing.T) {
+	s := Default()
+	rng := rand.New(rand.NewPCG(3, 4))
+	const days = 4000
+	perKind := map[string]int{}
+	outage := 0.0
+	for i := 0; i < days; i++ {
+		for _, e := range schedule(s, 1, false, rng) {
+			perKind[e.Kind]++
+			outage += e.Outage
+		}
+	}
+	// zone-2 has one pool (reclaim-pool), zone-1 two (reclaim-zone): one event each per day.
+	for _, k := range []string{ReclaimPool, ReclaimZone} {
+		if got := float64(perKind[k]) / days; math.Abs(got-1) > 0.06 {
+			t.Errorf("%s: %.3f per day, want 1", k, got)
+		}
+	}
+	if mean := outage / float64(perKind[ReclaimPool]+perKind[ReclaimZone]); math.Abs(mean-outageMean) > 0.06*outageMean {
+		t.Errorf("mean outage %.0f s, want %.0f", mean, outageMean)
+	}
+}
+
+func TestStepFor(t *testing.T) {
+	s := Default()
+	for kind, want := range map[string][]string{ReclaimPool: {"spot-c"}, ReclaimZone: {"spot-a", "spot-b"}, ReclaimAll: {"spot-a", "spot-b", "spot-c"}} {
+		st, err := StepFor(s, kind)
+		if err != nil || len(st.Reclaim) != len(want) {
+			t.Fatalf("%s: %+v %v, want %v", kind, st, err, want)
+		}
+		for i := range want {
+			if st.Reclaim[i] != want[i] {
+				t.Errorf("%s: reclaims %v, want %v", kind, st.Reclaim, want)
+			}
+		}
+		if ret, _ := StepFor(s, ReturnOf(kind)); len(ret.Return) != len(want) {
+			t.Errorf("%s: its return gives back %v", kind, ret.Return)
+		}
+	}
+	if _, err := StepFor(s, "reclaim-everything"); err == nil {
+		t.Error("an unknown episode was accepted")
+	}
+}
+
+func TestShapeValidate(t *testing.T) {
+	for _, s := range []*Shape{Default(), Smoke()} {
+		if err := s.Validate(); err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+		}
+	}
+	bad := Default()
+	bad.Pools[0].Tier = "reserved"
+	if err := bad.Validate(); err == nil {
+		t.Error("a pool of an unknown tier was accepted")
+	}
+	bad = Default()
+	bad.Workloads[0].MilliCPU = 4000
+	if err := bad.Validate(); err == nil {
+		t.Error("a pod larger than a node was accepted")
+	}
+}
+
+func TestCheckAccounting(t *testing.T) {
+	ep := func(at, d float64, start, end int, ns float64) Episode {
+		return Episode{Kind: ScaleUp, At: at, Duration: d, NodeSeconds: map[string]float64{Spot: ns},
+			StartNodesJSON: map[string]int{Spot: start}, EndNodesJSON: map[string]int{Spot: end},
+			Desired: map[string]int{"web": 2}, ServedPodSeconds: 2 * d}
+	}
+	run := &Run{Strategy: Karpenter, Episodes: []Episode{ep(100, 50, 2, 3, 125), ep(300, 40, 3, 3, 120)},
+		Billed: map[string]float64{Spot: 125 + 3*150 + 120}}
+	if err := run.CheckAccounting(); err != nil {
+		t.Errorf("a consistent run: %v", err)
+	}
+	run.Billed[Spot] += 60 // a machine billed in a settled stretch that no episode saw
+	if err := run.CheckAccounting(); err == nil {
+		t.Error("a minute of a machine missing from the episodes went unnoticed")
+	}
+	run.Billed[Spot] -= 60
+	run.Episodes[1].ServedPodSeconds -= 20
+	if err := run.CheckAccounting(); err == nil {
+		t.Error("20 replica-seconds neither served nor short went unnoticed")
+	}
+}
