@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -198,7 +199,7 @@ func (r *runner) setup() error {
 	if err := r.rec.start(ctx); err != nil {
 		return err
 	}
-	go r.refuseLaunchesInOutPools()
+	go r.refuseLaunchesPastCapacity()
 	return nil
 }
 
@@ -421,10 +422,12 @@ func (r *runner) reclaim(pool string, notice time.Duration) error {
 	return nil
 }
 
-// refuseLaunchesInOutPools plays the cloud that has no capacity in a reclaimed pool: a
-// NodeClaim Karpenter launches there (its limit check lags its launches) is deleted at once,
-// as an insufficient-capacity error would end it.
-func (r *runner) refuseLaunchesInOutPools() {
+// refuseLaunchesPastCapacity plays the cloud, whose pools have finite capacity: a NodeClaim
+// that takes its pool past the pool's CPU (Karpenter checks a NodePool's limit against a
+// status that lags its launches, so it launches past it) is deleted at once, newest first, as
+// an insufficient-capacity error would end it; in a pool that is out, every NodeClaim not
+// already going is (those not yet a node when the notice came, and any launch since).
+func (r *runner) refuseLaunchesPastCapacity() {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -433,27 +436,47 @@ func (r *runner) refuseLaunchesInOutPools() {
 			return
 		case <-tick.C:
 		}
-		r.mu.Lock()
-		out := len(r.out) > 0
-		r.mu.Unlock()
-		if !out {
-			continue
-		}
 		claims, err := r.k.NodeClaims(r.ctx)
 		if err != nil {
 			continue
 		}
+		byPool := map[string][]unstructured.Unstructured{}
 		for _, c := range claims {
-			pool := c.GetLabels()[localcluster.KarpenterNodePoolLabel]
+			if c.GetDeletionTimestamp() == nil {
+				pool := c.GetLabels()[localcluster.KarpenterNodePoolLabel]
+				byPool[pool] = append(byPool[pool], c)
+			}
+		}
+		for pool, cs := range byPool {
 			r.mu.Lock()
-			since, isOut := r.out[pool]
+			_, out := r.out[pool]
 			r.mu.Unlock()
-			// Creation times have whole seconds: a launch in the second the pool went out is refused too.
-			refuse := isOut && c.GetDeletionTimestamp() == nil && !c.GetCreationTimestamp().Time.Before(since.Truncate(time.Second))
-			if refuse {
+			room := int(r.poolLimit(pool) / int64(r.shape.NodeCPU))
+			if out {
+				room = 0
+			}
+			if len(cs) <= room {
+				continue
+			}
+			sort.Slice(cs, func(i, j int) bool {
+				return cs[i].GetCreationTimestamp().Time.Before(cs[j].GetCreationTimestamp().Time)
+			})
+			for _, c := range cs[room:] {
+				// A claim that is already a Ready node was running (billed, its pods drained);
+				// one that is not never started.
+				running := claimReady(&c)
+				if running {
+					if node, _, _ := unstructured.NestedString(c.Object, "status", "nodeName"); node != "" {
+						r.mu.Lock()
+						r.interrupted[node] = true
+						r.mu.Unlock()
+					}
+				}
 				if err := r.k.Dynamic.Resource(localcluster.NodeClaimGVR).Delete(r.ctx, c.GetName(), metav1.DeleteOptions{}); err == nil {
-					r.rec.noteRefused(c.GetName())
-					r.say("refused launch %s: pool %s has no capacity", c.GetName(), pool)
+					if !running {
+						r.rec.noteRefused(c.GetName())
+					}
+					r.say("refused launch %s (running %v): pool %s has no more capacity", c.GetName(), running, pool)
 				}
 			}
 		}

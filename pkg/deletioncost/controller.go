@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
+	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/klog/v2"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
@@ -382,6 +383,33 @@ func (c *Controller) sync(ctx context.Context, k key) error {
 	return errors.Join(errs...)
 }
 
+// nodeFill is the CPU requested by the pods on a node (not terminating, not finished) over
+// its allocatable CPU, from the cache.
+func (c *Controller) nodeFill(name string) float64 {
+	obj, exists, err := c.nodes.GetByKey(name)
+	if err != nil || !exists {
+		return 0
+	}
+	allocatable := obj.(*v1.Node).Status.Allocatable.Cpu().MilliValue()
+	if allocatable <= 0 {
+		return 0
+	}
+	objs, err := c.pods.ByIndex(byNode, name)
+	if err != nil {
+		return 0
+	}
+	var requested int64
+	for _, o := range objs {
+		p := o.(*v1.Pod)
+		if p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed {
+			continue
+		}
+		requests := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+		requested += requests.Cpu().MilliValue()
+	}
+	return float64(requested) / float64(allocatable)
+}
+
 // plan decides the writes for the pods of one workload (or one out-of-scope pod), from the
 // cache only. Pods already patched whose new version the cache has not shown yet still count
 // for their pool but are not written again.
@@ -396,7 +424,7 @@ func (c *Controller) plan(ctx context.Context, pods []*v1.Pod) []change {
 			return nil, false
 		}
 		return obj.(*v1.Node), true
-	}, reclaims)
+	}, reclaims, c.nodeFill)
 	var out []change
 	for _, pod := range pods {
 		if pod.DeletionTimestamp != nil || c.isPending(pod) {
@@ -461,23 +489,36 @@ func InScope(pod *v1.Pod, schedulerName string) bool {
 // node nodeOf knows, and not terminating, keyed by pod UID, without a reclaim history
 // (DesiredWithReclaims).
 func Desired(m *capacity.Model, schedulerName string, pods []*v1.Pod, nodeOf func(string) (*v1.Node, bool)) map[types.UID]Placement {
-	return DesiredWithReclaims(m, schedulerName, pods, nodeOf, nil)
+	return DesiredWithReclaims(m, schedulerName, pods, nodeOf, nil, nil)
 }
 
-// DesiredWithReclaims is Desired with the pools' reclaims in the history's window. Pods are
-// grouped by band and pool; within a pool the oldest (then the first by name) comes first.
+// fillLevels quantizes a node's fill (requested / allocatable CPU) for the order within a
+// pool: a level is a quarter of a node, so that a pod coming or going elsewhere on a node
+// rarely reorders a workload (each reorder is a write per pod).
+const fillLevels = 4
+
+func fillLevel(fill float64) int { return int(min(max(fill, 0), 1) * fillLevels) }
+
+// DesiredWithReclaims is Desired with the pools' reclaims in the history's window and, when
+// fill is not nil, the fill of each node (requested / allocatable CPU, every pod on it). Pods
+// are grouped by band and pool; within a pool the pods on the fullest nodes come first (by
+// quarter of a node), then the oldest (then the first by name): scale-in takes the pods of
+// the emptiest nodes first, so that nodes empty and an autoscaler removing empty nodes
+// (Karpenter's WhenEmpty, which docs/install.md recommends on spot) removes them, with no
+// eviction.
 // The k-th pod of a pool (from 0) has the pool's load with k replicas
 // (capacity.Model.PoolLoad), the load at which the scheduler would have put it there; its
 // crowding (see Cost) is that load's rank among the band's, from 1. Without reclaims the load
 // is k, and the crowding k+1: the pod's position in its pool. With them, scale-in takes first
 // from the pool whose last replica the scheduler would have placed last: the pool reclaimed
 // most, when the pools hold alike.
-func DesiredWithReclaims(m *capacity.Model, schedulerName string, pods []*v1.Pod, nodeOf func(string) (*v1.Node, bool), reclaims capacity.Reclaims) map[types.UID]Placement {
+func DesiredWithReclaims(m *capacity.Model, schedulerName string, pods []*v1.Pod, nodeOf func(string) (*v1.Node, bool), reclaims capacity.Reclaims, fill func(node string) float64) map[types.UID]Placement {
 	type member struct {
 		pod   *v1.Pod
 		class capacity.Class
 		band  int
 		load  float64
+		level int
 	}
 	groups := map[string][]member{}
 	for _, pod := range pods {
@@ -491,12 +532,19 @@ func DesiredWithReclaims(m *capacity.Model, schedulerName string, pods []*v1.Pod
 		class := m.Classify(node)
 		band := m.Band(class, capacity.AvoidsSpot(pod))
 		g := fmt.Sprintf("%d/%s", band, class.Pool)
-		groups[g] = append(groups[g], member{pod: pod, class: class, band: band})
+		mb := member{pod: pod, class: class, band: band}
+		if fill != nil {
+			mb.level = fillLevel(fill(pod.Spec.NodeName))
+		}
+		groups[g] = append(groups[g], mb)
 	}
 	// Each band's loads, for the ranks.
 	loads := map[int][]float64{}
 	for g, members := range groups {
 		sort.Slice(members, func(i, j int) bool {
+			if members[i].level != members[j].level {
+				return members[i].level > members[j].level
+			}
 			a, b := members[i].pod, members[j].pod
 			if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
 				return a.CreationTimestamp.Before(&b.CreationTimestamp)

@@ -24,10 +24,10 @@ func TestDesiredWithReclaims(t *testing.T) {
 		pods = append(pods, pod(fmt.Sprintf("p%d-%s", i, n), n, i))
 	}
 	plain := Desired(m, wellknown.SchedulerName, pods, nodeOf)
-	if same := DesiredWithReclaims(m, wellknown.SchedulerName, pods, nodeOf, capacity.Reclaims{"karpenter.sh/nodepool=pool-z": 4}); fmt.Sprint(same) != fmt.Sprint(plain) {
+	if same := DesiredWithReclaims(m, wellknown.SchedulerName, pods, nodeOf, capacity.Reclaims{"karpenter.sh/nodepool=pool-z": 4}, nil); fmt.Sprint(same) != fmt.Sprint(plain) {
 		t.Errorf("reclaims of another pool changed the costs: %v, want %v", same, plain)
 	}
-	risky := DesiredWithReclaims(m, wellknown.SchedulerName, pods, nodeOf, capacity.Reclaims{"karpenter.sh/nodepool=pool-b": 3})
+	risky := DesiredWithReclaims(m, wellknown.SchedulerName, pods, nodeOf, capacity.Reclaims{"karpenter.sh/nodepool=pool-b": 3}, nil)
 	// The ReplicaSet deletes the lowest cost first: the order of deletion.
 	order := func(d map[string]int32) []string {
 		names := make([]string, 0, len(d))
@@ -83,4 +83,46 @@ func TestControllerReranksWhenReclaimsChange(t *testing.T) {
 	h.c.ReclaimsChanged()
 	// Loads: a 0, 1; b 0.25, 1.75 (each replica of b weighs 1.5).
 	h.eventually("re-ranked by risk", map[string]string{"web-0": "ours:6999", "web-1": "ours:6998", "web-2": "ours:6997", "web-3": "ours:6996"})
+}
+
+// TestDesiredEmptiestNodeFirst: within a pool, scale-in takes the pods of the emptiest nodes
+// first (by quarter of a node), whatever their age, so that nodes empty and an autoscaler
+// removing empty nodes removes them with no eviction; across pools the water filling is
+// unchanged, and a fill difference under a quarter of a node keeps the age order.
+func TestDesiredEmptiestNodeFirst(t *testing.T) {
+	m := defaultModel(t)
+	nodes := map[string]*v1.Node{"full": spotNode("full", "pool-a"), "empty": spotNode("empty", "pool-a"), "b": spotNode("b", "pool-b")}
+	nodeOf := func(name string) (*v1.Node, bool) { n, ok := nodes[name]; return n, ok }
+	// Oldest first: the pod on the nearly empty node is the oldest of pool a.
+	pods := []*v1.Pod{pod("p0-empty", "empty", 0), pod("p1-full", "full", 1), pod("p2-full", "full", 2), pod("p3-b", "b", 3), pod("p4-b", "b", 4)}
+	for _, tc := range []struct {
+		name string
+		fill map[string]float64
+		// the pool-a pod the ReplicaSet deletes first (lowest cost of pool a)
+		first string
+	}{
+		{"by age without fills", nil, "p2-full"},
+		{"emptiest node first", map[string]float64{"full": 0.9, "empty": 0.2, "b": 0.5}, "p0-empty"},
+		{"under a quarter apart: by age", map[string]float64{"full": 0.6, "empty": 0.55, "b": 0.5}, "p2-full"},
+	} {
+		var fill func(string) float64
+		if tc.fill != nil {
+			fill = func(n string) float64 { return tc.fill[n] }
+		}
+		d := DesiredWithReclaims(m, wellknown.SchedulerName, pods, nodeOf, nil, fill)
+		first, lowest := "", int32(1<<30)
+		for _, p := range pods[:3] {
+			if c := d[p.UID].Cost; c < lowest || (c == lowest && p.Name < first) {
+				first, lowest = p.Name, c
+			}
+		}
+		if first != tc.first {
+			t.Errorf("%s: pool a's first to go is %s, want %s (costs %v)", tc.name, first, tc.first, d)
+		}
+		// Water filling across pools holds: pool a's third replica and pool b's second... the
+		// pool with more replicas (a: 3) gives its third before b gives its second.
+		if d[pods[4].UID].Cost <= lowest {
+			t.Errorf("%s: pool b's second replica costs %d, not above pool a's third (%d)", tc.name, d[pods[4].UID].Cost, lowest)
+		}
+	}
 }
