@@ -151,7 +151,11 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 		return nil, err
 	}
 	podReg, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.enqueuePod(obj.(*v1.Pod)) },
+		AddFunc: func(obj any) {
+			pod := obj.(*v1.Pod)
+			c.enqueuePod(pod)
+			c.enqueueCoTenants(pod.Spec.NodeName)
+		},
 		UpdateFunc: c.podUpdated,
 		DeleteFunc: c.podDeleted,
 	})
@@ -244,6 +248,28 @@ func (c *Controller) podUpdated(oldObj, newObj any) {
 		}
 	}
 	c.enqueuePod(cur)
+	if old.Spec.NodeName != cur.Spec.NodeName || (old.DeletionTimestamp == nil) != (cur.DeletionTimestamp == nil) {
+		c.enqueueCoTenants(old.Spec.NodeName)
+		c.enqueueCoTenants(cur.Spec.NodeName)
+	}
+}
+
+// enqueueCoTenants queues the workloads with a pod on the node: a pod came or went there, so
+// the node's fill, which orders scale-in within a pool, changed.
+func (c *Controller) enqueueCoTenants(nodeName string) {
+	if nodeName == "" {
+		return
+	}
+	objs, err := c.pods.ByIndex(byNode, nodeName)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	for _, o := range objs {
+		if pod := o.(*v1.Pod); c.inScope(pod) {
+			c.queue.Add(key{namespace: pod.Namespace, owner: metav1.GetControllerOfNoCopy(pod).UID})
+		}
+	}
 }
 
 // relevantChange: only what the cost or the ownership depends on (status updates are not).
@@ -280,6 +306,7 @@ func (c *Controller) podDeleted(obj any) {
 	if c.inScope(pod) {
 		c.queue.Add(key{namespace: pod.Namespace, owner: metav1.GetControllerOfNoCopy(pod).UID})
 	}
+	c.enqueueCoTenants(pod.Spec.NodeName)
 }
 
 func (c *Controller) nodeUpdated(oldObj, newObj any) {
@@ -295,19 +322,8 @@ func (c *Controller) enqueueNode(obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
-	node, ok := obj.(*v1.Node)
-	if !ok {
-		return
-	}
-	objs, err := c.pods.ByIndex(byNode, node.Name)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	for _, o := range objs {
-		if pod := o.(*v1.Pod); c.inScope(pod) {
-			c.queue.Add(key{namespace: pod.Namespace, owner: metav1.GetControllerOfNoCopy(pod).UID})
-		}
+	if node, ok := obj.(*v1.Node); ok {
+		c.enqueueCoTenants(node.Name)
 	}
 }
 
@@ -383,25 +399,33 @@ func (c *Controller) sync(ctx context.Context, k key) error {
 	return errors.Join(errs...)
 }
 
-// nodeFill is the CPU requested by the pods on a node (not terminating, not finished) over
-// its allocatable CPU, from the cache.
+// nodeFill is NodeFill from the cache.
 func (c *Controller) nodeFill(name string) float64 {
 	obj, exists, err := c.nodes.GetByKey(name)
 	if err != nil || !exists {
-		return 0
-	}
-	allocatable := obj.(*v1.Node).Status.Allocatable.Cpu().MilliValue()
-	if allocatable <= 0 {
 		return 0
 	}
 	objs, err := c.pods.ByIndex(byNode, name)
 	if err != nil {
 		return 0
 	}
-	var requested int64
+	pods := make([]*v1.Pod, 0, len(objs))
 	for _, o := range objs {
-		p := o.(*v1.Pod)
-		if p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed {
+		pods = append(pods, o.(*v1.Pod))
+	}
+	return NodeFill(obj.(*v1.Node), pods)
+}
+
+// NodeFill is the CPU requested by the pods on a node (not terminating, not finished) over its
+// allocatable CPU.
+func NodeFill(node *v1.Node, pods []*v1.Pod) float64 {
+	allocatable := node.Status.Allocatable.Cpu().MilliValue()
+	if allocatable <= 0 {
+		return 0
+	}
+	var requested int64
+	for _, p := range pods {
+		if p.Spec.NodeName != node.Name || p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed {
 			continue
 		}
 		requests := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})

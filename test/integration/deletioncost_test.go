@@ -101,10 +101,18 @@ func (c *deletionCostController) waitSettled(app string, want int) []v1.Pod {
 		if len(pods) != want {
 			return false, nil
 		}
-		desired := deletioncost.Desired(c.model, wellknown.SchedulerName, ptrs, func(n string) (*v1.Node, bool) {
+		all, err := c.env.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		everyPod := make([]*v1.Pod, len(all.Items))
+		for i := range all.Items {
+			everyPod[i] = &all.Items[i]
+		}
+		desired := deletioncost.DesiredWithReclaims(c.model, wellknown.SchedulerName, ptrs, func(n string) (*v1.Node, bool) {
 			node, ok := byName[n]
 			return node, ok
-		})
+		}, nil, func(n string) float64 { return deletioncost.NodeFill(byName[n], everyPod) })
 		for _, p := range ptrs {
 			d, ok := desired[p.UID]
 			if !ok || !podReady(p) {
