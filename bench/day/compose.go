@@ -127,7 +127,7 @@ func (m measures) pick(kind string, u float64, sample []int) *Episode {
 // then its settled state until the next episode: states are absolute (the node counts an
 // episode ended with), so what a return leaves behind stays until the next episode replaces
 // it. An episode measured off-peak that happens at the peak is charged with the peak's extra
-// nodes (scale-up's end minus scale-down's) on top. Overlapping outages are charged as if
+// nodes (what the scale-up episode added) on top. Overlapping outages are charged as if
 // one followed the other.
 func composeDay(s *Shape, m measures, evs []event, sample []int, loadPick float64) (*DayTotals, bool) {
 	d := &DayTotals{NodeSeconds: map[string]float64{}, Deficit: map[string]float64{}}
@@ -135,9 +135,10 @@ func composeDay(s *Shape, m measures, evs []event, sample []int, loadPick float6
 	if up == nil || down == nil {
 		return nil, false
 	}
+	// What the peak adds to a state: what the scale-up added to the state it started from.
 	peakExtra := map[string]float64{}
 	for _, t := range Tiers {
-		peakExtra[t] = float64(up.EndNodes[t] - down.EndNodes[t])
+		peakExtra[t] = float64(up.EndNodes[t] - up.StartNodes[t])
 	}
 	type start struct {
 		at float64

@@ -332,11 +332,11 @@ func (r *runner) episode(st Step) (*Episode, error) {
 	return ep, nil
 }
 
-// apply does a step's action. A reclaim first marks the pools out (the cloud launches
-// nothing there from now on) and lowers their NodePools' limits to 0, then hands every node
-// of each pool to Karpenter's interruption path (its handling of a spot interruption
+// apply does a step's action. A reclaim lowers the pools' NodePool limits to 0, hands every
+// node of each pool to Karpenter's interruption path (its handling of a spot interruption
 // message: taint karpenter.sh/disrupted, evict, remove), pool after pool Lag apart; when the
-// notice runs out, whatever is left of a node is terminated by the cloud (node deleted).
+// notice runs out, whatever is left of a node is terminated by the cloud (node deleted). From
+// the notice on, the cloud refuses launches in the pool (refuseLaunchesPastCapacity).
 func (r *runner) apply(st Step, t0 float64) error {
 	ctx := r.ctx
 	if st.Scale {
@@ -388,9 +388,6 @@ func (r *runner) poolLimit(pool string) int64 {
 
 func (r *runner) reclaim(pool string, notice time.Duration) error {
 	ctx := r.ctx
-	r.mu.Lock()
-	r.out[pool] = time.Now()
-	r.mu.Unlock()
 	if err := r.k.SetNodePoolCPULimit(ctx, pool, "0"); err != nil {
 		return err
 	}
@@ -408,6 +405,10 @@ func (r *runner) reclaim(pool string, notice time.Duration) error {
 			r.say("no NodeClaim behind %s (%v): the cloud takes the node at the end of the notice", n, err)
 		}
 	}
+	// From now on the cloud refuses launches there and ends what was not yet a node.
+	r.mu.Lock()
+	r.out[pool] = time.Now()
+	r.mu.Unlock()
 	r.say("pool %s reclaimed: %d nodes, %s notice", pool, len(nodes), notice)
 	time.AfterFunc(notice, func() {
 		for _, n := range nodes {
