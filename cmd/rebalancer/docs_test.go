@@ -45,7 +45,7 @@ var externalFlags = map[string]string{
 var rebalancerOwnSections = []string{"misc", "rebalancer", "deletion cost"}
 
 // rebalancerStandardSections are component-base's sections, the flags kube-scheduler has
-// under the same names (docs/operations.md says so and names the ones the chart sets); they
+// under the same names (docs/design.md says so where it lists the binary's flags); they
 // need not be documented one by one. A section in neither list fails the test.
 var rebalancerStandardSections = []string{"leader election", "secure serving", "authentication", "authorization", "logging"}
 
