@@ -245,8 +245,10 @@ func withCPU(n *v1.Node, cpu string) *v1.Node {
 var (
 	spot     = map[string]string{"karpenter.sh/capacity-type": "spot"}
 	onDemand = map[string]string{"karpenter.sh/capacity-type": "on-demand"}
-	virtual  = map[string]string{"type": "virtual-kubelet"}
-	vkTaint  = v1.Taint{Key: "virtual-kubelet.io/provider", Value: "aci", Effect: v1.TaintEffectNoSchedule}
+	// burstLabels and burstTaint: a virtual-kubelet node, of the default burst tier (the names
+	// internal/testobj and test/framework use).
+	burstLabels = map[string]string{"type": "virtual-kubelet"}
+	burstTaint  = v1.Taint{Key: "virtual-kubelet.io/provider", Value: "aci", Effect: v1.TaintEffectNoSchedule}
 )
 
 func (r *run) createNodes(ctx context.Context, nodes ...*v1.Node) error {
@@ -264,7 +266,7 @@ func podSpec(priorityClass string, nodeSelector map[string]string) v1.PodSpec {
 		PriorityClassName:             priorityClass,
 		NodeSelector:                  nodeSelector,
 		TerminationGracePeriodSeconds: ptr.To[int64](0),
-		Tolerations:                   []v1.Toleration{{Key: vkTaint.Key, Operator: v1.TolerationOpExists}},
+		Tolerations:                   []v1.Toleration{{Key: burstTaint.Key, Operator: v1.TolerationOpExists}},
 		Containers: []v1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10", Resources: v1.ResourceRequirements{
 			Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpuPerPod), v1.ResourceMemory: resource.MustParse("256Mi")}}}},
 	}
@@ -288,7 +290,7 @@ func (r *run) story(ctx context.Context) (*Summary, error) {
 		node("spot-a-1", "spot-a", "zone-1", spot), node("spot-a-2", "spot-a", "zone-1", spot),
 		node("spot-b-1", "spot-b", "zone-2", spot), node("spot-b-2", "spot-b", "zone-2", spot),
 		node("ondemand-1", "ondemand", "zone-1", onDemand), node("ondemand-2", "ondemand", "zone-2", onDemand),
-		withCPU(node("virtual-1", "virtual", "zone-1", virtual, vkTaint), "40"),
+		withCPU(node("virtual-1", "virtual", "zone-1", burstLabels, burstTaint), "40"),
 	); err != nil {
 		return nil, err
 	}

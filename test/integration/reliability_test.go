@@ -615,7 +615,7 @@ func TestReliabilityAPIServerRestart(t *testing.T) {
 // on malformed configurations, one per args field and tier rule: each exits non-zero at
 // start-up, before serving or leading, with a message naming the field. (Flag errors of the
 // rebalancer are cmd/rebalancer's TestStartupRejectsBadInput; in-process setup errors of the
-// scheduler are cmd/scheduler's TestBadConfigFailsSetup.)
+// scheduler are cmd/scheduler/app's TestBadConfigFailsSetup.)
 func TestReliabilityBadConfigRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binaries")

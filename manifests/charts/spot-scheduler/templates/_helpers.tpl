@@ -49,12 +49,27 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/* Each component's ServiceAccount: <component>.serviceAccountName, else <fullname>-<component>.
+serviceAccount.schedulerName and serviceAccount.rebalancerName are the deprecated names of the
+same values (schedulerName read as spec.schedulerName): still honoured, and refused when they
+disagree with the new ones. Call with (list . component). */}}
+{{- define "spot-scheduler.serviceAccount" -}}
+{{- $ctx := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $name := get (get $ctx.Values $component) "serviceAccountName" | default "" -}}
+{{- $deprecated := get ($ctx.Values.serviceAccount | default dict) (printf "%sName" $component) | default "" -}}
+{{- if and $name $deprecated (ne $name $deprecated) -}}
+{{- fail (printf "serviceAccount.%sName (deprecated) is %q but %s.serviceAccountName is %q: set only %s.serviceAccountName" $component $deprecated $component $name $component) -}}
+{{- end -}}
+{{- default (printf "%s-%s" (include "spot-scheduler.fullname" $ctx) $component) (default $deprecated $name) -}}
+{{- end -}}
+
 {{- define "spot-scheduler.schedulerServiceAccount" -}}
-{{- default (printf "%s-scheduler" (include "spot-scheduler.fullname" .)) .Values.serviceAccount.schedulerName -}}
+{{- include "spot-scheduler.serviceAccount" (list . "scheduler") -}}
 {{- end -}}
 
 {{- define "spot-scheduler.rebalancerServiceAccount" -}}
-{{- default (printf "%s-rebalancer" (include "spot-scheduler.fullname" .)) .Values.serviceAccount.rebalancerName -}}
+{{- include "spot-scheduler.serviceAccount" (list . "rebalancer") -}}
 {{- end -}}
 
 {{/* The scheduler's Lease (in the release namespace). */}}

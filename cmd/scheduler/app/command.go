@@ -1,4 +1,6 @@
-package main
+// Package app is spot-scheduler's command: kube-scheduler's, with spot-scheduler's plugins
+// registered and the explain and report subcommands (cmd/scheduler runs it).
+package app
 
 import (
 	"context"

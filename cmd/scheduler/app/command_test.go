@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -48,7 +48,7 @@ func TestVersionOnStdout(t *testing.T) {
 func TestKubeconfigFlagWithConfig(t *testing.T) {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "scheduler-config.yaml")
-	shipped, err := os.ReadFile("../../manifests/scheduler-config.yaml")
+	shipped, err := os.ReadFile("../../../manifests/scheduler-config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -91,8 +91,8 @@ func weightOf(ps []config.Plugin, name string) int32 {
 // TestExampleConfigs loads every shipped example configuration through the scheduler's own
 // Setup and checks the resulting plugin sets of the spot-scheduler profile.
 func TestExampleConfigs(t *testing.T) {
-	files, _ := filepath.Glob("../../manifests/examples/*.yaml")
-	files = append(files, "../../manifests/scheduler-config.yaml")
+	files, _ := filepath.Glob("../../../manifests/examples/*.yaml")
+	files = append(files, "../../../manifests/scheduler-config.yaml")
 	if len(files) < 3 {
 		t.Fatalf("found only %v", files)
 	}
