@@ -376,7 +376,7 @@ func NodePoolObject(p NodePool) *unstructured.Unstructured {
 		"disruption": map[string]any{
 			"consolidationPolicy": policy,
 			"consolidateAfter":    consolidateAfter,
-			"budgets": []any{map[string]any{"nodes": budget}},
+			"budgets":             []any{map[string]any{"nodes": budget}},
 		},
 		"template": map[string]any{
 			"spec": map[string]any{
