@@ -82,10 +82,7 @@ func (rec *recorder) measure(st Step, t0, t1 float64, settled bool) *Episode {
 		if c.Refused || c.Tier == "" {
 			continue
 		}
-		end := c.End
-		if end < 0 {
-			end = math.Inf(1)
-		}
+		end := c.end()
 		if c.Start <= t0 && end > t0 {
 			ep.StartNodes[c.Tier]++
 		}
@@ -179,13 +176,17 @@ func (rec *recorder) billed(t0, t1 float64) map[string]float64 {
 		if c.Refused || c.Tier == "" {
 			continue
 		}
-		end := c.End
-		if end < 0 {
-			end = math.Inf(1)
-		}
-		ns[c.Tier] += max(0, min(max(end, c.Start+minimumBilled), t1)-max(c.Start, t0))
+		ns[c.Tier] += max(0, min(max(c.end(), c.Start+minimumBilled), t1)-max(c.Start, t0))
 	}
 	return ns
+}
+
+// end is when the machine ended (+Inf: it is still there).
+func (c *claimLife) end() float64 {
+	if c.End < 0 {
+		return math.Inf(1)
+	}
+	return c.End
 }
 
 func percentile(xs []float64, q float64) float64 {

@@ -11,9 +11,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/tools/cache"
 
+	"github.com/spot-scheduler/spot-scheduler/bench/strategy"
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 )
 
@@ -64,7 +63,6 @@ type recorder struct {
 	claims    map[string]*claimLife
 	pods      map[string]*podLife
 	evictions []eviction
-	seen      map[string]bool // pod UIDs already counted as evicted
 	desired   map[string]int
 	refused   int
 	// signature of the last sample, the time it changed, and whether the cluster was busy.
@@ -75,7 +73,7 @@ type recorder struct {
 }
 
 func newRecorder(r *runner) *recorder {
-	return &recorder{r: r, claims: map[string]*claimLife{}, pods: map[string]*podLife{}, seen: map[string]bool{}, desired: map[string]int{}}
+	return &recorder{r: r, claims: map[string]*claimLife{}, pods: map[string]*podLife{}, desired: map[string]int{}}
 }
 
 func (rec *recorder) now() float64 { return time.Since(rec.r.start).Seconds() }
@@ -148,47 +146,17 @@ func (rec *recorder) start(ctx context.Context) error {
 	return nil
 }
 
-// watchEvictions records pods evicted through the Eviction API: the API server marks them
-// with the DisruptionTarget condition, reason EvictionByEvictionAPI, before deleting them.
+// watchEvictions records the pods evicted through the Eviction API, each with its cause.
 func (rec *recorder) watchEvictions(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(rec.r.client, 0, informers.WithNamespace(namespace))
-	inf := factory.Core().V1().Pods().Informer()
-	check := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		p, ok := obj.(*v1.Pod)
-		if !ok {
-			return
-		}
-		for _, c := range p.Status.Conditions {
-			if c.Type != v1.DisruptionTarget || c.Status != v1.ConditionTrue || c.Reason != "EvictionByEvictionAPI" {
-				continue
-			}
-			rec.r.mu.Lock()
-			drain := rec.r.interrupted[p.Spec.NodeName]
-			rec.r.mu.Unlock()
-			rec.mu.Lock()
-			if !rec.seen[string(p.UID)] {
-				rec.seen[string(p.UID)] = true
-				rec.evictions = append(rec.evictions, eviction{T: rec.at(c.LastTransitionTime.Time), Workload: p.Labels[workloadLabel],
-					Placeholder: p.Labels[placeholderLabel] == "true", Drain: drain, PodCreated: rec.at(p.CreationTimestamp.Time)})
-			}
-			rec.mu.Unlock()
-		}
-	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    check,
-		UpdateFunc: func(_, obj any) { check(obj) },
-		DeleteFunc: check,
-	}); err != nil {
-		return err
-	}
-	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return fmt.Errorf("pod informer did not sync")
-	}
-	return nil
+	return strategy.WatchEvictions(ctx, rec.r.client, namespace, func(p *v1.Pod, at time.Time) {
+		rec.r.mu.Lock()
+		drain := rec.r.interrupted[p.Spec.NodeName]
+		rec.r.mu.Unlock()
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		rec.evictions = append(rec.evictions, eviction{T: rec.at(at), Workload: p.Labels[workloadLabel],
+			Placeholder: p.Labels[placeholderLabel] == "true", Drain: drain, PodCreated: rec.at(p.CreationTimestamp.Time)})
+	})
 }
 
 // sample reads nodes, NodeClaims and pods straight from the API server (a cache could show a

@@ -485,16 +485,7 @@ func (r *runner) refuseLaunchesPastCapacity() {
 }
 
 // checkComponents fails when a component has exited: a run without it measures nothing.
-func (r *runner) checkComponents() error {
-	for _, p := range r.procs {
-		if p.Exited() {
-			log, _ := os.ReadFile(p.Log)
-			lines := strings.Split(strings.TrimSpace(string(log)), "\n")
-			return fmt.Errorf("%s exited during the run; its log ends with:\n%s", p.Name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
-		}
-	}
-	return nil
-}
+func (r *runner) checkComponents() error { return localcluster.AnyExited(r.procs) }
 
 // settle waits until nothing is Pending, no NodeClaim is launching or going, and nothing
 // changed for Shape.Quiet; it returns the time of the last change (the episode's end) and

@@ -10,6 +10,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/spot-scheduler/spot-scheduler/bench/strategy"
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 )
 
@@ -126,34 +127,6 @@ func nodePools(s *Shape, strategy string) []localcluster.NodePool {
 	return pools
 }
 
-// defaultSchedulerConfig runs upstream kube-scheduler with its default profile.
-const defaultSchedulerConfig = `apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-clientConnection:
-  kubeconfig: %q
-leaderElection:
-  leaderElect: false
-`
-
-// aksPolicy is seed 000's descheduler policy (bench/strategy uses the same).
-const aksPolicy = `apiVersion: descheduler/v1alpha2
-kind: DeschedulerPolicy
-profiles:
-- name: nodeAffinity-profile
-  pluginConfig:
-  - name: RemovePodsViolatingNodeAffinity
-    args:
-      nodeAffinityType:
-      - preferredDuringSchedulingIgnoredDuringExecution
-  - name: DefaultEvictor
-    args:
-      evictLocalStoragePods: true
-  plugins:
-    deschedule:
-      enabled:
-      - RemovePodsViolatingNodeAffinity
-`
-
 // startComponents runs the strategy's scheduler (and rebalancer or descheduler), each at its
 // defaults.
 func (r *runner) startComponents() error {
@@ -188,7 +161,7 @@ func (r *runner) startComponents() error {
 		// Every timer of the rebalancer at its default.
 		return start("spot-rebalancer", o.RebalancerBinary, "--scheduler-config="+cfg, "--secure-port=0", "--v=1")
 	}
-	cfg, err := write("kube-scheduler-config.yaml", fmt.Sprintf(defaultSchedulerConfig, c.Kubeconfig))
+	cfg, err := write("kube-scheduler-config.yaml", fmt.Sprintf(strategy.DefaultSchedulerConfig, c.Kubeconfig))
 	if err != nil {
 		return err
 	}
@@ -201,7 +174,7 @@ func (r *runner) startComponents() error {
 	if r.opts.DeschedulerBinary == "" {
 		return fmt.Errorf("strategy %s needs the descheduler binary (hack/build-descheduler.sh)", r.strategy)
 	}
-	policy, err := write("descheduler-policy.yaml", aksPolicy)
+	policy, err := write("descheduler-policy.yaml", strategy.AKSDeschedulerPolicy)
 	if err != nil {
 		return err
 	}

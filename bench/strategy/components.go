@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
 )
 
-// defaultSchedulerConfig runs the upstream kube-scheduler with its default profile, alone, as
+// DefaultSchedulerConfig runs the upstream kube-scheduler with its default profile, alone, as
 // a cluster's default scheduler (no leader election: nothing else competes).
-const defaultSchedulerConfig = `apiVersion: kubescheduler.config.k8s.io/v1
+const DefaultSchedulerConfig = `apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
 clientConnection:
   kubeconfig: %q
@@ -18,9 +19,9 @@ leaderElection:
   leaderElect: false
 `
 
-// aksPolicy is seed 000's descheduler policy: RemovePodsViolatingNodeAffinity on the preferred
+// AKSDeschedulerPolicy is seed 000's descheduler policy: RemovePodsViolatingNodeAffinity on the preferred
 // affinity, DefaultEvictor allowing local-storage pods.
-const aksPolicy = `apiVersion: descheduler/v1alpha2
+const AKSDeschedulerPolicy = `apiVersion: descheduler/v1alpha2
 kind: DeschedulerPolicy
 profiles:
 - name: nodeAffinity-profile
@@ -77,7 +78,7 @@ func (r *runner) startComponents(ctx context.Context) error {
 	interval := r.opts.LoopInterval.String()
 	switch r.strategy {
 	case Affinity, AKSRecipe, OKERecipe, Karpenter:
-		cfg, err := r.writeFile("kube-scheduler-config.yaml", fmt.Sprintf(defaultSchedulerConfig, r.cluster.Kubeconfig))
+		cfg, err := r.writeFile("kube-scheduler-config.yaml", fmt.Sprintf(DefaultSchedulerConfig, r.cluster.Kubeconfig))
 		if err != nil {
 			return err
 		}
@@ -91,7 +92,7 @@ func (r *runner) startComponents(ctx context.Context) error {
 		if r.opts.DeschedulerBinary == "" {
 			return fmt.Errorf("strategy %s needs the descheduler binary (hack/build-descheduler.sh)", r.strategy)
 		}
-		policy := aksPolicy
+		policy := AKSDeschedulerPolicy
 		if r.strategy == OKERecipe {
 			policy = okePolicy
 		}
@@ -138,13 +139,4 @@ func (r *runner) startProcess(ctx context.Context, name, bin string, args ...str
 
 // checkComponents fails when a component of the strategy has exited: a run without its
 // components would measure nothing.
-func (r *runner) checkComponents() error {
-	for _, p := range r.procs {
-		if p.Exited() {
-			log, _ := os.ReadFile(p.Log)
-			lines := strings.Split(strings.TrimSpace(string(log)), "\n")
-			return fmt.Errorf("%s exited during the run; its log ends with:\n%s", p.Name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
-		}
-	}
-	return nil
-}
+func (r *runner) checkComponents() error { return localcluster.AnyExited(r.procs) }

@@ -172,7 +172,6 @@ type runner struct {
 	procs    []*localcluster.Process
 
 	mu                                     sync.Mutex
-	evicted                                map[string]bool
 	evictions, phEvictions, drainEvictions int
 	// interrupted holds the nodes the trace reclaimed through Karpenter.
 	interrupted map[string]bool
@@ -212,7 +211,7 @@ func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err er
 		return nil, err
 	}
 	began := time.Now()
-	r := &runner{opts: opts, strategy: strategy, tr: opts.Trace, tierOf: map[string]string{}, workload: map[string]bool{}, evicted: map[string]bool{},
+	r := &runner{opts: opts, strategy: strategy, tr: opts.Trace, tierOf: map[string]string{}, workload: map[string]bool{},
 		interrupted: map[string]bool{}, poolTier: map[string]string{}, limits: map[string]int64{}, noticed: map[string][]string{},
 		limitSetAt: map[string]time.Time{}}
 	for _, p := range r.tr.Pools() {
@@ -502,11 +501,31 @@ func (r *runner) waitPodsBound(ctx context.Context, app string, n int) error {
 	})
 }
 
-// watchEvictions counts pods evicted through the Eviction API: the API server marks them with
-// the DisruptionTarget condition, reason EvictionByEvictionAPI, before deleting them.
+// watchEvictions counts pods evicted through the Eviction API (WatchEvictions).
 func (r *runner) watchEvictions(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(r.client, 0, informers.WithNamespace(namespace))
+	return WatchEvictions(ctx, r.client, namespace, func(p *v1.Pod, _ time.Time) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		switch {
+		case p.Labels[placeholderLabel] == "true":
+			r.phEvictions++
+		case r.interrupted[p.Spec.NodeName]:
+			r.drainEvictions++
+		default:
+			r.evictions++
+		}
+	})
+}
+
+// WatchEvictions calls onEvicted once for each pod of the namespace evicted through the
+// Eviction API, with the time of its eviction: the API server marks such a pod with the
+// condition DisruptionTarget, reason EvictionByEvictionAPI, before deleting it (scheduler
+// preemption is not an eviction). It returns once its informer has synced.
+func WatchEvictions(ctx context.Context, client kubernetes.Interface, ns string, onEvicted func(p *v1.Pod, at time.Time)) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
 	inf := factory.Core().V1().Pods().Informer()
+	var mu sync.Mutex
+	seen := map[string]bool{}
 	check := func(obj any) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
@@ -516,20 +535,15 @@ func (r *runner) watchEvictions(ctx context.Context) error {
 			return
 		}
 		for _, c := range p.Status.Conditions {
-			if c.Type == v1.DisruptionTarget && c.Status == v1.ConditionTrue && c.Reason == "EvictionByEvictionAPI" {
-				r.mu.Lock()
-				if !r.evicted[string(p.UID)] {
-					r.evicted[string(p.UID)] = true
-					switch {
-					case p.Labels[placeholderLabel] == "true":
-						r.phEvictions++
-					case r.interrupted[p.Spec.NodeName]:
-						r.drainEvictions++
-					default:
-						r.evictions++
-					}
-				}
-				r.mu.Unlock()
+			if c.Type != v1.DisruptionTarget || c.Status != v1.ConditionTrue || c.Reason != "EvictionByEvictionAPI" {
+				continue
+			}
+			mu.Lock()
+			first := !seen[string(p.UID)]
+			seen[string(p.UID)] = true
+			mu.Unlock()
+			if first {
+				onEvicted(p, c.LastTransitionTime.Time)
 			}
 		}
 	}

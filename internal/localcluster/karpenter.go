@@ -341,23 +341,17 @@ func NodePoolObject(p NodePool) *unstructured.Unstructured {
 	requirements := []any{map[string]any{
 		"key": KarpenterCapacityTypeLabel, "operator": "In", "values": []any{p.CapacityType},
 	}}
-	if len(p.InstanceTypes) > 0 {
-		values := make([]any, len(p.InstanceTypes))
-		for i, t := range p.InstanceTypes {
-			values[i] = t
+	for _, req := range []struct {
+		key    string
+		values []string
+	}{{v1.LabelInstanceTypeStable, p.InstanceTypes}, {v1.LabelTopologyZone, p.Zones}} {
+		if key, values := req.key, req.values; len(values) > 0 {
+			in := make([]any, len(values))
+			for i, v := range values {
+				in[i] = v
+			}
+			requirements = append(requirements, map[string]any{"key": key, "operator": "In", "values": in})
 		}
-		requirements = append(requirements, map[string]any{
-			"key": v1.LabelInstanceTypeStable, "operator": "In", "values": values,
-		})
-	}
-	if len(p.Zones) > 0 {
-		values := make([]any, len(p.Zones))
-		for i, z := range p.Zones {
-			values[i] = z
-		}
-		requirements = append(requirements, map[string]any{
-			"key": v1.LabelTopologyZone, "operator": "In", "values": values,
-		})
 	}
 	budget := p.DisruptionBudget
 	if budget == "" {

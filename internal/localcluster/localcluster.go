@@ -506,3 +506,16 @@ func kwokStages(binDir, dir string, podReadyDelay, nodeReadyDelay, nodeReadyJitt
 	out := filepath.Join(dir, "kwok-stages.yaml")
 	return out, os.WriteFile(out, []byte(stages), 0o600)
 }
+
+// AnyExited fails when one of the processes has exited, with the end of its log: a run
+// without one of its components would measure nothing.
+func AnyExited(procs []*Process) error {
+	for _, p := range procs {
+		if p.Exited() {
+			log, _ := os.ReadFile(p.Log)
+			lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+			return fmt.Errorf("%s exited during the run; its log ends with:\n%s", p.Name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+		}
+	}
+	return nil
+}
