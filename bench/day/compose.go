@@ -368,23 +368,40 @@ func indexes(n int) []int {
 	return out
 }
 
-// measuresOf groups runs by strategy; a run missing an episode kind is reported and left out.
+// measuresOf groups runs by strategy: the chains of one invocation and repetition make one
+// repetition. A repetition missing an episode of the library is reported (days that need it
+// cannot be composed from it).
 func measuresOf(runs []*Run) (map[string]measures, []string) {
-	out := map[string]measures{}
-	var notes []string
+	type repKey struct {
+		strategy, invocation string
+		rep                  int
+	}
+	var order []repKey
+	byRep := map[repKey]map[string]*Episode{}
 	for _, r := range runs {
-		byKind := map[string]*Episode{}
+		k := repKey{r.Strategy, r.Invocation, r.Repetition}
+		if r.Invocation == "" {
+			k.invocation = r.Date.String() // a run saved alone
+		}
+		if _, ok := byRep[k]; !ok {
+			byRep[k] = map[string]*Episode{}
+			order = append(order, k)
+		}
 		for i := range r.Episodes {
 			ep := &r.Episodes[i]
 			ep.StartNodes, ep.EndNodes = ep.StartNodesJSON, ep.EndNodesJSON
-			byKind[ep.Kind] = ep
+			byRep[k][ep.Kind] = ep
 		}
-		m := out[r.Strategy]
-		m.reps = append(m.reps, byKind)
-		out[r.Strategy] = m
-		for _, k := range Library {
-			if byKind[k] == nil {
-				notes = append(notes, fmt.Sprintf("%s repetition of %s has no %s episode", r.Strategy, r.Date.Format("2006-01-02 15:04"), k))
+	}
+	out := map[string]measures{}
+	var notes []string
+	for _, k := range order {
+		m := out[k.strategy]
+		m.reps = append(m.reps, byRep[k])
+		out[k.strategy] = m
+		for _, kind := range Library {
+			if byRep[k][kind] == nil {
+				notes = append(notes, fmt.Sprintf("%s repetition %d of invocation %s has no %s episode", k.strategy, k.rep, k.invocation, kind))
 			}
 		}
 	}

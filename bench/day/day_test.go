@@ -3,6 +3,7 @@ package day
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -275,5 +276,24 @@ func TestCheckAccounting(t *testing.T) {
 	run.Episodes[1].ServedPodSeconds -= 20
 	if err := run.CheckAccounting(); err == nil {
 		t.Error("20 replica-seconds neither served nor short went unnoticed")
+	}
+}
+
+func TestChains(t *testing.T) {
+	got := Chains(append(append([]string{}, Library...), Stress...), 2)
+	want := [][]string{
+		{ScaleUp, ScaleDown, ReclaimPoolShort, ReturnPoolShort, ReclaimAll, ReturnAll},
+		{ReclaimPool, ReturnPool, ReclaimZone, ReturnZone},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("chains %v, want %v", got, want)
+	}
+	for i := range want {
+		if strings.Join(got[i], ",") != strings.Join(want[i], ",") {
+			t.Errorf("chain %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if one := Chains(Library, 1); len(one) != 1 || len(one[0]) != len(Library) {
+		t.Errorf("one chain: %v", one)
 	}
 }

@@ -33,6 +33,26 @@ var Library = []string{ScaleUp, ScaleDown, ReclaimPool, ReturnPool, ReclaimPoolS
 // Stress adds the all-spot reclaim.
 var Stress = []string{ReclaimAll, ReturnAll}
 
+// Chains splits episodes into n chains to run on clusters side by side, dealing whole pairs
+// (a reclaim with its return, the scale-up with the scale-down) in turn, in library order.
+func Chains(episodes []string, n int) [][]string {
+	var pairs [][]string
+	for i := 0; i < len(episodes); i++ {
+		if i+1 < len(episodes) && (IsReclaim(episodes[i]) && episodes[i+1] == ReturnOf(episodes[i]) || episodes[i] == ScaleUp && episodes[i+1] == ScaleDown) {
+			pairs = append(pairs, episodes[i:i+2])
+			i++
+			continue
+		}
+		pairs = append(pairs, episodes[i:i+1])
+	}
+	n = max(1, min(n, len(pairs)))
+	chains := make([][]string, n)
+	for i, p := range pairs {
+		chains[i%n] = append(chains[i%n], p...)
+	}
+	return chains
+}
+
 // Step is one episode's action on the cluster.
 type Step struct {
 	Kind string

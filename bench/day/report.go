@@ -26,7 +26,7 @@ func SaveRun(dir string, r *Run) (string, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "runs"), 0o755); err != nil {
 		return "", err
 	}
-	name := filepath.Join(dir, "runs", fmt.Sprintf("%s-%s-%s-r%d.json", r.Date.Format("20060102T150405"), r.Shape, r.Strategy, r.Repetition))
+	name := filepath.Join(dir, "runs", fmt.Sprintf("%s-%s-%s-r%d-c%d.json", r.Date.Format("20060102T150405"), r.Shape, r.Strategy, r.Repetition, r.Chain))
 	data, err := json.MarshalIndent(r, "", " ")
 	if err != nil {
 		return "", err
@@ -114,11 +114,10 @@ func (rep *Report) SummaryLines() []string {
 func (rep *Report) Markdown(w io.Writer, header string) {
 	fmt.Fprintln(w, header)
 	fmt.Fprintln(w)
-	reps := map[string]int{}
+	all, _ := measuresOf(rep.Runs)
 	var dates []string
 	wall := map[string]float64{}
 	for _, r := range rep.Runs {
-		reps[r.Strategy]++
 		wall[r.Strategy] += r.Wall
 		if d := r.Date.Format("2006-01-02"); !slices.Contains(dates, d) {
 			dates = append(dates, d)
@@ -127,8 +126,8 @@ func (rep *Report) Markdown(w io.Writer, header string) {
 	fmt.Fprintf(w, "Runs of %s: ", strings.Join(dates, ", "))
 	var parts []string
 	for _, s := range AllStrategies {
-		if reps[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%s × %d (%.0f min each)", s, reps[s], wall[s]/float64(reps[s])/60))
+		if n := len(all[s].reps); n > 0 {
+			parts = append(parts, fmt.Sprintf("%s × %d (%.0f cluster-minutes each)", s, n, wall[s]/float64(n)/60))
 		}
 	}
 	fmt.Fprintln(w, strings.Join(parts, ", ")+".")
@@ -169,7 +168,6 @@ func (rep *Report) Markdown(w io.Writer, header string) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| strategy | episode | settled in s | nodes start → end | node-s beyond start | $ beyond start | evictions (no reclaim) | drains | needed moves | moved twice | replica-deficit s | fewest Running / desired (workload) | p95 pending s |")
 	fmt.Fprintln(w, "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
-	all, _ := measuresOf(rep.Runs)
 	for _, name := range AllStrategies {
 		m, ok := all[name]
 		if !ok {

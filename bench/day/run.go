@@ -48,6 +48,11 @@ type Options struct {
 	// LogDir, when set, keeps the run's component logs in LogDir/<strategy>-r<repetition>.
 	LogDir     string
 	Repetition int
+	// Invocation and Chain identify the run: the episodes of one repetition may be split
+	// into chains run on clusters side by side (the runs of one invocation, repetition and
+	// strategy together make one repetition).
+	Invocation string
+	Chain      int
 	Out        io.Writer
 }
 
@@ -56,6 +61,8 @@ type Run struct {
 	Strategy   string    `json:"strategy"`
 	Shape      string    `json:"shape"`
 	Repetition int       `json:"repetition"`
+	Invocation string    `json:"invocation"`
+	Chain      int       `json:"chain"`
 	Date       time.Time `json:"date"`
 	// Wall: the whole run, start-up included (seconds).
 	Wall     float64   `json:"wall"`
@@ -90,7 +97,7 @@ type runner struct {
 
 func (r *runner) say(format string, args ...any) {
 	if r.opts.Out != nil {
-		fmt.Fprintf(r.opts.Out, "[%s r%d %5.0fs] %s\n", r.strategy, r.opts.Repetition, time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
+		fmt.Fprintf(r.opts.Out, "[%s r%d.%d %5.0fs] %s\n", r.strategy, r.opts.Repetition, r.opts.Chain, time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
 	}
 }
 
@@ -119,7 +126,7 @@ func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err er
 	r := &runner{ctx: ctx, opts: opts, shape: opts.Shape, strategy: strategy, start: time.Now(), out: map[string]time.Time{}, interrupted: map[string]bool{}}
 	dir := ""
 	if opts.LogDir != "" {
-		dir = filepath.Join(opts.LogDir, fmt.Sprintf("%s-r%d", strategy, opts.Repetition))
+		dir = filepath.Join(opts.LogDir, fmt.Sprintf("%s-r%d-c%d", strategy, opts.Repetition, opts.Chain))
 		_ = os.RemoveAll(dir)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
@@ -144,7 +151,7 @@ func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err er
 	if err := r.setup(); err != nil {
 		return nil, errors.Join(err, r.checkComponents())
 	}
-	run := &Run{Strategy: strategy, Shape: s.Name, Repetition: opts.Repetition, Date: time.Now().UTC()}
+	run := &Run{Strategy: strategy, Shape: s.Name, Repetition: opts.Repetition, Invocation: opts.Invocation, Chain: opts.Chain, Date: time.Now().UTC()}
 	r.say("creating the workloads off-peak and waiting for the cluster to settle")
 	if err := r.createWorkloads(); err != nil {
 		return nil, err

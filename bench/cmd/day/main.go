@@ -29,7 +29,8 @@ func main() {
 	var (
 		strategies  = flag.String("strategies", day.Karpenter+","+day.SpotScheduler, "Comma-separated strategies to run: "+strings.Join(day.AllStrategies, ", ")+" (none: only report the saved runs).")
 		reps        = flag.Int("repetitions", 1, "Runs of each strategy in this invocation.")
-		parallel    = flag.Int("parallel", 2, "Clusters run side by side.")
+		chains      = flag.Int("chains", 2, "Split each repetition's episodes into this many chains, each on its own cluster (whole reclaim/return and scale pairs).")
+		parallel    = flag.Int("parallel", 4, "Clusters run side by side.")
 		stress      = flag.Bool("stress", false, "Also run the all-spot reclaim and its return.")
 		shapeName   = flag.String("shape", "default", "Cluster shape: default or smoke.")
 		out         = flag.String("out", "bench/results/day", "Directory of the saved runs and the reports.")
@@ -45,13 +46,13 @@ func main() {
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(false)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *strategies, *reps, *parallel, *stress, *shapeName, *out, *logs, *binDir, *karpenter, *scheduler, *rebalancer, *config, *descheduler); err != nil {
+	if err := run(ctx, *strategies, *reps, *chains, *parallel, *stress, *shapeName, *out, *logs, *binDir, *karpenter, *scheduler, *rebalancer, *config, *descheduler); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-day:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, strategies string, reps, parallel int, stress bool, shapeName, out, logs, binDir, karpenterDir, scheduler, rebalancer, config, descheduler string) error {
+func run(ctx context.Context, strategies string, reps, chains, parallel int, stress bool, shapeName, out, logs, binDir, karpenterDir, scheduler, rebalancer, config, descheduler string) error {
 	began := time.Now()
 	var shape *day.Shape
 	switch shapeName {
@@ -62,8 +63,8 @@ func run(ctx context.Context, strategies string, reps, parallel int, stress bool
 	default:
 		return fmt.Errorf("--shape=%q is not one of default, smoke", shapeName)
 	}
-	if reps < 1 || parallel < 1 {
-		return fmt.Errorf("--repetitions and --parallel must be at least 1")
+	if reps < 1 || parallel < 1 || chains < 1 {
+		return fmt.Errorf("--repetitions, --chains and --parallel must be at least 1")
 	}
 	var names []string
 	if strategies != "" {
@@ -100,11 +101,16 @@ func run(ctx context.Context, strategies string, reps, parallel int, stress bool
 	type job struct {
 		strategy string
 		rep      int
+		chain    int
+		episodes []string
 	}
+	invocation := began.UTC().Format("20060102T150405")
 	var jobs []job
 	for r := 1; r <= reps; r++ {
-		for _, s := range names {
-			jobs = append(jobs, job{s, r})
+		for c, eps := range day.Chains(episodes, chains) {
+			for _, s := range names {
+				jobs = append(jobs, job{s, r, c, eps})
+			}
 		}
 	}
 	sem := make(chan struct{}, parallel)
@@ -117,21 +123,21 @@ func run(ctx context.Context, strategies string, reps, parallel int, stress bool
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			r, err := day.Execute(ctx, j.strategy, day.Options{Shape: shape, Episodes: episodes, BinDir: binDir, KarpenterDir: karpenterDir,
+			r, err := day.Execute(ctx, j.strategy, day.Options{Shape: shape, Episodes: j.episodes, BinDir: binDir, KarpenterDir: karpenterDir,
 				SchedulerBinary: scheduler, RebalancerBinary: rebalancer, SchedulerConfig: config, DeschedulerBinary: descheduler,
-				LogDir: logs, Repetition: j.rep, Out: os.Stdout})
+				LogDir: logs, Repetition: j.rep, Invocation: invocation, Chain: j.chain, Out: os.Stdout})
 			if err == nil {
 				if cerr := r.CheckAccounting(); cerr != nil {
 					fmt.Fprintln(os.Stderr, "bench-day: accounting:", cerr)
 				}
 				var path string
 				if path, err = day.SaveRun(out, r); err == nil {
-					fmt.Printf("[%s r%d] saved %s (%.0f min)\n", j.strategy, j.rep, path, r.Wall/60)
+					fmt.Printf("[%s r%d.%d] saved %s (%.0f min)\n", j.strategy, j.rep, j.chain, path, r.Wall/60)
 				}
 			}
 			if err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s r%d: %w", j.strategy, j.rep, err))
+				errs = append(errs, fmt.Errorf("%s r%d.%d: %w", j.strategy, j.rep, j.chain, err))
 				mu.Unlock()
 			}
 		}()
