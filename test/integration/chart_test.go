@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -512,8 +513,8 @@ func chartWantForbidden(t *testing.T, what string, err error) {
 
 // TestChartServiceAccountBoundaries: with the chart's RBAC applied, each ServiceAccount may do
 // what its component needs and nothing of the rest: access reviews as each, and real calls.
-// The controller evicts pods, patches pods, gets/creates/updates its own Lease and records
-// events; neither may read secrets, delete or patch nodes, or touch the other's Lease or the
+// The controller evicts pods, patches pods, creates and deletes pods in its own namespace (the
+// failback buffer's), gets/creates/updates its own Lease and records events; neither may read secrets, delete or patch nodes, or touch the other's Lease or the
 // default scheduler's.
 func TestChartServiceAccountBoundaries(t *testing.T) {
 	env := framework.Start(t, localcluster.Options{NoKwok: true})
@@ -556,6 +557,9 @@ func TestChartServiceAccountBoundaries(t *testing.T) {
 		{"update", "coordination.k8s.io", "leases", "", chartNamespace, chartSchedLease, false},
 		{"delete", "", "pods", "", ns, "p", false}, {"create", "", "pods", "binding", ns, "p", false},
 		{"update", "", "pods", "status", ns, "p", false},
+		// The failback buffer's pods, in the release namespace only.
+		{"create", "", "pods", "", chartNamespace, "", true}, {"delete", "", "pods", "", chartNamespace, "p", true},
+		{"create", "", "pods", "", "kube-system", "", false}, {"delete", "", "pods", "", "kube-system", "p", false},
 		{"update", "", "configmaps", "", chartNamespace, chartReclaimHistory, true},
 		{"watch", "", "configmaps", "", chartNamespace, chartReclaimHistory, true},
 		{"update", "", "configmaps", "", chartNamespace, chartRelease + "-config", false},
@@ -703,8 +707,9 @@ func TestChartRestrictedPodSecurity(t *testing.T) {
 		names = append(names, pc.Name)
 	}
 	sort.Strings(names)
-	if len(names) != 1 || names[0] != "spot-headroom" {
-		t.Errorf("chart PriorityClasses %v, want [spot-headroom]", names)
+	// The all-options release's placeholders and failback buffer, the defaults' failback buffer.
+	if want := []string{"spot-failback-buffer", "spot-headroom", chartRelease + "-failback-buffer"}; !slices.Equal(names, want) {
+		t.Errorf("chart PriorityClasses %v, want %v", names, want)
 	}
 }
 
