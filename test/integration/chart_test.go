@@ -310,7 +310,8 @@ func chartWaitAuthorized(env *framework.Env, user string, checks ...authorizatio
 // configuration and flags, each with credentials impersonating its chart ServiceAccount (so
 // the API server authorizes every request against the chart's RBAC only). They do their whole
 // job: leader election on their own Leases in the release namespace, scheduling, placeholder
-// preemption, deletion-cost annotations, failover and failback evictions with events, and
+// preemption, deletion-cost annotations, failover, the failback buffer (its pods in the release
+// namespace), failback evictions with events, and
 // serving /metrics through delegated authentication and authorization. Neither log shows a
 // refused request, and every metric the chart's Grafana dashboard queries is exported.
 func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
@@ -409,6 +410,21 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 		return unbound == 0 && byNode["spot-2"] == 2 && byNode["spot-3"] == 2, nil
 	})
 	chartWaitAnnotated("deletion costs on the moved pods")
+	// The failback buffer, as the chart's ServiceAccount in the release namespace: it asked
+	// for spot after the failover and is gone once failback is done.
+	env.WaitFor("the failback buffer created, then gone", 30*time.Second, func(ctx context.Context) (bool, error) {
+		pods, err := env.Client.CoreV1().Pods(chartNamespace).List(ctx, metav1.ListOptions{LabelSelector: wellknown.FailbackBufferLabel + "=true"})
+		if err != nil {
+			return false, err
+		}
+		created := 0
+		for _, e := range env.Events(chartNamespace, "") {
+			if e.Reason == "FailbackBufferCreated" {
+				created++
+			}
+		}
+		return created > 0 && len(pods.Items) == 0, nil
+	})
 	env.WaitFor("Rebalanced events", 30*time.Second, func(ctx context.Context) (bool, error) {
 		evs, err := env.Client.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -721,8 +737,9 @@ func chartApplyRBAC(t *testing.T, env *framework.Env) *chart.Rendered {
 	env.CreateNamespace(ns)
 	r := chart.Render(t, chartRelease, chartNamespace)
 	// With the ConfigMaps: the reclaim history's exists before the rebalancer writes it (its
-	// RBAC scopes every access by name, create included).
-	newChartApplier(env).apply(r.Objects, append(chartRBACKinds, "ConfigMap")...)
+	// RBAC scopes every access by name, create included); and the PriorityClasses: the
+	// rebalancer's failback buffer needs its own.
+	newChartApplier(env).apply(r.Objects, append(chartRBACKinds, "ConfigMap", "PriorityClass")...)
 	for _, sa := range []struct{ name, lease string }{{chartSchedSA, chartSchedLease}, {chartRebalancerSA, chartRebalancerLease}} {
 		chartWaitAuthorized(env, chartSAUser(sa.name),
 			authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"},
