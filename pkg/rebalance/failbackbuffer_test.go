@@ -438,3 +438,38 @@ func TestBufferOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestBufferShapeFollowsTheProvider: the buffer pins its pods with the spot rule of the
+// provider whose labels the cluster's nodes carry (AKS here), and with every provider's rule
+// when no node carries any; a pod pinned to the provider's regular capacity is not counted.
+func TestBufferShapeFollowsTheProvider(t *testing.T) {
+	aksRegular := map[string]string{"kubernetes.azure.com/scalesetpriority": "regular"}
+	for _, tc := range []struct {
+		name      string
+		nodeLabel map[string]string
+		terms     int
+	}{
+		{"AKS", aksRegular, 1},
+		{"no provider label", map[string]string{"example.com/pool": "general"}, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pinned := pod("pinned", "db", "n-1", "1")
+			pinned.Spec.NodeSelector = aksRegular
+			env := newBufferEnv(t, nil, node("n-1", "8", tc.nodeLabel), pod("web-0", "web", "n-1", "1"), pinned)
+			d, err := env.ctrl.buffer.demand()
+			if err != nil {
+				t.Fatal(err)
+			}
+			web := d.shapes[d.podShape["web-0"]]
+			if web == nil || len(web.terms) != tc.terms {
+				t.Fatalf("web's shape %+v, want %d node affinity terms", web, tc.terms)
+			}
+			if tc.terms == 1 && web.terms[0].MatchExpressions[0].Key != "kubernetes.azure.com/scalesetpriority" {
+				t.Errorf("web pinned by %v, want AKS's spot label", web.terms)
+			}
+			if _, counted := d.podShape["pinned"]; counted == (tc.terms == 1) {
+				t.Errorf("pod pinned to AKS regular capacity counted: %v (want counted only when no node says the cluster is AKS)", counted)
+			}
+		})
+	}
+}
