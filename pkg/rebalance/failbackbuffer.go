@@ -115,7 +115,22 @@ type failbackBuffer struct {
 	owner *metav1.OwnerReference
 	// keysSeen: the label keys seen on nodes (demandInput.keysSeen); reconciles are serial.
 	keysSeen sets.Set[string]
+	// writes are the buffer's own creations and deletions the informer may not show yet, by
+	// pod name (the ReplicaSet controller's expectations): a reconcile right after a write
+	// counts the pods as written, not as the informer last saw them, so it neither creates a
+	// pod twice (a node launched for nothing) nor deletes one twice. Only reconcile uses it.
+	writes map[string]bufferWrite
 }
+
+// bufferWrite is a creation (pod set) or a deletion (pod nil) of a buffer pod, and when.
+type bufferWrite struct {
+	pod *v1.Pod
+	at  time.Time
+}
+
+// writeExpiry: a write the informer has not shown after this long is forgotten (the watch
+// will have been re-listed).
+const writeExpiry = time.Minute
 
 func newFailbackBuffer(c *Controller, opts BufferOptions, clk clock.WithTicker) *failbackBuffer {
 	return &failbackBuffer{
@@ -127,6 +142,7 @@ func newFailbackBuffer(c *Controller, opts BufferOptions, clk clock.WithTicker) 
 		podShape:     map[types.UID]string{},
 		unplaceable:  map[types.UID]bool{},
 		keysSeen:     sets.New[string](),
+		writes:       map[string]bufferWrite{},
 	}
 }
 
@@ -200,7 +216,18 @@ func (b *failbackBuffer) bufferPods() (byShape map[string][]*v1.Pod, finished []
 		return nil, nil, err
 	}
 	byShape = map[string][]*v1.Pod{}
+	now := b.c.clock.Now()
+	seen := map[string]bool{}
 	for _, p := range pods {
+		seen[p.Name] = true
+		if w, ok := b.writes[p.Name]; ok {
+			if w.pod == nil && p.DeletionTimestamp == nil && now.Sub(w.at) < writeExpiry {
+				continue // deleted: the informer has not shown it yet
+			}
+			if w.pod != nil {
+				delete(b.writes, p.Name) // created, and shown
+			}
+		}
 		switch {
 		case p.DeletionTimestamp != nil:
 		case p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed:
@@ -208,6 +235,15 @@ func (b *failbackBuffer) bufferPods() (byShape map[string][]*v1.Pod, finished []
 		default:
 			shape := p.Labels[wellknown.FailbackBufferShapeLabel]
 			byShape[shape] = append(byShape[shape], p)
+		}
+	}
+	for name, w := range b.writes {
+		switch {
+		case now.Sub(w.at) >= writeExpiry || (w.pod == nil && !seen[name]):
+			delete(b.writes, name)
+		case w.pod != nil && !seen[name]:
+			shape := w.pod.Labels[wellknown.FailbackBufferShapeLabel]
+			byShape[shape] = append(byShape[shape], w.pod) // created: not shown yet
 		}
 	}
 	return byShape, finished, nil
@@ -296,15 +332,16 @@ func (b *failbackBuffer) reconcile(ctx context.Context) error {
 	var all []*v1.Pod
 	for _, key := range keys {
 		have, want := existing[key], d.want[key]
-		all = append(all, have...)
 		switch {
 		case len(have) > want:
 			b.clearDeficit(key)
-			surplus := removalOrder(have)[:len(have)-want]
-			for _, p := range surplus {
+			ordered := removalOrder(have)
+			for _, p := range ordered[:len(have)-want] {
 				errs = append(errs, b.remove(ctx, p, fmt.Sprintf("%d pods of its shape still to move back", want)))
 			}
+			all = append(all, ordered[len(have)-want:]...)
 		case len(have) < want:
+			all = append(all, have...)
 			since := b.noteDeficit(key, now)
 			if wait := b.growDelay() - now.Sub(since); wait > 0 {
 				b.queue.AddAfter(bufferKey, wait)
@@ -322,12 +359,13 @@ func (b *failbackBuffer) reconcile(ctx context.Context) error {
 				}
 			}
 		default:
+			all = append(all, have...)
 			b.clearDeficit(key)
 		}
 	}
 	b.forgetDeficits(shapes)
 	recordBufferPods(all)
-	logger.V(2).Info("Failback buffer reconciled", "wanted", d.total, "bound", min(d.total, b.opts.MaxPods), "shapes", len(d.want), "pods", len(all))
+	logger.V(2).Info("Failback buffer reconciled", "wanted", d.total, "maxPods", b.opts.MaxPods, "shapes", len(d.want), "pods", len(all))
 	return errors.Join(errs...)
 }
 
@@ -463,6 +501,7 @@ func (b *failbackBuffer) create(ctx context.Context, s *bufferShape, want, total
 		return nil, fmt.Errorf("creating a failback buffer pod in %s: %w", b.opts.Namespace, err)
 	}
 	bufferWrites.WithLabelValues("create", "ok").Inc()
+	b.writes[created.Name] = bufferWrite{pod: created, at: b.c.clock.Now()}
 	b.c.recorder.Eventf(created, nil, v1.EventTypeNormal, BufferCreatedReason, "Create",
 		"Asking for room on %s (%s) for pods that failed over to a worse tier: %d of this shape to move back, %d in all",
 		strings.Join(s.tiers, " or "), describeRequests(s.requests), want, total)
@@ -480,12 +519,14 @@ func (b *failbackBuffer) remove(ctx context.Context, p *v1.Pod, why string) erro
 	err := b.c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	switch {
 	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+		b.writes[p.Name] = bufferWrite{at: b.c.clock.Now()}
 		return nil // preempted or replaced meanwhile
 	case err != nil:
 		bufferWrites.WithLabelValues("delete", "error").Inc()
 		return fmt.Errorf("deleting failback buffer pod %s: %w", klog.KObj(p), err)
 	}
 	bufferWrites.WithLabelValues("delete", "ok").Inc()
+	b.writes[p.Name] = bufferWrite{at: b.c.clock.Now()}
 	where := "Pending"
 	if p.Spec.NodeName != "" {
 		where = "on node " + p.Spec.NodeName

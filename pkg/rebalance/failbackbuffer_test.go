@@ -15,7 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/component-base/metrics/testutil"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
@@ -471,5 +473,29 @@ func TestBufferShapeFollowsTheProvider(t *testing.T) {
 				t.Errorf("pod pinned to AKS regular capacity counted: %v (want counted only when no node says the cluster is AKS)", counted)
 			}
 		})
+	}
+}
+
+// TestBufferCountsItsOwnWritesBeforeTheInformerShowsThem: a reconcile right after the buffer
+// created (or deleted) pods, before the informer shows them, counts them as written: it creates
+// none twice (a node launched for nothing) and deletes none twice.
+func TestBufferCountsItsOwnWritesBeforeTheInformerShowsThem(t *testing.T) {
+	env := newBufferEnv(t, nil, failedOver()...)
+	// The informer stops here: the lister keeps showing the cluster as it is now.
+	stale := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	pods, _ := env.ctrl.pods.List(labels.Everything())
+	for _, p := range pods {
+		_ = stale.Add(p)
+	}
+	env.ctrl.pods = corelisters.NewPodLister(stale)
+	b := env.ctrl.buffer
+	for range 4 {
+		if err := b.reconcile(env.ctx); err != nil {
+			t.Fatal(err)
+		}
+		env.clock.Step(b.growDelay())
+	}
+	if m := mutatingActions(env.cs); len(m) != 6 {
+		t.Fatalf("mutating calls %v, want the 6 creations once", m)
 	}
 }
