@@ -169,9 +169,10 @@ func TestFailbackBufferBringsSpotBack(t *testing.T) {
 		}
 	}
 	evicted := evictedPods(env)
-	t.Logf("spot allowed again: first spot node %s later, all 6 pods back on spot after %s, buffer gone after %s, on-demand nodes %v removed after %s; spot nodes %v; rebalancer evictions %d (metric %v), Karpenter %v; buffer writes %v",
+	t.Logf("spot allowed again: first spot node %s later, all 6 pods back on spot after %s, buffer gone after %s, on-demand nodes %v removed after %s; spot nodes %v; rebalancer evictions %d (metric %v), Karpenter's (the reclaim) %d; buffer pods created %v, deleted %v (the rest preempted by the moving pods)",
 		firstSpot.Round(time.Millisecond), back.Round(time.Millisecond), gone.Round(time.Millisecond), onDemand, removed.Round(time.Millisecond),
-		nodeNames(spot), len(evicted), rb.evictions(), karpenterEvictions(env), rb.metric(`spot_scheduler_failback_buffer_writes_total`))
+		nodeNames(spot), countWho(evicted, "rebalancer"), rb.evictions(), countWho(evicted, "karpenter"),
+		rb.metric(`spot_scheduler_failback_buffer_writes_total{operation="create",result="ok"}`), rb.metric(`spot_scheduler_failback_buffer_writes_total{operation="delete",result="ok"}`))
 	if n := countWho(evicted, "rebalancer"); n != 6 {
 		t.Errorf("rebalancer moved %d pods, want the 6 on on-demand: %v", n, evicted)
 	}
