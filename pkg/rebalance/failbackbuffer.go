@@ -115,6 +115,9 @@ type failbackBuffer struct {
 	owner *metav1.OwnerReference
 	// keysSeen: the label keys seen on nodes (demandInput.keysSeen); reconciles are serial.
 	keysSeen sets.Set[string]
+	// noClassUntil: the PriorityClass was missing; no creation is tried before then, so that
+	// a missing class is reported once a minute, not at every pod event.
+	noClassUntil time.Time
 	// writes are the buffer's own creations and deletions the informer may not show yet, by
 	// pod name (the ReplicaSet controller's expectations): a reconcile right after a write
 	// counts the pods as written, not as the informer last saw them, so it neither creates a
@@ -490,12 +493,16 @@ func (b *failbackBuffer) create(ctx context.Context, s *bufferShape, want, total
 		logger.Info("Failback buffer (dry run): would create a placeholder", "tiers", s.tiers, "requests", describeRequests(s.requests))
 		return nil, nil
 	}
+	if now := b.c.clock.Now(); now.Before(b.noClassUntil) {
+		return nil, nil
+	}
 	b.ownerRef(ctx)
 	p := b.placeholderPod(s)
 	created, err := b.c.client.CoreV1().Pods(b.opts.Namespace).Create(ctx, p, metav1.CreateOptions{})
 	if err != nil {
 		bufferWrites.WithLabelValues("create", "error").Inc()
 		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PriorityClass") {
+			b.noClassUntil = b.c.clock.Now().Add(writeExpiry)
 			return nil, fmt.Errorf("creating a failback buffer pod in %s: %w (--failback-buffer-priority-class names a PriorityClass that must exist, with a negative value and preemptionPolicy Never)", b.opts.Namespace, err)
 		}
 		return nil, fmt.Errorf("creating a failback buffer pod in %s: %w", b.opts.Namespace, err)

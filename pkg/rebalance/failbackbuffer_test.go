@@ -10,10 +10,12 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	k8stesting "k8s.io/client-go/testing"
@@ -497,5 +499,28 @@ func TestBufferCountsItsOwnWritesBeforeTheInformerShowsThem(t *testing.T) {
 	}
 	if m := mutatingActions(env.cs); len(m) != 6 {
 		t.Fatalf("mutating calls %v, want the 6 creations once", m)
+	}
+}
+
+// TestBufferMissingPriorityClass: when the PriorityClass is missing, the error names the flag,
+// and no creation is tried again for a while (not at every pod event).
+func TestBufferMissingPriorityClass(t *testing.T) {
+	env := newBufferEnv(t, nil, failedOver()...)
+	attempts := 0
+	env.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		attempts++
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "",
+			fmt.Errorf("no PriorityClass with name %s was found", wellknown.FailbackBufferPriorityClass))
+	})
+	b := env.ctrl.buffer
+	var last error
+	for range 5 {
+		if err := b.reconcile(env.ctx); err != nil {
+			last = err
+		}
+		env.clock.Step(b.growDelay())
+	}
+	if attempts != 1 || last == nil || !strings.Contains(last.Error(), "--failback-buffer-priority-class") {
+		t.Fatalf("%d creations tried, last error %v; want 1, naming --failback-buffer-priority-class", attempts, last)
 	}
 }
