@@ -74,14 +74,15 @@ type demandInput struct {
 }
 
 // failbackDemand counts the pods of the profile that would move back to a better reclaimable
-// tier (spot) if room existed there: bound to a healthy node, not placeholders, passing every protection of the
-// planner except their age and phase (pods that just failed over are young and may still be
-// starting: they will move when the room is up), with a disruption budget that is not zero,
-// whose capacity policy ranks a better tier above their own, and that some better tier's
-// nodes can take (a tier defined by label selectors, compatible with the pod's own node
-// selection). To them it adds the replacements of the controller's in-flight evictions that
-// are not placed yet: they take the room the buffer holds, and counting them keeps the
-// buffer from shrinking before they do (and growing again after).
+// tier (spot) if room existed there: bound to a healthy node, not placeholders, passing every
+// protection of the planner except their age and phase (pods that just failed over are young
+// and may still be starting: they will move when the room is up), with a disruption budget
+// that is not zero, whose capacity policy ranks a better tier above their own, and that some
+// better tier's nodes can take (a tier defined by label selectors, compatible with the pod's
+// own node selection). Before them come the replacements of the controller's in-flight
+// evictions that are not placed yet: they are taking the room the buffer holds, and counting
+// them keeps the buffer from shrinking before they do (and growing again after). maxPods
+// bounds the count; total says how many there are.
 func failbackDemand(pl *planner, in demandInput, opts Options, maxPods int) *bufferDemand {
 	d := &bufferDemand{shapes: map[string]*bufferShape{}, want: map[string]int{}, podShape: map[types.UID]string{}}
 	model := pl.sim.Model
@@ -124,6 +125,9 @@ func failbackDemand(pl *planner, in demandInput, opts Options, maxPods int) *buf
 			d.want[s.key]++
 		}
 	}
+	for _, s := range pl.inFlightShapes(in, keysOnNodes) {
+		add(s)
+	}
 	for _, pod := range candidates {
 		if pod.Spec.SchedulerName != pl.sim.SchedulerName || in.unplaceable[pod.UID] {
 			continue
@@ -136,9 +140,6 @@ func failbackDemand(pl *planner, in demandInput, opts Options, maxPods int) *buf
 			d.podShape[pod.UID] = s.key
 			add(s)
 		}
-	}
-	for _, s := range pl.inFlightShapes(in, keysOnNodes) {
-		add(s)
 	}
 	return d
 }
