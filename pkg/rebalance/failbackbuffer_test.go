@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
@@ -522,5 +523,35 @@ func TestBufferMissingPriorityClass(t *testing.T) {
 	}
 	if attempts != 1 || last == nil || !strings.Contains(last.Error(), "--failback-buffer-priority-class") {
 		t.Fatalf("%d creations tried, last error %v; want 1, naming --failback-buffer-priority-class", attempts, last)
+	}
+}
+
+// TestBufferOwnedByTheReclaimHistory: in the namespace of the reclaim history's ConfigMap (the
+// chart's layout), the buffer's pods are owned by it, so that uninstalling the chart
+// garbage-collects them.
+func TestBufferOwnedByTheReclaimHistory(t *testing.T) {
+	history := &v1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "spot-scheduler-reclaim-history", UID: "cm-uid"}}
+	env := newControllerEnvWith(t, func(o *ControllerOptions) { o.Buffer.Namespace = "kube-system" },
+		append(failedOver(), history)...)
+	env.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.CreateAction).GetObject().(*v1.Pod)
+		p.Name = p.GenerateName + string(uuid.NewUUID())[:8]
+		return false, nil, nil
+	})
+	b := env.ctrl.buffer
+	for range 2 {
+		if err := b.reconcile(env.ctx); err != nil {
+			t.Fatal(err)
+		}
+		env.clock.Step(b.growDelay())
+	}
+	list, err := env.cs.CoreV1().Pods("kube-system").List(env.ctx, metav1.ListOptions{})
+	if err != nil || len(list.Items) != 6 {
+		t.Fatalf("%d buffer pods (%v), want 6", len(list.Items), err)
+	}
+	for _, p := range list.Items {
+		if refs := p.OwnerReferences; len(refs) != 1 || refs[0].Kind != "ConfigMap" || refs[0].UID != "cm-uid" || refs[0].Controller != nil {
+			t.Errorf("buffer pod %s owners %+v, want the reclaim history's ConfigMap (not as controller)", p.Name, refs)
+		}
 	}
 }
