@@ -368,7 +368,7 @@ func (b *failbackBuffer) reconcile(ctx context.Context) error {
 	}
 	b.forgetDeficits(shapes)
 	recordBufferPods(all)
-	logger.V(2).Info("Failback buffer reconciled", "wanted", d.total, "maxPods", b.opts.MaxPods, "shapes", len(d.want), "pods", len(all))
+	logger.V(4).Info("Failback buffer reconciled", "wanted", d.total, "maxPods", b.opts.MaxPods, "shapes", len(d.want), "pods", len(all))
 	return errors.Join(errs...)
 }
 
