@@ -30,6 +30,12 @@ func (r *rebalanceFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&r.budget, "disruption-budget", r.opts.DisruptionBudget.String(), "Rebalancer: share of a workload's desired replicas that may be unavailable while it moves them ("+wellknown.AllowedDisruptionBudgetValues+"); the pod annotation "+wellknown.DisruptionBudgetAnnotation+" overrides it per workload.")
 	fs.IntVar(&r.opts.MaxEvictionsInFlight, "max-evictions-in-flight", r.opts.MaxEvictionsInFlight, "Rebalancer: most evictions awaiting Ready replacements cluster-wide.")
 	fs.IntVar(&r.opts.EvictionWorkers, "eviction-workers", r.opts.EvictionWorkers, "Rebalancer: evictions issued at once (--kube-api-qps applies on top).")
+	b := &r.opts.Buffer
+	fs.BoolVar(&b.Enabled, "failback-buffer", b.Enabled, "Rebalancer: while pods that failed over would move back to a better reclaimable tier (spot) if room existed there, keep that many Pending placeholder pods pinned to that tier, sized like them, so that the autoscaler launches it; removed as failback completes. Off: the leader deletes the buffer's pods.")
+	fs.IntVar(&b.MaxPods, "failback-buffer-max-pods", b.MaxPods, "Rebalancer: most pods in the failback buffer (the rest of the pods to move back get room as the first ones move).")
+	fs.StringVar(&b.Namespace, "failback-buffer-namespace", b.Namespace, "Rebalancer: namespace of the failback buffer's pods (the rebalancer's own; it needs create, delete and list of pods there).")
+	fs.StringVar(&b.PriorityClassName, "failback-buffer-priority-class", b.PriorityClassName, "Rebalancer: PriorityClass of the failback buffer's pods; it must exist, with a negative value (at least -10, cluster-autoscaler's expendable cut-off) and preemptionPolicy Never.")
+	fs.StringVar(&b.Image, "failback-buffer-image", b.Image, "Rebalancer: image of the failback buffer's pods (a pause image; it runs only once a node has come up for it).")
 	// The fixed counts the disruption budgets replaced: still accepted, so that an upgrade
 	// does not fail on them, and ignored with a warning.
 	for _, name := range []string{"max-evictions-per-pass", "max-evictions-per-node", "max-evictions-per-workload"} {
@@ -65,6 +71,7 @@ func (r *rebalanceFlags) validate() []error {
 	if r.opts.EvictionWorkers < 1 || r.opts.EvictionWorkers > 256 {
 		errs = append(errs, fmt.Errorf("--eviction-workers: must be 1 to 256, got %d", r.opts.EvictionWorkers))
 	}
+	errs = append(errs, r.opts.Buffer.Validate()...)
 	return errs
 }
 

@@ -212,10 +212,12 @@ func (r *run) startComponents(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Demo timings: pods just failed over may move at once; passes every 10s.
+	// Demo timings: pods just failed over may move at once; passes every 10s. The story is
+	// told with standing placeholders, so the failback buffer is off (TestFailbackBuffer*
+	// tells the buffer's).
 	rebalancer, err := r.cluster.StartProcess(ctx, "rebalancer", r.opts.RebalancerBinary,
 		"--scheduler-config="+config, "--secure-port=0", "--min-pod-age=0s", "--rebalance-debounce=1s",
-		"--rebalance-validation-delay=500ms", "--rebalance-interval=10s", "--v=1")
+		"--rebalance-validation-delay=500ms", "--rebalance-interval=10s", "--failback-buffer=false", "--v=1")
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ package capacity
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,9 @@ type tier struct {
 	name        string
 	reclaimable bool
 	selectors   []labels.Selector
-	taintKeys   sets.Set[string]
+	// terms are the selectors as node selector terms (ORed), for pinning a pod to the tier.
+	terms     []v1.NodeSelectorTerm
+	taintKeys sets.Set[string]
 }
 
 // Model is a compiled capacity model. It is immutable and safe for concurrent use.
@@ -97,6 +100,7 @@ func New(cfg v1alpha1.CapacityModel) (*Model, error) {
 				return nil, fmt.Errorf("tiers[%d].nodeSelectors[%d]: %w", i, j, err)
 			}
 			ct.selectors = append(ct.selectors, sel)
+			ct.terms = append(ct.terms, nodeSelectorTerm(&t.NodeSelectors[j]))
 		}
 		if t.Name == cfg.DefaultTier {
 			m.defaultTier = i
@@ -161,6 +165,41 @@ func (m *Model) TierNames() []string {
 		names[i] = t.name
 	}
 	return names
+}
+
+// TierNodeSelectorTerms returns node selector terms (ORed, as in required node affinity) that
+// match the nodes tier t's label selectors match, so that a pod can be pinned to the tier with
+// whatever labels the provider uses; nil when no label selector defines the tier (the default
+// tier, or a tier matched by taint keys only), which node affinity cannot express. A node
+// matching the terms that also matches a better tier's selectors is of that better tier.
+// The caller may modify the terms it gets.
+func (m *Model) TierNodeSelectorTerms(t int) []v1.NodeSelectorTerm {
+	out := make([]v1.NodeSelectorTerm, 0, len(m.tiers[t].terms))
+	for _, term := range m.tiers[t].terms {
+		out = append(out, *term.DeepCopy())
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// nodeSelectorTerm translates a validated label selector into the node selector term that
+// matches the same labels (the operators of both are In, NotIn, Exists and DoesNotExist).
+func nodeSelectorTerm(sel *metav1.LabelSelector) v1.NodeSelectorTerm {
+	var term v1.NodeSelectorTerm
+	keys := make([]string, 0, len(sel.MatchLabels))
+	for k := range sel.MatchLabels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		term.MatchExpressions = append(term.MatchExpressions, v1.NodeSelectorRequirement{Key: k, Operator: v1.NodeSelectorOpIn, Values: []string{sel.MatchLabels[k]}})
+	}
+	for _, e := range sel.MatchExpressions {
+		term.MatchExpressions = append(term.MatchExpressions, v1.NodeSelectorRequirement{Key: e.Key, Operator: v1.NodeSelectorOperator(e.Operator), Values: slices.Clone(e.Values)})
+	}
+	return term
 }
 
 // Reclaimable reports whether tier t is reclaimable (spot-like) capacity.

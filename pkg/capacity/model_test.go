@@ -6,6 +6,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/utils/ptr"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
@@ -234,5 +235,38 @@ func TestClassifyCacheFollowsNodeUpdates(t *testing.T) {
 	relabelled.Spec.Taints = nil
 	if got := m.Classify(relabelled); got.TierName != "burst" || got.AtRisk {
 		t.Fatalf("relabelled node %+v, want burst, healthy", got)
+	}
+}
+
+// TestTierNodeSelectorTerms: a tier's label selectors as node affinity terms select exactly the
+// nodes the model puts in the tier (of those no better tier claims); tiers without label
+// selectors have none.
+func TestTierNodeSelectorTerms(t *testing.T) {
+	m := defaultModel(t)
+	spot := 1
+	terms := m.TierNodeSelectorTerms(spot)
+	if len(terms) != 8 {
+		t.Fatalf("spot terms %v, want one per default spot rule (8)", terms)
+	}
+	selector, err := nodeaffinity.NewNodeSelector(&v1.NodeSelector{NodeSelectorTerms: terms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, labels := range []map[string]string{
+		{"kubernetes.azure.com/scalesetpriority": "spot"}, {"karpenter.sh/capacity-type": "spot"},
+		{"cloud.google.com/gke-spot": "true"}, {"node-role.kubernetes.io/spot-worker": ""},
+		{"karpenter.sh/capacity-type": "on-demand"}, {"kubernetes.azure.com/scalesetpriority": "regular"}, nil,
+	} {
+		n := node(labels)
+		if got, want := selector.Match(n), m.Classify(n).TierName == "spot"; got != want {
+			t.Errorf("labels %v: terms match %v, model says spot %v", labels, got, want)
+		}
+	}
+	if on := m.TierNodeSelectorTerms(2); on != nil {
+		t.Errorf("the default tier (on-demand) has terms %v, want none: it is what no selector matches", on)
+	}
+	terms[0].MatchExpressions[0].Values[0] = "changed"
+	if again := m.TierNodeSelectorTerms(spot); again[0].MatchExpressions[0].Values[0] == "changed" {
+		t.Error("the caller's change reached the model")
 	}
 }

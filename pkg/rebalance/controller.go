@@ -48,12 +48,14 @@ type ControllerOptions struct {
 	DryRun bool
 	// PlanOutput receives the dry-run plan (os.Stdout in the binary).
 	PlanOutput io.Writer
+	// Buffer configures the failback buffer (failbackbuffer.go).
+	Buffer BufferOptions
 }
 
 // DefaultControllerOptions are the defaults of the rebalancer binary.
 func DefaultControllerOptions() ControllerOptions {
 	return ControllerOptions{Options: DefaultOptions(), Interval: 60 * time.Second, Debounce: 5 * time.Second, ValidationDelay: 2 * time.Second,
-		EvictionWorkers: DefaultEvictionWorkers}
+		EvictionWorkers: DefaultEvictionWorkers, Buffer: DefaultBufferOptions()}
 }
 
 // DefaultEvictionWorkers: enough concurrent evictions that the client's QPS limit, not the
@@ -83,6 +85,8 @@ type Controller struct {
 
 	// evicted tracks the controller's evictions until their workloads recover (disruptions.go).
 	evicted *evictionLog
+	// buffer asks the autoscaler for better-tier room after a failover (failbackbuffer.go).
+	buffer *failbackBuffer
 
 	// Liveness (liveness.go): whether the loop runs, and when it last made progress.
 	liveMu       sync.Mutex
@@ -93,6 +97,7 @@ type Controller struct {
 // NewController wires the controller to informers of factory (start the factory afterwards).
 func NewController(sim *simulator.Simulator, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder, opts ControllerOptions, clk clock.WithTicker) (*Controller, error) {
 	initMetrics(sim.Model.TierNames())
+	initBufferMetrics()
 	c := &Controller{
 		sim:          sim,
 		client:       client,
@@ -109,6 +114,10 @@ func NewController(sim *simulator.Simulator, client kubernetes.Interface, factor
 	if c.opts.EvictionWorkers < 1 {
 		c.opts.EvictionWorkers = 1
 	}
+	if c.opts.Buffer.MaxPods < 1 {
+		c.opts.Buffer.MaxPods = DefaultBufferMaxPods
+	}
+	c.buffer = newFailbackBuffer(c, c.opts.Buffer, clk)
 	nodeInformer := factory.Core().V1().Nodes().Informer()
 	podInformer := factory.Core().V1().Pods().Informer()
 	c.synced = []cache.InformerSynced{nodeInformer.HasSynced, podInformer.HasSynced,
@@ -142,6 +151,28 @@ func NewController(sim *simulator.Simulator, client kubernetes.Interface, factor
 				c.roomMayHaveAppeared(p.Spec.NodeName)
 			}
 		},
+	}); err != nil {
+		return nil, err
+	}
+	// The failback buffer follows the profile's pods (failovers, moves, preempted
+	// placeholders) and the nodes (a better tier's room appearing or going).
+	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.buffer.podChanged,
+		UpdateFunc: func(_, newObj interface{}) { c.buffer.podChanged(newObj) },
+		DeleteFunc: c.buffer.podChanged,
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(interface{}) { c.buffer.trigger() },
+		UpdateFunc: func(oldObj, newObj interface{}) {
+			old, ok1 := oldObj.(*v1.Node)
+			node, ok2 := newObj.(*v1.Node)
+			if ok1 && ok2 && (nodeReady(old) != nodeReady(node) || c.sim.Model.Classify(old) != c.sim.Model.Classify(node)) {
+				c.buffer.trigger()
+			}
+		},
+		DeleteFunc: func(interface{}) { c.buffer.trigger() },
 	}); err != nil {
 		return nil, err
 	}
@@ -220,6 +251,7 @@ func (c *Controller) Run(ctx context.Context) {
 		<-ctx.Done()
 		c.queue.ShutDown()
 	}()
+	go c.buffer.run(ctx)
 	c.queue.Add(passKey)
 	for {
 		key, shutdown := c.queue.Get()
@@ -347,6 +379,7 @@ func (c *Controller) plan(ctx context.Context) (*Plan, error) {
 	}
 	c.recordPodsPerTier(nodes, pods)
 	recordPolicies(c.sim, nodes, pods)
+	c.buffer.observePlan(nodes, pods, plan)
 	return plan, nil
 }
 

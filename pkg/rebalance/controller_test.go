@@ -32,6 +32,12 @@ type controllerEnv struct {
 
 func newControllerEnv(t *testing.T, dryRun bool, objs ...runtime.Object) *controllerEnv {
 	t.Helper()
+	return newControllerEnvWith(t, func(o *ControllerOptions) { o.DryRun = dryRun }, objs...)
+}
+
+// newControllerEnvWith is newControllerEnv with the options changed by mutate.
+func newControllerEnvWith(t *testing.T, mutate func(*ControllerOptions), objs ...runtime.Object) *controllerEnv {
+	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
@@ -43,10 +49,10 @@ func newControllerEnv(t *testing.T, dryRun bool, objs ...runtime.Object) *contro
 	}
 	recorder := events.NewFakeRecorder(100)
 	opts := DefaultControllerOptions()
-	opts.DryRun = dryRun
 	opts.ValidationDelay = 0
 	var plan strings.Builder
 	opts.PlanOutput = &plan
+	mutate(&opts)
 	clk := clocktesting.NewFakeClock(now)
 	ctrl, err := NewController(profile, cs, factory, recorder, opts, clk)
 	if err != nil {

@@ -49,6 +49,19 @@ func (l *evictionLog) remove(pod *v1.Pod) {
 	}
 }
 
+// snapshot copies the evictions in flight, by workload.
+func (l *evictionLog) snapshot() map[string][]*v1.Pod {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string][]*v1.Pod, len(l.byWorkload))
+	for w, pods := range l.byWorkload {
+		for _, p := range pods {
+			out[w] = append(out[w], p)
+		}
+	}
+	return out
+}
+
 // waitFor records which workloads the plan held back by their budget or the in-flight limit.
 func (l *evictionLog) waitFor(plan *Plan) {
 	l.mu.Lock()

@@ -23,6 +23,21 @@ const (
 	// default placeholder rule); a value that is not a boolean marks nothing (PlaceholderLabels).
 	PlaceholderLabel = "spot-scheduler.io/placeholder"
 
+	// FailbackBufferLabel set to "true" marks a pod of the rebalancer's failback buffer: a
+	// placeholder (it also carries PlaceholderLabel) that holds or asks for room on a better
+	// tier for pods that failed over to a worse one, created and removed by the rebalancer's
+	// leader only. Pods carrying it in the buffer's namespace are the rebalancer's: it adopts
+	// or deletes them.
+	FailbackBufferLabel = "spot-scheduler.io/failback-buffer"
+	// FailbackBufferShapeLabel on a failback-buffer pod names its shape (a hash of its requests,
+	// node affinity and tolerations): pods of one shape stand for the same kind of room.
+	FailbackBufferShapeLabel = "spot-scheduler.io/failback-buffer-shape"
+	// FailbackBufferNamePrefix is the generateName of failback-buffer pods.
+	FailbackBufferNamePrefix = "failback-buffer-"
+	// FailbackBufferPriorityClass is the default PriorityClass of failback-buffer pods (the
+	// chart creates <fullname>-failback-buffer: negative priority, preemptionPolicy Never).
+	FailbackBufferPriorityClass = "spot-scheduler-failback-buffer"
+
 	// RebalanceAnnotation set to "false" keeps the rebalancer away from a pod; so does any
 	// value that is not a boolean (the cautious reading of an opt-out).
 	RebalanceAnnotation = "spot-scheduler.io/rebalance"

@@ -26,7 +26,7 @@ func skipShort(t *testing.T) {
 }
 
 // optional kinds/names that only appear when their option is on.
-var optionalObjects = []string{"PriorityClass", "ServiceMonitor", "Deployment/%s-placeholder", "PodTemplate", "CapacityBuffer", "ConfigMap/cluster-autoscaler-priority-expander", "ConfigMap/%s-dashboard"}
+var optionalObjects = []string{"PriorityClass/%s-placeholder", "ServiceMonitor", "Deployment/%s-placeholder", "PodTemplate", "CapacityBuffer", "ConfigMap/cluster-autoscaler-priority-expander", "ConfigMap/%s-dashboard"}
 
 func has(r *Rendered, kind, name string) bool {
 	for _, o := range r.Objects {
@@ -111,6 +111,11 @@ func checkRBAC(t *testing.T, r *Rendered) {
 					if res == "leases" && len(rule.ResourceNames) == 0 && !cmp.Equal(rule.Verbs, []string{"create"}) {
 						t.Errorf("%s %s: Lease verbs %v not scoped by resourceNames", kind, u.GetName(), rule.Verbs)
 					}
+					// The rebalancer creates and deletes pods (its failback buffer's) in its own
+					// namespace only.
+					if res == "pods" && kind == "ClusterRole" && strings.HasSuffix(u.GetName(), "-rebalancer") && (contains(rule.Verbs, "create") || contains(rule.Verbs, "delete")) {
+						t.Errorf("ClusterRole %s creates or deletes pods cluster-wide: %+v", u.GetName(), rule)
+					}
 					if res == "configmaps" && len(rule.ResourceNames) == 0 {
 						t.Errorf("%s %s: configmaps not scoped by name", kind, u.GetName())
 					}
@@ -179,9 +184,10 @@ func TestChartRendersDefaults(t *testing.T) {
 				}
 			}
 			// ConfigMaps: the scheduler's configuration and the reclaim history; Roles: each
-			// component's Lease and reclaim history, and the authentication reader.
-			want := map[string]int{"ConfigMap": 2, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 2, "Role": 5, "RoleBinding": 6,
-				"Deployment": 2, "PodDisruptionBudget": 2, "Service": 2}
+			// component's Lease and reclaim history, the authentication reader and the failback
+			// buffer's pods; the failback buffer's PriorityClass.
+			want := map[string]int{"ConfigMap": 2, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 2, "Role": 6, "RoleBinding": 7,
+				"Deployment": 2, "PodDisruptionBudget": 2, "Service": 2, "PriorityClass": 1}
 			if diff := cmp.Diff(want, kinds); diff != "" {
 				t.Errorf("rendered kinds (-want +got): %s", diff)
 			}
@@ -257,9 +263,29 @@ func TestChartRendersDefaults(t *testing.T) {
 					}
 					probe(t, "rebalancer liveness", c.LivenessProbe, "/livez", v1.URISchemeHTTPS, "https")
 					probe(t, "rebalancer readiness", c.ReadinessProbe, "/readyz", v1.URISchemeHTTPS, "https")
+					// The failback buffer: on, in the release namespace, with the chart's class.
+					for _, a := range []string{"--failback-buffer=true", "--failback-buffer-max-pods=100", "--failback-buffer-namespace=" + tc.namespace,
+						"--failback-buffer-priority-class=" + fn + "-failback-buffer", "--failback-buffer-image=registry.k8s.io/pause:3.10"} {
+						if !contains(c.Args, a) {
+							t.Errorf("rebalancer args %v lack %s", c.Args, a)
+						}
+					}
 				}
 			}
 			checkRBAC(t, r)
+			// The failback buffer's PriorityClass: negative, never preempting; its pods: created
+			// and deleted by the rebalancer in the release namespace only.
+			var pc schedulingv1.PriorityClass
+			Into(t, r.Get(t, "PriorityClass", fn+"-failback-buffer"), &pc)
+			if pc.Value != -10 || pc.PreemptionPolicy == nil || *pc.PreemptionPolicy != v1.PreemptNever || pc.GlobalDefault {
+				t.Errorf("failback buffer PriorityClass %+v, want value -10, preemptionPolicy Never, not the global default", pc)
+			}
+			var bufferRole rbacv1.Role
+			Into(t, r.Get(t, "Role", fn+"-rebalancer-failback-buffer"), &bufferRole)
+			if bufferRole.Namespace != tc.namespace || len(bufferRole.Rules) != 1 || !cmp.Equal(bufferRole.Rules[0].Resources, []string{"pods"}) ||
+				!cmp.Equal(bufferRole.Rules[0].Verbs, []string{"create", "delete", "get", "list"}) {
+				t.Errorf("failback buffer Role %+v, want pods create, delete, get, list in %s", bufferRole, tc.namespace)
+			}
 			// Leases by name: each component's Role names its own Lease only.
 			for component, lease := range map[string]string{"scheduler": fn, "rebalancer": fn + "-rebalancer"} {
 				var role rbacv1.Role
@@ -431,6 +457,8 @@ func TestChartSchemaRejectsBadValues(t *testing.T) {
 		{"placeholders.kind=Buffer", "/placeholders/kind"},
 		{"image.pullPolicy=Sometimes", "/image/pullPolicy"},
 		{"rebalancer.failback.interval=soon", "/rebalancer/failback/interval"},
+		{"rebalancer.failback.buffer.maxPods=0", "/rebalancer/failback/buffer/maxPods"},
+		{"rebalancer.failback.buffer.priorityClass.value=-100", "/rebalancer/failback/buffer/priorityClass/value"},
 		{"schedulerName=Spot_Scheduler", "/schedulerName"},
 		{"scheduler.extraArgs[0]=verbose", "/scheduler/extraArgs/0"},
 		{"rebalancer.deletionCost.workers=0", "/rebalancer/deletionCost/workers"},
@@ -497,7 +525,7 @@ func TestRenderedManifestsUpToDate(t *testing.T) {
 func TestChartRendersCapacityBuffer(t *testing.T) {
 	skipShort(t)
 	r := Render(t, "spot", "spot-system", "--set", "placeholders.enabled=true,placeholders.kind=CapacityBuffer,placeholders.replicas=4,placeholders.resources.requests.cpu=2")
-	if has(r, "Deployment", "spot-spot-scheduler-placeholder") || len(r.OfKind("PriorityClass")) != 0 {
+	if has(r, "Deployment", "spot-spot-scheduler-placeholder") || has(r, "PriorityClass", "spot-spot-scheduler-placeholder") {
 		t.Error("placeholder Deployment or PriorityClass rendered with kind CapacityBuffer")
 	}
 	var tmpl v1.PodTemplate

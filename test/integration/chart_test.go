@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -309,7 +310,8 @@ func chartWaitAuthorized(env *framework.Env, user string, checks ...authorizatio
 // configuration and flags, each with credentials impersonating its chart ServiceAccount (so
 // the API server authorizes every request against the chart's RBAC only). They do their whole
 // job: leader election on their own Leases in the release namespace, scheduling, placeholder
-// preemption, deletion-cost annotations, failover and failback evictions with events, and
+// preemption, deletion-cost annotations, failover, the failback buffer (its pods in the release
+// namespace), failback evictions with events, and
 // serving /metrics through delegated authentication and authorization. Neither log shows a
 // refused request, and every metric the chart's Grafana dashboard queries is exported.
 func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
@@ -408,6 +410,21 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 		return unbound == 0 && byNode["spot-2"] == 2 && byNode["spot-3"] == 2, nil
 	})
 	chartWaitAnnotated("deletion costs on the moved pods")
+	// The failback buffer, as the chart's ServiceAccount in the release namespace: it asked
+	// for spot after the failover and is gone once failback is done.
+	env.WaitFor("the failback buffer created, then gone", 30*time.Second, func(ctx context.Context) (bool, error) {
+		pods, err := env.Client.CoreV1().Pods(chartNamespace).List(ctx, metav1.ListOptions{LabelSelector: wellknown.FailbackBufferLabel + "=true"})
+		if err != nil {
+			return false, err
+		}
+		created := 0
+		for _, e := range env.Events(chartNamespace, "") {
+			if e.Reason == "FailbackBufferCreated" {
+				created++
+			}
+		}
+		return created > 0 && len(pods.Items) == 0, nil
+	})
 	env.WaitFor("Rebalanced events", 30*time.Second, func(ctx context.Context) (bool, error) {
 		evs, err := env.Client.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -457,7 +474,14 @@ func TestChartComponentsRunAsServiceAccounts(t *testing.T) {
 			t.Errorf("the dashboard queries %s, which neither component exports", m)
 		}
 	}
-	for _, want := range []string{`spot_scheduler_placeholder_preemption_attempts_total{outcome="preempted"} 1`, `spot_scheduler_placeholder_preemption_victims_total 1`} {
+	// The headroom placeholder, and the failback buffer's placeholders the moving pods
+	// preempted (as many as were bound on spot-3 before the pods moved: none to 2).
+	preempted := len(preemptedEvents(env)) + len(env.Events(chartNamespace, "reason=Preempted"))
+	if preempted < 1 || preempted > 3 {
+		t.Errorf("%d Preempted events, want the headroom placeholder and at most the 2 buffer placeholders", preempted)
+	}
+	for _, want := range []string{fmt.Sprintf(`spot_scheduler_placeholder_preemption_attempts_total{outcome="preempted"} %d`, preempted),
+		fmt.Sprintf(`spot_scheduler_placeholder_preemption_victims_total %d`, preempted)} {
 		if !strings.Contains(schedMetrics, want) {
 			t.Errorf("scheduler /metrics lacks %q", want)
 		}
@@ -512,8 +536,8 @@ func chartWantForbidden(t *testing.T, what string, err error) {
 
 // TestChartServiceAccountBoundaries: with the chart's RBAC applied, each ServiceAccount may do
 // what its component needs and nothing of the rest: access reviews as each, and real calls.
-// The controller evicts pods, patches pods, gets/creates/updates its own Lease and records
-// events; neither may read secrets, delete or patch nodes, or touch the other's Lease or the
+// The controller evicts pods, patches pods, creates and deletes pods in its own namespace (the
+// failback buffer's), gets/creates/updates its own Lease and records events; neither may read secrets, delete or patch nodes, or touch the other's Lease or the
 // default scheduler's.
 func TestChartServiceAccountBoundaries(t *testing.T) {
 	env := framework.Start(t, localcluster.Options{NoKwok: true})
@@ -556,6 +580,9 @@ func TestChartServiceAccountBoundaries(t *testing.T) {
 		{"update", "coordination.k8s.io", "leases", "", chartNamespace, chartSchedLease, false},
 		{"delete", "", "pods", "", ns, "p", false}, {"create", "", "pods", "binding", ns, "p", false},
 		{"update", "", "pods", "status", ns, "p", false},
+		// The failback buffer's pods, in the release namespace only.
+		{"create", "", "pods", "", chartNamespace, "", true}, {"delete", "", "pods", "", chartNamespace, "p", true},
+		{"create", "", "pods", "", "kube-system", "", false}, {"delete", "", "pods", "", "kube-system", "p", false},
 		{"update", "", "configmaps", "", chartNamespace, chartReclaimHistory, true},
 		{"watch", "", "configmaps", "", chartNamespace, chartReclaimHistory, true},
 		{"update", "", "configmaps", "", chartNamespace, chartRelease + "-config", false},
@@ -703,8 +730,9 @@ func TestChartRestrictedPodSecurity(t *testing.T) {
 		names = append(names, pc.Name)
 	}
 	sort.Strings(names)
-	if len(names) != 1 || names[0] != "spot-headroom" {
-		t.Errorf("chart PriorityClasses %v, want [spot-headroom]", names)
+	// The all-options release's placeholders and failback buffer, the defaults' failback buffer.
+	if want := []string{"spot-failback-buffer", "spot-headroom", chartRelease + "-failback-buffer"}; !slices.Equal(names, want) {
+		t.Errorf("chart PriorityClasses %v, want %v", names, want)
 	}
 }
 
@@ -716,8 +744,9 @@ func chartApplyRBAC(t *testing.T, env *framework.Env) *chart.Rendered {
 	env.CreateNamespace(ns)
 	r := chart.Render(t, chartRelease, chartNamespace)
 	// With the ConfigMaps: the reclaim history's exists before the rebalancer writes it (its
-	// RBAC scopes every access by name, create included).
-	newChartApplier(env).apply(r.Objects, append(chartRBACKinds, "ConfigMap")...)
+	// RBAC scopes every access by name, create included); and the PriorityClasses: the
+	// rebalancer's failback buffer needs its own.
+	newChartApplier(env).apply(r.Objects, append(chartRBACKinds, "ConfigMap", "PriorityClass")...)
 	for _, sa := range []struct{ name, lease string }{{chartSchedSA, chartSchedLease}, {chartRebalancerSA, chartRebalancerLease}} {
 		chartWaitAuthorized(env, chartSAUser(sa.name),
 			authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"},

@@ -91,6 +91,11 @@ disagree with the new ones. Call with (list . component). */}}
 {{- default (printf "%s-placeholder" (include "spot-scheduler.fullname" .)) .Values.placeholders.priorityClass.name -}}
 {{- end -}}
 
+{{/* The failback buffer's PriorityClass. */}}
+{{- define "spot-scheduler.failbackBufferPriorityClass" -}}
+{{- default (printf "%s-failback-buffer" (include "spot-scheduler.fullname" .)) .Values.rebalancer.failback.buffer.priorityClass.name -}}
+{{- end -}}
+
 {{/* Path of the KubeSchedulerConfiguration in the pods. */}}
 {{- define "spot-scheduler.configPath" -}}
 /etc/spot-scheduler/scheduler-config.yaml
@@ -209,6 +214,11 @@ subjects:
 - --max-evictions-in-flight={{ $c.failback.maxEvictionsInFlight }}
 - --eviction-workers={{ $c.failback.evictionWorkers }}
 - --allow-local-storage={{ $c.failback.allowLocalStorage }}
+- --failback-buffer={{ and $c.failback.enabled $c.failback.buffer.enabled }}
+- --failback-buffer-max-pods={{ $c.failback.buffer.maxPods }}
+- --failback-buffer-namespace={{ .Release.Namespace }}
+- --failback-buffer-priority-class={{ include "spot-scheduler.failbackBufferPriorityClass" . }}
+- --failback-buffer-image={{ $c.failback.buffer.image.repository }}{{ with $c.failback.buffer.image.tag }}:{{ . }}{{ end }}
 - --secure-port={{ $c.securePort }}
 - --v={{ $c.logLevel }}
 {{- with $c.extraArgs }}
