@@ -32,12 +32,13 @@ var harnessDirs = []string{"cmd/demo", "bench/cmd"}
 
 // externalFlags are flags of other tools the docs show in commands, with the tool.
 var externalFlags = map[string]string{
-	"set":                     "helm install --set",
-	"server-side":             "kubectl apply --server-side",
-	"type":                    "kubectl patch --type",
-	"expander":                "cluster-autoscaler --expander=priority",
-	"disable-leader-election": "Karpenter, run out of cluster by the tests",
-	"manage-all-nodes":        "kwok, run by the tests",
+	"set":                             "helm install --set",
+	"server-side":                     "kubectl apply --server-side",
+	"type":                            "kubectl patch --type",
+	"expander":                        "cluster-autoscaler --expander=priority",
+	"disable-leader-election":         "Karpenter, run out of cluster by the tests",
+	"manage-all-nodes":                "kwok, run by the tests",
+	"expendable-pods-priority-cutoff": "cluster-autoscaler (the failback buffer's priority floor)",
 }
 
 // rebalancerOwnSections are spot-rebalancer's flag sections the product defines; every flag of
