@@ -14,6 +14,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/bench/strategy"
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
 // sample is the cluster at one moment (seconds since the run started).
@@ -175,6 +176,12 @@ func (rec *recorder) sample(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// spot-rebalancer's failback buffer: placeholders in its own namespace.
+	buffer, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: wellknown.FailbackBufferLabel + "=true"})
+	if err != nil {
+		return err
+	}
+	pods.Items = append(pods.Items, buffer.Items...)
 	t := rec.now()
 	shape := rec.r.shape
 	tierOf := map[string]string{}
@@ -221,7 +228,7 @@ func (rec *recorder) sample(ctx context.Context) error {
 		if terminating {
 			busy = true
 		}
-		if p.Labels[placeholderLabel] == "true" {
+		if p.Labels[placeholderLabel] == "true" || p.Labels[wellknown.FailbackBufferLabel] == "true" {
 			if live && !terminating {
 				s.PlaceholderMilliCPU += p.Spec.Containers[0].Resources.Requests.Cpu().MilliValue()
 			}

@@ -25,6 +25,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
+	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
 const (
@@ -190,6 +192,11 @@ func (r *runner) setup() error {
 	}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
+	if isSpotScheduler(r.strategy) {
+		if err := r.chartObjects(); err != nil {
+			return err
+		}
+	}
 	if err := r.startComponents(); err != nil {
 		return err
 	}
@@ -208,6 +215,23 @@ func (r *runner) setup() error {
 	}
 	go r.refuseLaunchesPastCapacity()
 	return nil
+}
+
+// chartObjects creates what the chart creates for spot-rebalancer beside its Deployment (in
+// the release namespace, here kube-system, the binary's default): the reclaim history's
+// ConfigMap and the failback buffer's PriorityClass.
+func (r *runner) chartObjects() error {
+	ctx := r.ctx
+	ns, name := v1alpha1.DefaultReclaimHistoryNamespace, v1alpha1.DefaultReclaimHistoryName
+	if _, err := r.client.CoreV1().ConfigMaps(ns).Create(ctx, &v1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	never := v1.PreemptNever
+	_, err := r.client.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
+		ObjectMeta: metav1.ObjectMeta{Name: wellknown.FailbackBufferPriorityClass}, Value: -10, PreemptionPolicy: &never,
+		Description: "spot-scheduler failback buffer pods (the chart's default).",
+	}, metav1.CreateOptions{})
+	return err
 }
 
 func describePools(pools []localcluster.NodePool) string {
