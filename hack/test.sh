@@ -24,7 +24,8 @@ phase() { echo "test: $(date -u +%H:%M:%S) +$((SECONDS - start))s $*"; }
 
 compat_minors=${COMPAT_MINORS:-1.32 1.38}
 timeout=${TEST_TIMEOUT:-60m}
-late='^(TestKarpenter|TestCompat)'
+# Every test that runs Karpenter waits for its build (TestFailbackBuffer* runs it too).
+late='^(TestKarpenter|TestFailbackBuffer|TestCompat)'
 export SPOT_SCHEDULER_COMPAT_MINORS="$compat_minors"
 
 phase "control plane and Helm"
@@ -32,7 +33,7 @@ SPOT_SCHEDULER_BIN_DIR=$(hack/build-control-plane.sh)
 export SPOT_SCHEDULER_BIN_DIR
 hack/helm.sh >/dev/null
 
-phase "background: Karpenter's kwok provider and the compatibility control planes ($compat_minors), then TestKarpenter* and TestCompat*"
+phase "background: Karpenter's kwok provider and the compatibility control planes ($compat_minors), then TestKarpenter*, TestFailbackBuffer* and TestCompat*"
 late_log=$(mktemp "${TMPDIR:-/tmp}/spot-scheduler-late.XXXXXX")
 # Its own process group (setsid), so that an early exit stops it too.
 setsid bash -c '
@@ -46,7 +47,7 @@ setsid bash -c '
 bg=$!
 trap 'kill -- -$bg 2>/dev/null || true' EXIT
 
-phase "tests (all but TestKarpenter* and TestCompat*)"
+phase "tests (all but TestKarpenter*, TestFailbackBuffer* and TestCompat*)"
 read -r -a extra <<<"${TEST_FLAGS:-}"
 rc=0
 hack/run-tests.sh -timeout "$timeout" "${extra[@]}" -skip "$late" ./... || rc=$?
