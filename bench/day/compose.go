@@ -68,7 +68,7 @@ type DayTotals struct {
 	NodeSeconds                                        map[string]float64
 	Evictions, NeededMoves, MovedTwice, DrainEvictions float64
 	Deficit                                            map[string]float64
-	ServedPodSeconds, PendingPodSeconds                float64
+	ServedPodSeconds                                   float64
 	HeadroomNodeSeconds                                float64
 }
 
@@ -81,7 +81,6 @@ func (d *DayTotals) add(ep *Episode) {
 	for w, v := range ep.Deficit {
 		d.Deficit[w] += v
 	}
-	d.PendingPodSeconds += ep.PendingPodSeconds
 }
 
 // Dollars prices a day's node-seconds.
@@ -250,7 +249,6 @@ type Estimate struct {
 	MovedTwice, Drains          float64
 	Deficit                     float64
 	DeficitBy                   map[string]float64
-	PendingPodSeconds           float64
 	HeadroomNodeSeconds         float64
 	NodeSeconds                 map[string]float64
 	Ratio, RatioLo, RatioHi     float64 // $/day to the peer's, paired, with the bootstrap interval
@@ -294,7 +292,6 @@ func estimate(s *Shape, all map[string]measures, strategies []string, rate, disc
 			sum.MovedTwice += d.MovedTwice / float64(n)
 			sum.DrainEvictions += d.DrainEvictions / float64(n)
 			sum.ServedPodSeconds += d.ServedPodSeconds / float64(n)
-			sum.PendingPodSeconds += d.PendingPodSeconds / float64(n)
 			sum.HeadroomNodeSeconds += d.HeadroomNodeSeconds / float64(n)
 			opt += dollars(s, optimumDay(s, days[i]), discount) / float64(n)
 		}
@@ -312,7 +309,7 @@ func estimate(s *Shape, all map[string]measures, strategies []string, rate, disc
 		}
 		e := &Estimate{Strategy: name, Dollars: d.Dollars(s, discount), Optimum: opt, Evictions: d.Evictions, Needed: d.NeededMoves,
 			MovedTwice: d.MovedTwice, Drains: d.DrainEvictions, Deficit: d.TotalDeficit(), DeficitBy: d.Deficit,
-			PendingPodSeconds: d.PendingPodSeconds, HeadroomNodeSeconds: d.HeadroomNodeSeconds, NodeSeconds: d.NodeSeconds, Reps: len(m.reps)}
+			HeadroomNodeSeconds: d.HeadroomNodeSeconds, NodeSeconds: d.NodeSeconds, Reps: len(m.reps)}
 		e.PerServedPodHour = e.Dollars / (d.ServedPodSeconds / 3600)
 		out[name] = e
 	}
@@ -389,7 +386,6 @@ func measuresOf(runs []*Run) (map[string]measures, []string) {
 		}
 		for i := range r.Episodes {
 			ep := &r.Episodes[i]
-			ep.StartNodes, ep.EndNodes = ep.StartNodesJSON, ep.EndNodesJSON
 			byRep[k][ep.Kind] = ep
 		}
 	}

@@ -21,10 +21,9 @@ type Episode struct {
 	Settled  bool    `json:"settled"`
 	// NodeSeconds by tier billed within the episode (each machine at least a minute);
 	// StartNodes and EndNodes: machines alive at its start and at its end, by tier.
-	NodeSeconds          map[string]float64 `json:"nodeSeconds"`
-	StartNodes, EndNodes map[string]int     `json:"-"`
-	StartNodesJSON       map[string]int     `json:"startNodes"`
-	EndNodesJSON         map[string]int     `json:"endNodes"`
+	NodeSeconds map[string]float64 `json:"nodeSeconds"`
+	StartNodes  map[string]int     `json:"startNodes"`
+	EndNodes    map[string]int     `json:"endNodes"`
 	// StartPods: workload pods Running per tier at the start.
 	StartPods map[string]int `json:"startPods"`
 	// Deficit: replica-seconds below the desired count, per workload. Fewest: the fewest
@@ -33,11 +32,10 @@ type Episode struct {
 	Fewest  map[string]int     `json:"fewest"`
 	Desired map[string]int     `json:"desired"`
 	// PendingP95: the 95th percentile of seconds from creation to Running and Ready of the
-	// workload pods created in the episode; PendingPodSeconds and ServedPodSeconds integrate
-	// the replicas not Running and Running.
-	PendingP95        float64 `json:"pendingP95"`
-	PendingPodSeconds float64 `json:"pendingPodSeconds"`
-	ServedPodSeconds  float64 `json:"servedPodSeconds"`
+	// workload pods created in the episode; ServedPodSeconds integrates the replicas Running
+	// (the replicas not Running are the deficit).
+	PendingP95       float64 `json:"pendingP95"`
+	ServedPodSeconds float64 `json:"servedPodSeconds"`
 	// Evictions of workload pods that no reclaim caused (moves, consolidation, descheduling);
 	// DrainEvictions: of pods on noticed nodes; PlaceholderEvictions: of placeholders.
 	// MovedTwice: evictions of pods created in the episode after an eviction of their workload.
@@ -90,7 +88,6 @@ func (rec *recorder) measure(st Step, t0, t1 float64, settled bool) *Episode {
 			ep.EndNodes[c.Tier]++
 		}
 	}
-	ep.StartNodesJSON, ep.EndNodesJSON = ep.StartNodes, ep.EndNodes
 	first := true
 	for i, s := range rec.samples {
 		if s.T < t0-10 || s.T > t1 {
@@ -119,7 +116,6 @@ func (rec *recorder) measure(st Step, t0, t1 float64, settled bool) *Episode {
 			ep.Desired[w] = want
 			ep.ServedPodSeconds += float64(min(want, s.Running[w])) * dt
 		}
-		ep.PendingPodSeconds += float64(s.Pending) * dt
 		ep.HeadroomNodeSeconds += float64(s.PlaceholderMilliCPU) / float64(shape.nodeMilliCPU()) * dt
 	}
 	var waits []float64
@@ -229,7 +225,7 @@ func (r *Run) CheckAccounting() error {
 		}
 		if i+1 < len(r.Episodes) {
 			gap := r.Episodes[i+1].At - (ep.At + ep.Duration)
-			for t, n := range ep.EndNodesJSON {
+			for t, n := range ep.EndNodes {
 				sum[t] += float64(n) * gap
 			}
 		}

@@ -135,8 +135,8 @@ func (rep *Report) Markdown(w io.Writer, header string) {
 	for _, rate := range Rates {
 		est := rep.Estimates[rate][0.7]
 		fmt.Fprintf(w, "### %g reclaims per spot pool per day, spot 70 %% below on-demand\n\n", rate)
-		fmt.Fprintln(w, "| strategy | $/day | × optimum | × karpenter (95 % interval) | $/served pod-h | evictions/day no reclaim caused | per needed move | drains/day | replica-deficit s/day | moved twice/day | pending pod-s/day | headroom node-s/day |")
-		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		fmt.Fprintln(w, "| strategy | $/day | × optimum | × karpenter (95 % interval) | $/served pod-h | evictions/day no reclaim caused | per needed move | drains/day | replica-deficit s/day (replicas short or Pending) | moved twice/day | headroom node-s/day |")
+		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, name := range AllStrategies {
 			e, ok := est[name]
 			if !ok {
@@ -150,9 +150,9 @@ func (rep *Report) Markdown(w io.Writer, header string) {
 			if _, ok := est[Peer]; ok && name != Peer {
 				paired = fmt.Sprintf("%.3f (%.3f-%.3f)", e.Ratio, e.RatioLo, e.RatioHi)
 			}
-			fmt.Fprintf(w, "| %s | %.2f | %.3f | %s | %.4f | %.1f | %s | %.1f | %.0f | %.1f | %.0f | %.0f |\n",
+			fmt.Fprintf(w, "| %s | %.2f | %.3f | %s | %.4f | %.1f | %s | %.1f | %.0f | %.1f | %.0f |\n",
 				name, e.Dollars, e.Dollars/e.Optimum, paired, e.PerServedPodHour, e.Evictions, perMove, e.Drains,
-				e.Deficit, e.MovedTwice, e.PendingPodSeconds, e.HeadroomNodeSeconds)
+				e.Deficit, e.MovedTwice, e.HeadroomNodeSeconds)
 		}
 		for _, name := range AllStrategies {
 			if e, ok := est[name]; ok {

@@ -548,13 +548,3 @@ func (r *runner) settle(from float64) (float64, bool, error) {
 		}
 	}
 }
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

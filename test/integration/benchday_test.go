@@ -53,11 +53,11 @@ func TestKarpenterBenchDaySmoke(t *testing.T) {
 		t.Errorf("scale-up: desired %v fewest %v, want web at 6", up.Desired, up.Fewest)
 	}
 	reclaim := byKind[day.ReclaimPool]
-	if reclaim.StartNodesJSON[day.Spot] == 0 {
+	if reclaim.StartNodes[day.Spot] == 0 {
 		t.Fatalf("the reclaim started with no spot node: %+v", reclaim)
 	}
 	if reclaim.DrainEvictions+int(reclaim.TotalDeficit()) == 0 {
-		t.Errorf("the reclaim of %v spot nodes neither drained a pod nor left a replica short", reclaim.StartNodesJSON)
+		t.Errorf("the reclaim of %v spot nodes neither drained a pod nor left a replica short", reclaim.StartNodes)
 	}
 	ret := byKind[day.ReturnPool]
 	for w, want := range ret.Desired {
