@@ -75,6 +75,30 @@ func TestMeasureAccounting(t *testing.T) {
 	}
 }
 
+// TestMeasureCoversEveryEpisodeSecond: samples that do not fall on the episode's start and end
+// (a second apart, or more under load) still count every second of it once: the first sample
+// stands for the state from the start, the last until the end.
+func TestMeasureCoversEveryEpisodeSecond(t *testing.T) {
+	rec := newRecorder(testRunner(SpotScheduler))
+	desired := map[string]int{"web": 6}
+	for ts := 91.7; ts <= 215; ts += 2.3 {
+		running := 6
+		if ts < 120 {
+			running = 3 // a scale-up's new replicas not yet Running
+		}
+		rec.samples = append(rec.samples, sample{T: ts, Desired: desired, Running: map[string]int{"web": running},
+			PodsPerTier: map[string]int{Spot: running}})
+	}
+	ep := rec.measure(Step{Kind: ScaleUp}, 100, 200, true)
+	if got := ep.ServedPodSeconds + ep.Deficit["web"]; math.Abs(got-6*100) > 1e-9 {
+		t.Errorf("served %v + deficit %v = %v, want 6 replicas x 100 s", ep.ServedPodSeconds, ep.Deficit["web"], got)
+	}
+	// Short 3 from the start (100) to the first sample Running 6 (91.7 + 13 x 2.3 = 121.6).
+	if want := 3 * (121.6 - 100); math.Abs(ep.Deficit["web"]-want) > 1e-6 {
+		t.Errorf("deficit %v, want %v", ep.Deficit["web"], want)
+	}
+}
+
 // TestNeededMovesOnReturn: a return counts the pods running off spot that the optimum would
 // run on spot; the capacity policy's on-demand base is not a needed move.
 func TestNeededMovesOnReturn(t *testing.T) {

@@ -97,16 +97,21 @@ func (rec *recorder) measure(st Step, t0, t1 float64, settled bool) *Episode {
 		if s.T < t0 {
 			continue
 		}
+		// A sample stands for the state until the next one; the first stands for it from the
+		// episode's start too and the last until its end, so that every second of the episode
+		// is counted once (served + short = desired x duration: CheckAccounting).
+		from, to := s.T, t1
 		if first {
 			for tier, n := range s.PodsPerTier {
 				ep.StartPods[tier] = n
 			}
 			first = false
+			from = t0
 		}
-		dt := 0.0
 		if i+1 < len(rec.samples) {
-			dt = min(rec.samples[i+1].T, t1) - s.T
+			to = min(rec.samples[i+1].T, t1)
 		}
+		dt := max(0, to-from)
 		for w, want := range s.Desired {
 			short := max(0, want-s.Running[w])
 			ep.Deficit[w] += float64(short) * dt

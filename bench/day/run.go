@@ -94,6 +94,8 @@ type runner struct {
 	// given a notice (their pods' evictions are the reclaim's, not moves).
 	out         map[string]time.Time
 	interrupted map[string]bool
+	// unavailable: the pools closed to launches after a refused one, until when.
+	unavailable map[string]time.Time
 	peak        bool
 }
 
@@ -125,7 +127,7 @@ func Execute(ctx context.Context, strategy string, opts Options) (_ *Run, err er
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &runner{ctx: ctx, opts: opts, shape: opts.Shape, strategy: strategy, start: time.Now(), out: map[string]time.Time{}, interrupted: map[string]bool{}}
+	r := &runner{ctx: ctx, opts: opts, shape: opts.Shape, strategy: strategy, start: time.Now(), out: map[string]time.Time{}, interrupted: map[string]bool{}, unavailable: map[string]time.Time{}}
 	dir := ""
 	if opts.LogDir != "" {
 		dir = filepath.Join(opts.LogDir, fmt.Sprintf("%s-r%d-c%d", strategy, opts.Repetition, opts.Chain))
@@ -388,6 +390,7 @@ func (r *runner) apply(st Step, t0 float64) error {
 	for _, pool := range st.Return {
 		r.mu.Lock()
 		delete(r.out, pool)
+		delete(r.unavailable, pool)
 		r.mu.Unlock()
 		if err := r.k.SetNodePoolCPULimit(ctx, pool, fmt.Sprint(r.poolLimit(pool))); err != nil {
 			return err
@@ -419,7 +422,13 @@ func (r *runner) poolLimit(pool string) int64 {
 
 func (r *runner) reclaim(pool string, notice time.Duration) error {
 	ctx := r.ctx
-	if err := r.k.SetNodePoolCPULimit(ctx, pool, "0"); err != nil {
+	// Under the lock: a closed pool's reopening (reopenToLaunches) must not restore the limit
+	// of a pool reclaimed meanwhile.
+	r.mu.Lock()
+	delete(r.unavailable, pool)
+	err := r.k.SetNodePoolCPULimit(ctx, pool, "0")
+	r.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	nodes, err := localcluster.LiveNodeNames(ctx, r.client, localcluster.KarpenterNodePoolLabel+"="+pool)
@@ -511,8 +520,65 @@ func (r *runner) refuseLaunchesPastCapacity() {
 					r.say("refused launch %s (running %v): pool %s has no more capacity", c.GetName(), running, pool)
 				}
 			}
+			if !out {
+				r.closeToLaunches(pool)
+			}
 		}
 	}
+}
+
+// closeToLaunches holds a pool's NodePool limit at 0 for Shape.UnavailableAfterRefusal after
+// the cloud refused a launch there: Karpenter then launches elsewhere at once instead of
+// retrying the full pool every batch (an offering that returned insufficient capacity is out
+// of Karpenter's launches for a while on a real cloud). A reclaim or a return in the meantime
+// decides the limit instead.
+func (r *runner) closeToLaunches(pool string) {
+	ttl := r.shape.UnavailableAfterRefusal
+	if ttl <= 0 {
+		return
+	}
+	until := time.Now().Add(ttl)
+	r.mu.Lock()
+	_, already := r.unavailable[pool]
+	r.unavailable[pool] = until
+	r.mu.Unlock()
+	if already {
+		return
+	}
+	if err := r.k.SetNodePoolCPULimit(r.ctx, pool, "0"); err != nil {
+		r.say("pool %s: closing to launches: %v", pool, err)
+	}
+	r.say("pool %s closed to launches for %s (insufficient capacity)", pool, ttl)
+	time.AfterFunc(ttl, func() { r.reopenToLaunches(pool) })
+}
+
+// reopenToLaunches restores a closed pool's limit when its time is up and it is neither out
+// nor already reopened by a return; a refusal since then extends the time.
+func (r *runner) reopenToLaunches(pool string) {
+	r.mu.Lock()
+	until, closed := r.unavailable[pool]
+	_, out := r.out[pool]
+	if !closed || out {
+		delete(r.unavailable, pool)
+		r.mu.Unlock()
+		return
+	}
+	if wait := time.Until(until); wait > 0 {
+		r.mu.Unlock()
+		time.AfterFunc(wait, func() { r.reopenToLaunches(pool) })
+		return
+	}
+	delete(r.unavailable, pool)
+	var err error
+	if r.ctx.Err() == nil {
+		err = r.k.SetNodePoolCPULimit(r.ctx, pool, fmt.Sprint(r.poolLimit(pool)))
+	}
+	r.mu.Unlock()
+	if err != nil {
+		r.say("pool %s: reopening to launches: %v", pool, err)
+		return
+	}
+	r.say("pool %s open to launches again", pool)
 }
 
 // checkComponents fails when a component has exited: a run without it measures nothing.

@@ -74,6 +74,11 @@ type Shape struct {
 	// ZoneLag: the second pool of a zone is reclaimed this long after the first (correlated
 	// reclaims: within 3 minutes of each other, 90 s on average).
 	ZoneLag time.Duration
+	// UnavailableAfterRefusal: after the cloud refuses a launch in a pool, the pool takes no
+	// launch for this long (its NodePool limit held at 0), as Karpenter's AWS provider keeps
+	// an offering that returned insufficient capacity out of its launches for 3 minutes (the
+	// kwok provider cannot fail a launch, so the runner deletes the claim instead).
+	UnavailableAfterRefusal time.Duration
 }
 
 // nodeMilliCPU is what a node offers pods.
@@ -192,6 +197,8 @@ func Default() *Shape {
 		Quiet:          3*time.Minute + 10*time.Second,
 		EpisodeTimeout: 20 * time.Minute,
 		ZoneLag:        90 * time.Second,
+		// Karpenter's AWS provider: UnavailableOfferingsTTL.
+		UnavailableAfterRefusal: 3 * time.Minute,
 	}
 }
 
@@ -214,5 +221,6 @@ func Smoke() *Shape {
 	s.ConsolidateAfter = 10 * time.Second
 	s.Quiet, s.EpisodeTimeout = 20*time.Second, 4*time.Minute
 	s.ZoneLag = 5 * time.Second
+	s.UnavailableAfterRefusal = 10 * time.Second
 	return s
 }

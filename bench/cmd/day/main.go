@@ -32,6 +32,7 @@ func main() {
 		chains      = flag.Int("chains", 2, "Split each repetition's episodes into this many chains, each on its own cluster (whole reclaim/return and scale pairs).")
 		parallel    = flag.Int("parallel", 4, "Clusters run side by side.")
 		stress      = flag.Bool("stress", false, "Also run the all-spot reclaim and its return.")
+		only        = flag.String("episodes", "", "Comma-separated episodes to run instead of the library (and --stress): "+strings.Join(append(slices.Clone(day.Library), day.Stress...), ", ")+".")
 		shapeName   = flag.String("shape", "default", "Cluster shape: default or smoke.")
 		out         = flag.String("out", "bench/results/day", "Directory of the saved runs and the reports.")
 		logs        = flag.String("logs", "", "Keep every component's log under this directory (default: only on failure).")
@@ -46,13 +47,13 @@ func main() {
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(false)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *strategies, *reps, *chains, *parallel, *stress, *shapeName, *out, *logs, *binDir, *karpenter, *scheduler, *rebalancer, *config, *descheduler); err != nil {
+	if err := run(ctx, *strategies, *reps, *chains, *parallel, *stress, *only, *shapeName, *out, *logs, *binDir, *karpenter, *scheduler, *rebalancer, *config, *descheduler); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-day:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, strategies string, reps, chains, parallel int, stress bool, shapeName, out, logs, binDir, karpenterDir, scheduler, rebalancer, config, descheduler string) error {
+func run(ctx context.Context, strategies string, reps, chains, parallel int, stress bool, only string, shapeName, out, logs, binDir, karpenterDir, scheduler, rebalancer, config, descheduler string) error {
 	began := time.Now()
 	var shape *day.Shape
 	switch shapeName {
@@ -78,6 +79,15 @@ func run(ctx context.Context, strategies string, reps, chains, parallel int, str
 	episodes := slices.Clone(day.Library)
 	if stress {
 		episodes = append(episodes, day.Stress...)
+	}
+	if only != "" {
+		known := append(slices.Clone(day.Library), day.Stress...)
+		episodes = strings.Split(only, ",")
+		for _, e := range episodes {
+			if !slices.Contains(known, e) {
+				return fmt.Errorf("--episodes: %q is not one of %s", e, strings.Join(known, ", "))
+			}
+		}
 	}
 	if slices.Contains(names, day.AKSRecipe) && descheduler == "" {
 		b, err := exec.CommandContext(ctx, "bash", "hack/build-descheduler.sh").Output()
