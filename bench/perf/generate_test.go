@@ -213,7 +213,7 @@ func TestDeriveProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got.TierNames(), want.TierNames()) || got.NumBands() != want.NumBands() {
+	if !slices.Equal(got.TierNames(), want.TierNames()) || got.NumTiers() != want.NumTiers() {
 		t.Errorf("SpotScore tiers changed: %v, want %v", got.TierNames(), want.TierNames())
 	}
 	var orig, out map[string]any

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 )
 
 // fuzzModels are the default model and a custom one with taint-matched tiers, prefix risk
@@ -117,13 +119,14 @@ func FuzzClassify(f *testing.F) {
 			if c.Pool == "" {
 				t.Fatalf("model %d: empty pool", mi)
 			}
+			r := ranking.New(m)
 			for _, avoid := range []bool{false, true} {
-				if r := m.Rank(c.Tier, avoid); r < 0 || r >= m.NumTiers() {
-					t.Fatalf("model %d: rank %d out of range", mi, r)
+				if rank := r.TierRank(c.Tier, avoid); rank < 0 || rank >= m.NumTiers() {
+					t.Fatalf("model %d: rank %d out of range", mi, rank)
 				}
-				b := m.Band(c, avoid)
-				if b < 0 || b >= m.NumBands() || (c.AtRisk != (b >= m.NumTiers())) {
-					t.Fatalf("model %d: band %d (atRisk %v, %d bands)", mi, b, c.AtRisk, m.NumBands())
+				b := r.For(avoid, policy.Decision{}).Band(c)
+				if b < 0 || b >= r.NumBands() || (c.AtRisk != (b >= m.NumTiers())) {
+					t.Fatalf("model %d: band %d (atRisk %v, %d bands)", mi, b, c.AtRisk, r.NumBands())
 				}
 			}
 			if again := m.Classify(node.DeepCopy()); again != c {

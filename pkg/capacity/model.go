@@ -57,8 +57,6 @@ type Model struct {
 	cordonedIsAtRisk bool
 	poolLabelKeys    []string
 	poolTopologyKeys []string
-	// rankAvoidingSpot[t] is tier t's rank for pods that avoid reclaimable capacity.
-	rankAvoidingSpot []int
 	// defaultPolicy is the capacity policy of pods carrying no policy annotation.
 	defaultPolicy policy.Policy
 	// The prices (price.go) and the reclaim history (risk.go).
@@ -117,7 +115,6 @@ func New(cfg v1alpha1.CapacityModel) (*Model, error) {
 			m.atRiskKeys.Insert(t.Key)
 		}
 	}
-	m.rankAvoidingSpot = rankAvoidingReclaimable(m.tiers)
 	def, err := policy.FromArgs(cfg.DefaultCapacityPolicy)
 	if err != nil {
 		return nil, err
@@ -128,28 +125,6 @@ func New(cfg v1alpha1.CapacityModel) (*Model, error) {
 		return nil, fmt.Errorf("reclaimHistory.window: %w", err)
 	}
 	return m, nil
-}
-
-// rankAvoidingReclaimable moves each reclaimable tier below the first non-reclaimable tier that
-// follows it: reserved, spot, on-demand, burst becomes reserved, on-demand, spot, burst.
-func rankAvoidingReclaimable(tiers []tier) []int {
-	order := make([]int, 0, len(tiers))
-	var held []int
-	for i, t := range tiers {
-		if t.reclaimable {
-			held = append(held, i)
-			continue
-		}
-		order = append(order, i)
-		order = append(order, held...)
-		held = held[:0]
-	}
-	order = append(order, held...)
-	rank := make([]int, len(tiers))
-	for r, t := range order {
-		rank[t] = r
-	}
-	return rank
 }
 
 // NumTiers is the number of configured tiers.
@@ -313,39 +288,6 @@ func AvoidsSpot(pod *v1.Pod) bool {
 	avoid, _ := wellknown.AvoidSpot.Read(pod.Annotations)
 	return avoid
 }
-
-// Rank returns tier t's rank for the pod (0 best): the tier order, except that reclaimable
-// tiers drop below the next non-reclaimable tier for pods that avoid spot.
-func (m *Model) Rank(t int, avoidSpot bool) int {
-	if avoidSpot {
-		return m.rankAvoidingSpot[t]
-	}
-	return t
-}
-
-// Band orders nodes for a pod, 0 best: every healthy node comes before every at-risk node, and
-// within each, tiers in the pod's rank order. There are 2*NumTiers bands.
-func (m *Model) Band(c Class, avoidSpot bool) int {
-	return m.PolicyBand(c, avoidSpot, false)
-}
-
-// PolicyBand is Band for a pod under a capacity policy: a node of a reclaimable tier in a
-// pool that already holds the cap of the pod's workload (fullPool) ranks with the at-risk
-// nodes of its tier, below every healthy node. So a reclaimable replica goes to a pool under
-// the cap when one fits, else to the next non-reclaimable tier with room (on-demand, then
-// burst), and to a full pool only when nothing else fits: never Pending for the cap, and never
-// over the cap while another tier has room (a full pool sharing on-demand's band, as it did
-// when it ranked like an avoid-spot pod's spot, left the choice to the other score plugins).
-func (m *Model) PolicyBand(c Class, avoidSpot, fullPool bool) int {
-	b := m.Rank(c.Tier, avoidSpot)
-	if c.AtRisk || (fullPool && m.tiers[c.Tier].reclaimable) {
-		b += len(m.tiers)
-	}
-	return b
-}
-
-// NumBands is the number of distinct bands Band returns.
-func (m *Model) NumBands() int { return 2 * len(m.tiers) }
 
 // StartTime is when the pod started, or was created if it has not started yet: the age every
 // component ranks pods by (oldest placeholders are preempted last, young pods are not moved).

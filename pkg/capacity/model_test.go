@@ -130,60 +130,6 @@ func TestPool(t *testing.T) {
 	}
 }
 
-func TestRankAndBand(t *testing.T) {
-	m := defaultModel(t) // reserved, spot, on-demand, burst
-	tests := []struct {
-		avoid bool
-		want  []int // rank of reserved, spot, on-demand, burst
-	}{
-		{false, []int{0, 1, 2, 3}},
-		{true, []int{0, 2, 1, 3}},
-	}
-	for _, tc := range tests {
-		for tier, want := range tc.want {
-			if got := m.Rank(tier, tc.avoid); got != want {
-				t.Errorf("Rank(%s, avoid=%v) = %d, want %d", m.TierName(tier), tc.avoid, got, want)
-			}
-		}
-	}
-	if got := m.Band(Class{Tier: 0, AtRisk: true}, false); got != 4 {
-		t.Errorf("at-risk reserved band = %d, want 4 (below every healthy tier)", got)
-	}
-	if m.NumBands() != 8 {
-		t.Errorf("NumBands = %d, want 8", m.NumBands())
-	}
-}
-
-func TestRankAvoidingReclaimable(t *testing.T) {
-	tiers := func(reclaimable ...bool) []tier {
-		ts := make([]tier, len(reclaimable))
-		for i, r := range reclaimable {
-			ts[i].reclaimable = r
-		}
-		return ts
-	}
-	tests := []struct {
-		name  string
-		tiers []tier
-		want  []int
-	}{
-		{"spot first", tiers(true, false, false), []int{1, 0, 2}},
-		{"two spot tiers move together", tiers(true, true, false, false), []int{1, 2, 0, 3}},
-		{"spot last stays last", tiers(false, true), []int{0, 1}},
-		{"all spot", tiers(true, true), []int{0, 1}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := rankAvoidingReclaimable(tc.tiers)
-			for i := range tc.want {
-				if got[i] != tc.want[i] {
-					t.Fatalf("ranks = %v, want %v", got, tc.want)
-				}
-			}
-		})
-	}
-}
-
 func TestWorkload(t *testing.T) {
 	owner := func(uid, name string) []metav1.OwnerReference {
 		return []metav1.OwnerReference{{Kind: "ReplicaSet", Name: name, UID: k8stypes.UID(uid), Controller: ptr.To(true)}}

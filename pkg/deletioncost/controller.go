@@ -37,6 +37,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
@@ -544,6 +545,7 @@ func DesiredWithReclaims(m *capacity.Model, schedulerName string, pods []*v1.Pod
 		load  float64
 		level int
 	}
+	ranker := ranking.New(m)
 	groups := map[string][]member{}
 	for _, pod := range pods {
 		if pod.DeletionTimestamp != nil || pod.Spec.NodeName == "" || !InScope(pod, schedulerName) {
@@ -554,7 +556,7 @@ func DesiredWithReclaims(m *capacity.Model, schedulerName string, pods []*v1.Pod
 			continue
 		}
 		class := m.Classify(node)
-		band := m.Band(class, capacity.AvoidsSpot(pod))
+		band := ranker.ForPod(pod).Band(class)
 		g := fmt.Sprintf("%d/%s", band, class.Pool)
 		mb := member{pod: pod, class: class, band: band}
 		if fill != nil {
@@ -589,7 +591,7 @@ func DesiredWithReclaims(m *capacity.Model, schedulerName string, pods []*v1.Pod
 	for _, members := range groups {
 		for _, mb := range members {
 			crowding, _ := slices.BinarySearch(loads[mb.band], mb.load)
-			out[mb.pod.UID] = Placement{Cost: Cost(mb.band, m.NumBands(), crowding+1), Class: mb.class}
+			out[mb.pod.UID] = Placement{Cost: Cost(mb.band, ranker.NumBands(), crowding+1), Class: mb.class}
 		}
 	}
 	keepPolicy(m, pods, out)

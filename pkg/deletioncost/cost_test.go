@@ -7,6 +7,8 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
@@ -25,6 +27,7 @@ func defaultModel(t testing.TB) *capacity.Model {
 
 func TestCost(t *testing.T) {
 	m := defaultModel(t)
+	r := ranking.New(m)
 	tier := func(name string) int {
 		for i, n := range m.TierNames() {
 			if n == name {
@@ -61,7 +64,7 @@ func TestCost(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Cost(m.Band(tc.class, tc.avoidSpot), m.NumBands(), tc.crowding); got != tc.want {
+			if got := Cost(r.For(tc.avoidSpot, policy.Decision{}).Band(tc.class), r.NumBands(), tc.crowding); got != tc.want {
 				t.Errorf("Cost = %d, want %d", got, tc.want)
 			}
 		})

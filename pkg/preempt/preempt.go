@@ -36,6 +36,7 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
 	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
@@ -241,11 +242,13 @@ func (pl *PlaceholderPreemption) orderedScoreFuncs(ctx context.Context, preempto
 	if model == nil {
 		logger.Error(nil, "Profile has no SpotScore plugin; ranking preemption candidates without capacity tiers", "plugin", Name)
 	}
-	avoidSpot := capacity.AvoidsSpot(preemptor)
-	bandOf := func(c capacity.Class) int { return model.Band(c, avoidSpot) }
-	if state != nil && model != nil {
-		if band, ok := spotscore.BandFor(state, model); ok {
-			bandOf = band
+	var order ranking.Order
+	if model != nil {
+		order = ranking.New(model).ForPod(preemptor)
+		if state != nil {
+			if o, ok := spotscore.OrderFor(state); ok {
+				order = o
+			}
 		}
 	}
 	classes := make(map[string]capacity.Class, len(nodesToVictims))
@@ -269,7 +272,7 @@ func (pl *PlaceholderPreemption) orderedScoreFuncs(ctx context.Context, preempto
 			if model == nil {
 				return 0
 			}
-			return -int64(bandOf(classes[n]))
+			return -int64(order.Band(classes[n]))
 		},
 		func(n string) int64 { return -nodesToVictims[n].NumPDBViolations },
 		func(n string) int64 { return -int64(len(nodesToVictims[n].Pods)) },

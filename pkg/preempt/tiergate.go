@@ -12,6 +12,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/util"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
@@ -26,7 +27,6 @@ const (
 	// ErrReasonPlaceholderRoom is the Filter reason on nodes the gate rejects.
 	ErrReasonPlaceholderRoom = "a better capacity tier has room held by placeholders"
 	gateStateKey             = "Filter" + Name
-	simulatingKey            = "Simulating" + Name
 )
 
 // gateState is written by PreFilter and completed once per scheduling cycle, on the first
@@ -36,37 +36,26 @@ type gateState struct {
 	model *capacity.Model
 	// bestBand is the best band with a node on which the pod fits after removing its
 	// placeholders; math.MaxInt when there is none.
-	bestBand  int
-	avoidSpot bool
-	// band is SpotScore's band for the pod in this cycle (capacity policy included), set with
-	// bestBand.
-	band func(capacity.Class) int
+	bestBand int
+	// order is how the pod ranks nodes in this cycle (SpotScore's, capacity policy included),
+	// set with bestBand.
+	order ranking.Order
 }
 
 // Clone shares the state: it is written once and read afterwards.
 func (s *gateState) Clone() fwk.StateData { return s }
 
-// simulating marks a cloned cycle state used by the gate's own fit checks.
-type simulating struct{}
-
-func (simulating) Clone() fwk.StateData { return simulating{} }
-
-// SkipTierGate makes the gate stand aside for the rest of a cycle. For simulations whose
-// snapshot holds no placeholders (the rebalancer removes them: their room counts as free),
-// where the gate could find nothing but would still scan every pod.
-func SkipTierGate(state fwk.CycleState) { state.Write(simulatingKey, simulating{}) }
-
 // Filter rejects nodes of a worse band than a node where placeholders hold room for the pod.
 // It runs only in cycles where PreFilter found the gate relevant.
 func (pl *PlaceholderPreemption) Filter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo) *fwk.Status {
-	if _, err := state.Read(simulatingKey); err == nil {
-		return nil // our own fit check running the filters: stay out of it
+	if ranking.ModeOf(state).Has(ranking.NoTierGate) {
+		return nil // our own fit check running the filters, or a simulation without placeholders
 	}
 	gs := pl.gate(ctx, state, pod)
 	if gs == nil || gs.bestBand == math.MaxInt || nodeInfo.Node() == nil {
 		return nil
 	}
-	if gs.band(gs.model.Classify(nodeInfo.Node())) > gs.bestBand {
+	if gs.order.Band(gs.model.Classify(nodeInfo.Node())) > gs.bestBand {
 		return fwk.NewStatus(fwk.Unschedulable, ErrReasonPlaceholderRoom)
 	}
 	return nil
@@ -82,7 +71,7 @@ func (pl *PlaceholderPreemption) PreFilter(ctx context.Context, state fwk.CycleS
 	if model == nil || !pl.canPreempt(pod) || !pl.anyHostsPlaceholders(state, nodes) {
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
-	state.Write(gateStateKey, &gateState{model: model, bestBand: math.MaxInt, avoidSpot: capacity.AvoidsSpot(pod)})
+	state.Write(gateStateKey, &gateState{model: model, bestBand: math.MaxInt})
 	return nil, nil
 }
 
@@ -122,12 +111,12 @@ func (pl *PlaceholderPreemption) gate(ctx context.Context, state fwk.CycleState,
 		return nil
 	}
 	gs.once.Do(func() {
-		band, ok := spotscore.BandFor(state, gs.model)
+		order, ok := spotscore.OrderFor(state)
 		if !ok {
-			band = func(c capacity.Class) int { return gs.model.Band(c, gs.avoidSpot) }
+			order = ranking.New(gs.model).ForPod(pod)
 		}
-		gs.band = band
-		gs.bestBand = pl.bestPlaceholderBand(ctx, state, pod, gs.model, band)
+		gs.order = order
+		gs.bestBand = pl.bestPlaceholderBand(ctx, state, pod, gs.model, order)
 	})
 	return gs
 }
@@ -135,7 +124,7 @@ func (pl *PlaceholderPreemption) gate(ctx context.Context, state fwk.CycleState,
 // bestPlaceholderBand simulates removing the placeholders of each healthy node that hosts
 // some, with upstream's victim search (which runs every Filter plugin), and returns the best
 // band where the pod then fits.
-func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state fwk.CycleState, pod *v1.Pod, model *capacity.Model, bandOf func(capacity.Class) int) int {
+func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state fwk.CycleState, pod *v1.Pod, model *capacity.Model, order ranking.Order) int {
 	logger := klog.FromContext(ctx)
 	best := math.MaxInt
 	nodeInfos, err := pl.handle.SnapshotSharedLister().NodeInfos().List()
@@ -150,15 +139,14 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 			continue
 		}
 		class := model.Classify(ni.Node())
-		band := bandOf(class)
+		band := order.Band(class)
 		if class.AtRisk || band >= best {
 			continue
 		}
 		sim := state.Clone()
-		sim.Write(simulatingKey, simulating{})
 		// The question is whether the pod fits once the placeholders are gone, whatever
-		// the band: SpotScore's own search stands aside too.
-		spotscore.SkipTierSearch(sim)
+		// the band: the gate and SpotScore's own search stand aside.
+		ranking.SetMode(sim, ranking.NoTierGate|ranking.NoTierSearch)
 		if _, _, status := pl.victimSearch.SelectVictimsOnNode(ctx, sim, pod, ni.Snapshot(), nil); status.IsSuccess() {
 			best = band
 		}

@@ -443,7 +443,7 @@ func (c *Controller) evict(ctx context.Context, m Move) string {
 	source, err := c.nodes.Get(m.From)
 	// A policy move may go to a worse or the same tier (pkg/rebalance/policy.go): both plans
 	// found it reducing the potential; the target must still be healthy.
-	if err != nil || class.AtRisk || (!m.ForPolicy && c.sim.Model.Rank(class.Tier, avoid) >= c.sim.Model.Rank(c.sim.Model.Classify(source).Tier, avoid)) {
+	if err != nil || class.AtRisk || (!m.ForPolicy && c.sim.Ranker.TierRank(class.Tier, avoid) >= c.sim.Ranker.TierRank(c.sim.Model.Classify(source).Tier, avoid)) {
 		return SkipChanged
 	}
 	uid := pod.UID

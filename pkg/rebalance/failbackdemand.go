@@ -171,10 +171,9 @@ func mayMoveLater(pod *v1.Pod, now time.Time, opts Options) bool {
 func (pl *planner) shapeFor(pod *v1.Pod, here capacity.Class, keysOnNodes sets.Set[string]) *bufferShape {
 	model := pl.sim.Model
 	avoid := capacity.AvoidsSpot(pod)
-	rank := func(c capacity.Class) int { return model.Rank(c.Tier, avoid) }
+	order := pl.sim.Ranker.ForPod(pod)
 	if wp := pl.policyOf(pod); wp != nil {
-		d := pl.decisionWithout(wp, pod.Spec.NodeName)
-		rank = func(c capacity.Class) int { return pl.rankFor(pod, d, c) }
+		order = pl.orderFor(pod, pl.decisionWithout(wp, pod.Spec.NodeName))
 	}
 	var tierTerms []v1.NodeSelectorTerm
 	var tiers []string
@@ -186,7 +185,7 @@ func (pl *planner) shapeFor(pod *v1.Pod, here capacity.Class, keysOnNodes sets.S
 		// (reserved capacity is bought, not launched: a pod on spot would otherwise ask for
 		// reserved room for ever).
 		better := capacity.Class{Tier: t, TierName: model.TierName(t)}
-		if !model.Reclaimable(t) || model.Rank(t, avoid) >= model.Rank(here.Tier, avoid) || rank(better) >= rank(here) {
+		if !model.Reclaimable(t) || pl.sim.Ranker.TierRank(t, avoid) >= pl.sim.Ranker.TierRank(here.Tier, avoid) || order.HealthyBand(better) >= order.HealthyBand(here) {
 			continue
 		}
 		if terms := model.TierNodeSelectorTerms(t); terms != nil {

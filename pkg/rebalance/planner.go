@@ -148,7 +148,7 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 	bestHealthyRank := map[bool]int{false: pl.sim.Model.NumTiers(), true: pl.sim.Model.NumTiers()}
 	for _, n := range pl.targets {
 		for _, avoid := range []bool{false, true} {
-			bestHealthyRank[avoid] = min(bestHealthyRank[avoid], pl.sim.Model.Rank(pl.classes[n.Name].Tier, avoid))
+			bestHealthyRank[avoid] = min(bestHealthyRank[avoid], pl.sim.Ranker.TierRank(pl.classes[n.Name].Tier, avoid))
 		}
 	}
 	sources := map[string]*sourceNode{}
@@ -169,7 +169,7 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 		ours := pod.Spec.SchedulerName == pl.sim.SchedulerName
 		avoid := capacity.AvoidsSpot(pod)
 		wp := pl.policyOf(pod)
-		candidate := pl.sim.Model.Rank(class.Tier, avoid) > bestHealthyRank[avoid]
+		candidate := pl.sim.Ranker.TierRank(class.Tier, avoid) > bestHealthyRank[avoid]
 		if ours && wp != nil {
 			// With a capacity policy, the ranking of the pod's replacement decides (policy.go).
 			mayMove := pl.mayMoveForPolicy(pod, wp)
@@ -307,13 +307,13 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 	}
 	memo := fmt.Sprintf("%s|%d|%v", workload, pl.classes[from].Tier, capacity.AvoidsSpot(pod))
 	wp := pl.policyOf(pod)
-	rank := func(c capacity.Class) int { return pl.sim.Model.Rank(c.Tier, capacity.AvoidsSpot(pod)) }
+	order := pl.sim.Ranker.ForPod(pod)
 	if wp != nil {
 		// The policy's decision changes with every move of the workload: no memo.
-		d := pl.decisionWithout(wp, from)
-		rank = func(c capacity.Class) int { return pl.rankFor(pod, d, c) }
+		order = pl.orderFor(pod, pl.decisionWithout(wp, from))
 		memo = ""
 	}
+	rank := order.HealthyBand
 	if memo != "" && workload != "" && pl.noRoom[memo] {
 		return nil, SkipNoBetterRoom, nil
 	}

@@ -10,14 +10,14 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
-	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
 // The capacity policy in the rebalancer. A workload with a policy keeps its replicas' counts
 // (non-reclaimable, reclaimable per pool) in the planner, updated by every planned move. For
 // one of its pods, the planner ranks nodes as SpotScore will rank them for the replacement
-// pod (spotscore.RankFor with the policy's decision for the workload without that pod), so:
+// pod (ranking.Order.HealthyBand with the policy's decision for the workload without that pod), so:
 //
 //   - a pod the base or the share needs on on-demand has no better tier than on-demand;
 //   - a base pod that had to land on spot ranks on-demand above spot and moves there when
@@ -97,18 +97,19 @@ func (pl *planner) decisionWithout(wp *workloadPolicy, from string) policy.Decis
 	return wp.policy.Next(others)
 }
 
-// rankFor is a healthy node's rank for the pod's replacement, as SpotScore ranks it.
-func (pl *planner) rankFor(pod *v1.Pod, d policy.Decision, c capacity.Class) int {
-	return spotscore.RankFor(pl.sim.Model, capacity.AvoidsSpot(pod), d, c)
+// orderFor is how the pod's replacement ranks nodes under the policy's decision d, as
+// SpotScore ranks them.
+func (pl *planner) orderFor(pod *v1.Pod, d policy.Decision) ranking.Order {
+	return pl.sim.Ranker.For(capacity.AvoidsSpot(pod), d)
 }
 
 // mayMoveForPolicy tells whether some healthy node ranks better for the pod's replacement
 // than the node it is on: such a pod is a candidate even on the cheapest tier.
 func (pl *planner) mayMoveForPolicy(pod *v1.Pod, wp *workloadPolicy) bool {
-	d := pl.decisionWithout(wp, pod.Spec.NodeName)
-	here := pl.rankFor(pod, d, pl.classes[pod.Spec.NodeName])
+	order := pl.orderFor(pod, pl.decisionWithout(wp, pod.Spec.NodeName))
+	here := order.HealthyBand(pl.classes[pod.Spec.NodeName])
 	for _, n := range pl.targets {
-		if pl.rankFor(pod, d, pl.classes[n.Name]) < here {
+		if order.HealthyBand(pl.classes[n.Name]) < here {
 			return true
 		}
 	}
@@ -118,7 +119,7 @@ func (pl *planner) mayMoveForPolicy(pod *v1.Pod, wp *workloadPolicy) bool {
 // potentialOf is the workload's violations with its replicas counted in c, and the pod's cost
 // on a node of class on.
 func (pl *planner) potentialOf(pod *v1.Pod, wp *workloadPolicy, c policy.Counts, on capacity.Class) potential {
-	return potential{violations: wp.policy.Violation(c).Total(), cost: pl.sim.Model.Rank(on.Tier, capacity.AvoidsSpot(pod))}
+	return potential{violations: wp.policy.Violation(c).Total(), cost: pl.sim.Ranker.TierRank(on.Tier, capacity.AvoidsSpot(pod))}
 }
 
 // policyMoveReduces tells whether moving the pod from one node to another strictly reduces

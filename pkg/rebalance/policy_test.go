@@ -11,6 +11,7 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/internal/testobj"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 )
 
@@ -147,7 +148,7 @@ func globalPotential(m *capacity.Model, nodes []*v1.Node, pods []*v1.Pod, at map
 	var out potential
 	for _, pod := range pods {
 		c := classes[at[pod.Name]]
-		out.cost += m.Rank(c.Tier, capacity.AvoidsSpot(pod))
+		out.cost += ranking.New(m).TierRank(c.Tier, capacity.AvoidsSpot(pod))
 		p, err := m.PolicyFor(pod)
 		if err != nil || !p.Active() {
 			continue

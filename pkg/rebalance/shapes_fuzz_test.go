@@ -107,7 +107,7 @@ func FuzzClusterShapes(f *testing.F) {
 			}
 			fc, tc := sim.Model.Classify(from), sim.Model.Classify(to)
 			avoid := false
-			if tc.AtRisk || sim.Model.Rank(tc.Tier, avoid) >= sim.Model.Rank(fc.Tier, avoid) {
+			if tc.AtRisk || sim.Ranker.TierRank(tc.Tier, avoid) >= sim.Ranker.TierRank(fc.Tier, avoid) {
 				t.Fatalf("move %s from %s (%+v) to %s (%+v): target must be healthy and of a strictly better tier", m.Pod.Name, m.From, fc, m.To, tc)
 			}
 		}

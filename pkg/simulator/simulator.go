@@ -39,6 +39,7 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/pkg/plugins"
 	"github.com/spot-scheduler/spot-scheduler/pkg/preempt"
 	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
 )
 
@@ -48,7 +49,9 @@ import (
 type Simulator struct {
 	// Model is the capacity model of the profile's SpotScore args (the very instance its
 	// SpotScore plugin scores with).
-	Model         *capacity.Model
+	Model *capacity.Model
+	// Ranker ranks with Model: the band order the profile's SpotScore ranks with.
+	Ranker        *ranking.Ranker
 	SchedulerName string
 	// IsPlaceholder is the profile's PlaceholderPreemption rule; nil when the profile does not
 	// preempt placeholders (then their room is not free).
@@ -152,6 +155,7 @@ func New(ctx context.Context, profile *config.KubeSchedulerProfile, client kuber
 	}
 	state := shared.Get(f)
 	s.Model = state.Model
+	s.Ranker = ranking.New(state.Model)
 	if state.IsPlaceholder != nil && hasPlugin(f.ListPlugins().PostFilter, preempt.Name) {
 		s.IsPlaceholder = state.IsPlaceholder
 	}
@@ -474,10 +478,13 @@ func (ss *Session) preFilter(ctx context.Context, pod *v1.Pod) (fwk.CycleState, 
 	state := framework.NewCycleState()
 	// Evaluate reports every node's verdict and BestNode searches band by band itself: the
 	// scheduler's tier search (which only saves the scheduler work) stands aside.
-	spotscore.SkipTierSearch(state)
+	mode := ranking.NoTierSearch
 	if ss.snapshot.withoutPlaceholders {
-		preempt.SkipTierGate(state)
+		// The rebalancer's snapshots hold no placeholders (their room counts as free): the
+		// gate could find nothing but would still scan every pod.
+		mode |= ranking.NoTierGate
 	}
+	ranking.SetMode(state, mode)
 	result, status, _ := ss.sim.framework.RunPreFilterPlugins(ctx, state, pod)
 	return state, result, status
 }

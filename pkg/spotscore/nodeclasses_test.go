@@ -12,6 +12,8 @@ import (
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 )
 
 // TestNodeClassesFollowTheList: the node index's classes are recomputed only for what changed,
@@ -39,10 +41,10 @@ func TestNodeClassesFollowTheList(t *testing.T) {
 	byBandNames := func(nc *nodeClasses) [][]string {
 		bandOf := make([]uint8, len(nc.classes))
 		for id, c := range nc.classes {
-			bandOf[id] = uint8(pl.model.Band(c, false))
+			bandOf[id] = uint8(pl.ranker.For(false, policy.Decision{}).Band(c))
 		}
 		var out [][]string
-		for _, idx := range nc.byBand(bandOf, pl.model.NumBands()) {
+		for _, idx := range nc.byBand(bandOf, pl.ranker.NumBands()) {
 			var names []string
 			for _, i := range idx {
 				names = append(names, list[i].Node().Name)

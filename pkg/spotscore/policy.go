@@ -12,28 +12,26 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
-// The capacity policy in placement (pkg/policy). Everything SpotScore does for a policy lives
-// in this file; spotscore.go calls it from two places:
+// The capacity policy in placement (pkg/policy). What SpotScore does for a policy lives in
+// this file; spotscore.go calls it from two places:
 //
-//   - PreFilter calls applyPolicy right after it reads the avoid-spot annotation: it counts
-//     where the pod's workload runs (non-reclaimable, reclaimable per pool) and asks the
-//     policy where the next replica belongs. When that is non-reclaimable capacity, the pod
-//     is ranked for this cycle exactly like an avoid-spot pod (reclaimable tiers just below
-//     the next non-reclaimable one): it still never stays Pending while any node fits. The
-//     pools already holding the cap of the workload's reclaimable replicas are recorded.
-//   - score calls band (instead of Model.Band) and spreadBonusFor: a node of a reclaimable
-//     tier in a full pool ranks like that tier does for an avoid-spot pod, below the next
-//     non-reclaimable tier, and gets no spread bonus. So a reclaimable replica goes to a pool
-//     under the cap when one fits; else to non-reclaimable capacity, where it shares a band
-//     with the full pools (on-demand then wins on the spread bonus, a preference only);
-//     else to a full pool.
+//   - PreFilter calls policyDecision: it counts where the pod's workload runs
+//     (non-reclaimable, reclaimable per pool) and asks the policy where the next replica
+//     belongs. The decision goes into the cycle's ranking.Order: when the next replica
+//     belongs on non-reclaimable capacity the pod ranks like an avoid-spot pod (it still never
+//     stays Pending while any node fits), and a reclaimable node in a pool already holding the
+//     cap of the workload's reclaimable replicas ranks after every healthy node
+//     (ranking.Order.Band).
+//   - score calls spreadBonusFor: a full pool gets no spread bonus. So a reclaimable replica
+//     goes to a pool under the cap when one fits; else to non-reclaimable capacity; else to
+//     a full pool.
 //
-// A later PreFilter (a tier search, say) only has to keep calling applyPolicy on the state
-// and band/spreadBonusFor when scoring. BandFor exposes the same ranking to the profile's
-// other plugins (the tier gate), and RankFor to the rebalancer's planner.
+// OrderFor exposes the cycle's order to the profile's other plugins (the tier gate,
+// preemption); the rebalancer's planner builds the same order with ranking.Ranker.For.
 
 // InvalidPolicyReason is the reason of the Warning event a pod with a malformed policy
 // annotation gets.
@@ -103,28 +101,26 @@ func (pl *SpotScore) warn(pod *v1.Pod, reason string, err error) {
 	}
 }
 
-// applyPolicy completes s with the pod's capacity policy for this cycle (see above).
-// workloadPods is where the rest of the pod's workload runs (nil without a workload).
-func (pl *SpotScore) applyPolicy(ctx context.Context, s *preFilterState, pod *v1.Pod, workloadPods map[tierPool]int) {
+// policyDecision is the pod's capacity policy's decision for this cycle (see above): the
+// zero Decision without an active policy or a workload. workloadPods is where the rest of the
+// pod's workload runs (nil without a workload).
+func (pl *SpotScore) policyDecision(ctx context.Context, pod *v1.Pod, workloadPods map[tierPool]int) policy.Decision {
 	p, err := pl.model.PolicyFor(pod)
 	if err != nil {
 		pl.reportInvalidPolicy(ctx, pod, err)
-		return
+		return policy.Decision{}
 	}
 	if !p.Active() {
-		return
+		return policy.Decision{}
 	}
 	if _, ok := capacity.WorkloadKey(pod); !ok {
-		return
+		return policy.Decision{}
 	}
 	var counts policy.Counts
 	for at, n := range workloadPods {
 		counts.Add(pl.model.Reclaimable(at.tier), at.pool, n)
 	}
-	d := p.Next(counts)
-	s.policyWantsNonReclaimable = d.NonReclaimable
-	s.avoidSpot = s.avoidSpot || d.NonReclaimable
-	s.fullPools = d.FullPools
+	return p.Next(counts)
 }
 
 // reportInvalidPolicy gives the pod a Warning event naming the annotation and the allowed
@@ -139,15 +135,10 @@ func (pl *SpotScore) reportInvalidPolicy(ctx context.Context, pod *v1.Pod, err e
 	pl.warn(pod, InvalidPolicyReason, err)
 }
 
-// band is the node's band for the pod, policy included (capacity.Model.PolicyBand).
-func (pl *SpotScore) band(s *preFilterState, c capacity.Class) int {
-	return pl.model.PolicyBand(c, s.avoidSpot, s.fullPools[c.Pool])
-}
-
 // spreadBonusFor is the spread bonus (of the pools' loads when they rank by risk, risk.go),
 // none in a full pool.
 func (pl *SpotScore) spreadBonusFor(s *preScoreState, c capacity.Class) int64 {
-	if s.fullPools[c.Pool] && pl.model.Reclaimable(c.Tier) {
+	if s.order.FullPool(c.Pool) && pl.model.Reclaimable(c.Tier) {
 		return 0
 	}
 	if s.rankByRisk {
@@ -156,17 +147,15 @@ func (pl *SpotScore) spreadBonusFor(s *preScoreState, c capacity.Class) int64 {
 	return pl.spreadBonus(s, c.Pool)
 }
 
-// BandFor returns the band SpotScore gives nodes for the pod in this cycle (avoid-spot
-// annotation and capacity policy included), once SpotScore's PreFilter has run; ok is false
-// otherwise (the caller then falls back to Model.Band with the annotation).
-func BandFor(state fwk.CycleState, model *capacity.Model) (band func(capacity.Class) int, ok bool) {
+// OrderFor returns how the pod ranks nodes in this cycle (avoid-spot annotation and capacity
+// policy included), once SpotScore's PreFilter has run; ok is false otherwise (the caller
+// then ranks with the annotation alone, ranking.Ranker.ForPod).
+func OrderFor(state fwk.CycleState) (order ranking.Order, ok bool) {
 	s, err := readState[*preFilterState](state, preFilterStateKey)
 	if err != nil {
-		return nil, false
+		return ranking.Order{}, false
 	}
-	return func(c capacity.Class) int {
-		return model.PolicyBand(c, s.avoidSpot, s.fullPools[c.Pool])
-	}, true
+	return s.order, true
 }
 
 // PlaceholderNodes returns how many of the cycle's nodes host a placeholder not being deleted
@@ -178,12 +167,4 @@ func PlaceholderNodes(state fwk.CycleState) (n int, ok bool) {
 		return 0, false
 	}
 	return s.placeholderNodes, true
-}
-
-// RankFor is the tier rank of a healthy node of class c for a pod of a workload whose
-// decision is d (policy.Policy.Next over the workload's other replicas): the rank SpotScore's
-// band gives it. The rebalancer plans with it, so that it moves a pod only where the
-// scheduler will put it.
-func RankFor(model *capacity.Model, avoidSpot bool, d policy.Decision, c capacity.Class) int {
-	return model.PolicyBand(capacity.Class{Tier: c.Tier, Pool: c.Pool}, avoidSpot || d.NonReclaimable, d.FullPools[c.Pool])
 }

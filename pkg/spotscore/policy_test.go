@@ -95,7 +95,7 @@ func TestPolicyRanking(t *testing.T) {
 				args = rawArgs(`{"defaultCapacityPolicy": {"onDemandBase": 1}}`)
 			}
 			scores := scoreAll(t, args, tc.pod, nodes, tc.existing)
-			got := ranking(scores, nodes)
+			got := bestFirst(scores, nodes)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("ranking (-want +got): %s\nscores: %v", diff, scores)
 			}
@@ -113,7 +113,7 @@ func TestPolicyPlacesADeployment(t *testing.T) {
 	for i := range 10 {
 		pod := replica(fmt.Sprintf("r%d", i), annotations).Obj()
 		scores := scoreAll(t, nil, pod, nodes, existing)
-		best := ranking(scores, nodes)[0]
+		best := bestFirst(scores, nodes)[0]
 		pod.Spec.NodeName = best
 		existing = append(existing, pod)
 		perNode[best]++

@@ -81,7 +81,7 @@ func ReclaimEffect(state fwk.CycleState, c capacity.Class) (reclaims int, points
 		return 0, 0, false
 	}
 	reclaims = s.reclaims[c.Pool]
-	if !s.rankByRisk || (s.fullPools[c.Pool] && s.pl.model.Reclaimable(c.Tier)) {
+	if !s.rankByRisk || (s.order.FullPool(c.Pool) && s.pl.model.Reclaimable(c.Tier)) {
 		return reclaims, 0, true
 	}
 	return reclaims, s.pl.spreadBonus(s, c.Pool) - s.pl.riskSpreadBonus(s, c.Pool), true

@@ -27,6 +27,7 @@ import (
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
 	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 )
 
 const (
@@ -45,6 +46,7 @@ var errNodeNotFound = errors.New("node not found")
 type SpotScore struct {
 	handle framework.Handle
 	model  *capacity.Model
+	ranker *ranking.Ranker
 	// bandWidth is the score span of one band (tier x risk); spreadRange is the part of a band
 	// the spread bonus may use. The rest of the band is the gap that keeps bands strict.
 	bandWidth   int64
@@ -104,10 +106,12 @@ func New(_ context.Context, obj runtime.Object, h framework.Handle) (framework.P
 }
 
 func newWithModel(h framework.Handle, model *capacity.Model, spreadWeight int32) *SpotScore {
-	bandWidth := framework.MaxNodeScore / int64(model.NumBands())
+	ranker := ranking.New(model)
+	bandWidth := framework.MaxNodeScore / int64(ranker.NumBands())
 	pl := &SpotScore{
 		handle:      h,
 		model:       model,
+		ranker:      ranker,
 		bandWidth:   bandWidth,
 		spreadRange: bandWidth * int64(spreadWeight) / 100,
 		widened:     lru.New(widenedPods),
@@ -122,12 +126,9 @@ func (pl *SpotScore) Name() string { return Name }
 
 // preFilterState is what SpotScore knows of the pod before any node is looked at.
 type preFilterState struct {
-	// avoidSpot: rank reclaimable tiers below the next non-reclaimable one (the annotation,
-	// or the capacity policy wants the workload's next replica off spot; policy.go).
-	avoidSpot bool
-	// policyWantsNonReclaimable and fullPools: the capacity policy's decision (policy.go).
-	policyWantsNonReclaimable bool
-	fullPools                 map[string]bool
+	// order is how the pod ranks nodes this cycle: its avoid-spot annotation and its capacity
+	// policy's decision for the workload's next replica (policy.go).
+	order ranking.Order
 	// podsPerPool counts the pods of the pod's workload in each pool, over all nodes (only
 	// with a spread bonus).
 	podsPerPool map[string]int
@@ -167,9 +168,9 @@ func (s *preScoreState) Clone() fwk.StateData { return s }
 func (pl *SpotScore) PreFilter(ctx context.Context, cycleState fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	key, _ := capacity.WorkloadKey(pod)
 	view := pl.index.view(nodes, key)
-	s := &preFilterState{avoidSpot: pl.readBooleans(ctx, pod), classes: view.classes, placeholderNodes: view.placeholderNodes, reclaims: pl.readReclaims()}
-	// The capacity policy hook (policy.go): may set avoidSpot and fullPools for this cycle.
-	pl.applyPolicy(ctx, s, pod, view.workloadPods)
+	s := &preFilterState{classes: view.classes, placeholderNodes: view.placeholderNodes, reclaims: pl.readReclaims()}
+	// The capacity policy hook (policy.go): its decision for the workload's next replica.
+	s.order = pl.ranker.For(pl.readBooleans(ctx, pod), pl.policyDecision(ctx, pod, view.workloadPods))
 	if pl.spreadRange > 0 {
 		s.podsPerPool = map[string]int{}
 		for at, n := range view.workloadPods {
@@ -251,8 +252,8 @@ func (pl *SpotScore) Score(ctx context.Context, cycleState fwk.CycleState, pod *
 // score places a node of class c in its band (tier rank for this pod, healthy before at
 // risk), then adds the spread bonus, which never reaches the next band.
 func (pl *SpotScore) score(s *preScoreState, c capacity.Class) int64 {
-	band := int64(pl.band(s.preFilterState, c))
-	return (int64(pl.model.NumBands())-1-band)*pl.bandWidth + pl.spreadBonusFor(s, c)
+	band := int64(s.order.Band(c))
+	return (int64(pl.ranker.NumBands())-1-band)*pl.bandWidth + pl.spreadBonusFor(s, c)
 }
 
 // spreadBonus favours pools holding fewer pods of the workload, scaled to spreadRange.
@@ -359,8 +360,8 @@ func (pl *SpotScore) mayFitAfterNodeChange(logger klog.Logger, pod *v1.Pod, oldO
 	if oldNode == nil {
 		return fwk.Queue, nil
 	}
-	avoidSpot := capacity.AvoidsSpot(pod)
-	if pl.model.Band(pl.model.Classify(newNode), avoidSpot) < pl.model.Band(pl.model.Classify(oldNode), avoidSpot) {
+	order := pl.ranker.ForPod(pod)
+	if order.Band(pl.model.Classify(newNode)) < order.Band(pl.model.Classify(oldNode)) {
 		return fwk.Queue, nil
 	}
 	if grew(oldNode.Status.Allocatable, newNode.Status.Allocatable) || taintGone(oldNode.Spec.Taints, newNode.Spec.Taints) ||

@@ -124,8 +124,8 @@ func scoreAllWith(t *testing.T, args runtime.Object, pod *v1.Pod, nodes []*v1.No
 	return scores, state
 }
 
-// ranking returns node names best first; ties keep the order of nodes.
-func ranking(scores map[string]int64, nodes []*v1.Node) []string {
+// bestFirst returns node names best first; ties keep the order of nodes.
+func bestFirst(scores map[string]int64, nodes []*v1.Node) []string {
 	names := make([]string, 0, len(nodes))
 	for _, n := range nodes {
 		names = append(names, n.Name)
@@ -199,7 +199,7 @@ func TestScoreOrder(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			scores := scoreAll(t, nil, tc.pod, tc.nodes, nil)
-			got := ranking(scores, tc.nodes)
+			got := bestFirst(scores, tc.nodes)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("ranking (-want +got): %s\nscores: %v", diff, scores)
 			}
@@ -385,7 +385,7 @@ func TestPodsBoundToAGoneNode(t *testing.T) {
 		st.MakePod().Name("w3").Namespace("ns").UID("w3").OwnerReference("web", rsKind).Node("gone").Obj(),
 	}
 	scores := scoreAll(t, args, pod, nodes, existing)
-	if got := ranking(scores, nodes); got[0] != "a-1" {
+	if got := bestFirst(scores, nodes); got[0] != "a-1" {
 		t.Errorf("ranking %v: pool a holds none of the workload's running pods and must come first (scores %v)", got, scores)
 	}
 	if len(scores) != 2 {
@@ -538,9 +538,9 @@ func TestStrictOrderAgainstAnyOtherScores(t *testing.T) {
 	pl := p.(*SpotScore)
 	const others = 13
 	w := pl.RequiredWeight(others)
-	for band := 0; band+1 < pl.model.NumBands(); band++ {
-		worstOfBetter := w * ((int64(pl.model.NumBands())-1-int64(band))*pl.bandWidth + 0)
-		bestOfWorse := w*((int64(pl.model.NumBands())-2-int64(band))*pl.bandWidth+pl.spreadRange) + others*framework.MaxNodeScore
+	for band := 0; band+1 < pl.ranker.NumBands(); band++ {
+		worstOfBetter := w * ((int64(pl.ranker.NumBands())-1-int64(band))*pl.bandWidth + 0)
+		bestOfWorse := w*((int64(pl.ranker.NumBands())-2-int64(band))*pl.bandWidth+pl.spreadRange) + others*framework.MaxNodeScore
 		if worstOfBetter <= bestOfWorse {
 			t.Fatalf("band %d: %d <= %d", band, worstOfBetter, bestOfWorse)
 		}

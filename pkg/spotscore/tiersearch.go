@@ -3,6 +3,7 @@ package spotscore
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -19,6 +20,8 @@ import (
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/names"
+
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 )
 
 // The tier search: SpotScore looks at the best band (tier x risk, for this pod) first instead
@@ -47,7 +50,6 @@ import (
 
 const (
 	tierSearchStateKey = "TierSearch" + Name
-	skipTierSearchKey  = "SkipTierSearch" + Name
 	// ErrReasonBetterBand is the Filter reason on nodes of a worse band than the best one with
 	// a node that fits.
 	ErrReasonBetterBand = "a better capacity tier has a node that fits"
@@ -70,19 +72,11 @@ func init() {
 	legacyregistry.MustRegister(tierSearches)
 }
 
-// skipTierSearch marks a cycle state in which SpotScore must neither narrow nor filter.
-type skipTierSearch struct{}
-
-func (skipTierSearch) Clone() fwk.StateData { return skipTierSearch{} }
-
-// SkipTierSearch makes SpotScore's tier search stand aside for the rest of a cycle: for
-// simulations that look at every node on purpose (explain's verdicts, the rebalancer's own
-// band-by-band search), and for the tier gate's fit checks.
-func SkipTierSearch(state fwk.CycleState) { state.Write(skipTierSearchKey, skipTierSearch{}) }
-
+// tierSearchSkipped: simulations that look at every node on purpose (explain's verdicts, the
+// rebalancer's own band-by-band search) and the tier gate's fit checks turn the search off
+// (ranking.NoTierSearch).
 func tierSearchSkipped(state fwk.CycleState) bool {
-	_, err := state.Read(skipTierSearchKey)
-	return err == nil
+	return ranking.ModeOf(state).Has(ranking.NoTierSearch)
 }
 
 // innerSearch marks the context of SpotScore's own filter runs, in which its Filter stands
@@ -392,12 +386,12 @@ func (pl *SpotScore) searchTiers(ctx context.Context, cycleState fwk.CycleState,
 	}
 	request := requestOf(pod)
 	narrow := pl.search.narrow && pl.nodeLocal(pod, request) && !pl.wasWidened(pod.UID)
-	bandOf := func(n *v1.Node) int { return pl.band(s, pl.model.Classify(n)) }
+	bandOf := func(n *v1.Node) int { return s.order.Band(pl.model.Classify(n)) }
 	bandOfClass := make([]uint8, len(s.classes.classes))
 	for id, c := range s.classes.classes {
-		bandOfClass[id] = uint8(pl.band(s, c))
+		bandOfClass[id] = uint8(s.order.Band(c))
 	}
-	byBand := s.classes.byBand(bandOfClass, pl.model.NumBands())
+	byBand := s.classes.byBand(bandOfClass, pl.ranker.NumBands())
 	check := pl.newLocalCheck(pod, request)
 	if narrow {
 		return pl.narrowToBestBand(ctx, cycleState, pod, nodes, byBand, check, bandOf)
@@ -600,13 +594,8 @@ func (pl *SpotScore) PostFilter(ctx context.Context, state fwk.CycleState, pod *
 	if err != nil {
 		return nil, fwk.AsStatus(err)
 	}
-	byBand := make([][]fwk.NodeInfo, pl.model.NumBands())
-	for _, ni := range all {
-		if ni.Node() != nil {
-			b := ts.band(ni.Node())
-			byBand[b] = append(byBand[b], ni)
-		}
-	}
+	all = slices.DeleteFunc(slices.Clone(all), func(ni fwk.NodeInfo) bool { return ni.Node() == nil })
+	byBand := ranking.GroupByBand(all, pl.ranker.NumBands(), func(ni fwk.NodeInfo) int { return ts.band(ni.Node()) })
 	inner := context.WithValue(ctx, innerSearch{}, true)
 	for _, nodes := range byBand {
 		ni := pl.anyFits(inner, ts.state, pod, nodes)

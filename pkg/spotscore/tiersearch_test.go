@@ -20,6 +20,7 @@ import (
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 )
 
 // nominator is a PodNominator holding fixed nominations.
@@ -244,7 +245,7 @@ func TestTierSearchSkipped(t *testing.T) {
 		setUp func(fwk.CycleState)
 		on    bool
 	}{
-		{"skip marker", SkipTierSearch, true},
+		{"mode without the tier search", func(s fwk.CycleState) { ranking.SetMode(s, ranking.NoTierSearch) }, true},
 		{"not a scheduler profile (search off until the profile is checked)", func(fwk.CycleState) {}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
