@@ -12,6 +12,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 	"github.com/spot-scheduler/spot-scheduler/pkg/simulator"
 )
 
@@ -313,7 +314,6 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 		order = pl.orderFor(pod, pl.decisionWithout(wp, from))
 		memo = ""
 	}
-	rank := order.HealthyBand
 	if memo != "" && workload != "" && pl.noRoom[memo] {
 		return nil, SkipNoBetterRoom, nil
 	}
@@ -327,7 +327,7 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 	}
 	restore := func() { source.AddPodInfo(mustPodInfo(pod)) }
 	// The scheduler sees the replacement pod unbound (the NodeName filter would pin it).
-	to, err := pl.bestTarget(ctx, simulator.Unbound(pod), from, rank)
+	to, err := pl.bestTarget(ctx, simulator.Unbound(pod), from, order)
 	if err != nil {
 		restore()
 		return nil, "", err
@@ -382,18 +382,19 @@ func (pl *planner) undo(m Move) error {
 	return nil
 }
 
-// bestTarget is the node the scheduler would give pod among healthy nodes of strictly better
-// rank (for the pod: its tier order, capacity policy included) than from's, best band first;
-// "" when none fits.
-func (pl *planner) bestTarget(ctx context.Context, pod *v1.Pod, from string, rank func(capacity.Class) int) (string, error) {
-	fromRank := rank(pl.classes[from])
-	byRank := make([][]string, fromRank)
+// bestTarget is the node the scheduler would give pod among healthy nodes of a strictly
+// better band (for the pod's replacement: its tier order, capacity policy included) than
+// from's, best band first; "" when none fits.
+func (pl *planner) bestTarget(ctx context.Context, pod *v1.Pod, from string, order ranking.Order) (string, error) {
+	fromBand := order.HealthyBand(pl.classes[from])
+	var better []string
 	for _, n := range pl.targets {
-		if r := rank(pl.classes[n.Name]); r < fromRank {
-			byRank[r] = append(byRank[r], n.Name)
+		if order.HealthyBand(pl.classes[n.Name]) < fromBand {
+			better = append(better, n.Name)
 		}
 	}
-	return pl.session.BestNode(ctx, pod, byRank)
+	byBand := ranking.GroupByBand(better, fromBand, func(n string) int { return order.HealthyBand(pl.classes[n]) })
+	return pl.session.BestNode(ctx, pod, byBand)
 }
 
 func mustPodInfo(pod *v1.Pod) *framework.PodInfo {
