@@ -206,6 +206,13 @@ func (rec *recorder) sample(ctx context.Context) error {
 			life.Pool, life.Tier = pool, shape.TierOf(pool)
 		}
 		ready := claimReady(c)
+		// A launch the cloud refused was never a machine: it changes nothing an episode
+		// measures, so it neither keeps an episode busy nor counts as a change (Karpenter
+		// retries a full pool every few minutes for ever, which would keep every episode
+		// from settling). Whether the cloud runs a launch is known within launchGrace.
+		if life.Refused || (!ready && t-life.Start < launchGrace) {
+			continue
+		}
 		if !ready || c.GetDeletionTimestamp() != nil {
 			busy = true
 		}
@@ -268,6 +275,10 @@ func (rec *recorder) sample(ctx context.Context) error {
 	rec.samples = append(rec.samples, s)
 	return nil
 }
+
+// launchGrace: the cloud refuses a launch (refuseLaunchesPastCapacity) within this long of
+// the NodeClaim's creation; no machine is Ready that fast.
+const launchGrace = 5.0
 
 func claimReady(c *unstructured.Unstructured) bool {
 	conds, _, _ := unstructured.NestedSlice(c.Object, "status", "conditions")
