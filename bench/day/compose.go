@@ -393,6 +393,10 @@ func measuresOf(runs []*Run) (map[string]measures, []string) {
 	var notes []string
 	for _, k := range order {
 		m := out[k.strategy]
+		if fillsIn(m.reps, byRep[k]) {
+			out[k.strategy] = m
+			continue
+		}
 		m.reps = append(m.reps, byRep[k])
 		out[k.strategy] = m
 		for _, kind := range Library {
@@ -402,4 +406,25 @@ func measuresOf(runs []*Run) (map[string]measures, []string) {
 		}
 	}
 	return out, notes
+}
+
+// fillsIn adds the episodes of a run of episodes outside the library only (an invocation with
+// --episodes reclaim-all,return-all, say) to the earliest repetitions missing them, and
+// reports whether it did: such a run is not a repetition of its own (the days need the
+// library's episodes from every repetition). An episode every repetition already has is left out.
+func fillsIn(reps []map[string]*Episode, partial map[string]*Episode) bool {
+	for _, kind := range Library {
+		if partial[kind] != nil {
+			return false
+		}
+	}
+	for kind, ep := range partial {
+		for _, rep := range reps {
+			if rep[kind] == nil {
+				rep[kind] = ep
+				break
+			}
+		}
+	}
+	return len(reps) > 0
 }

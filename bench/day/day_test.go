@@ -318,3 +318,29 @@ func TestChains(t *testing.T) {
 		t.Errorf("one chain: %v", one)
 	}
 }
+
+// TestStressRunFillsInRepetitions: a run of the stress episodes alone (--episodes) completes
+// the earliest repetitions instead of counting as one.
+func TestStressRunFillsInRepetitions(t *testing.T) {
+	library := func(inv string, rep int) *Run {
+		r := &Run{Strategy: Peer, Invocation: inv, Repetition: rep}
+		for _, kind := range Library {
+			r.Episodes = append(r.Episodes, Episode{Kind: kind})
+		}
+		return r
+	}
+	stress := &Run{Strategy: Peer, Invocation: "c", Repetition: 1, Episodes: []Episode{{Kind: ReclaimAll}, {Kind: ReturnAll}}}
+	m, notes := measuresOf([]*Run{library("a", 1), library("b", 1), stress})
+	if got := len(m[Peer].reps); got != 2 {
+		t.Fatalf("%d repetitions, want 2 (the stress run is not one)", got)
+	}
+	if m[Peer].reps[0][ReclaimAll] == nil || m[Peer].reps[0][ReturnAll] == nil || m[Peer].reps[1][ReclaimAll] != nil {
+		t.Errorf("stress episodes not in the first repetition alone: %v", m[Peer].reps)
+	}
+	if len(notes) != 0 {
+		t.Errorf("notes %v, want none", notes)
+	}
+	if _, notes := measuresOf([]*Run{stress}); len(notes) == 0 {
+		t.Error("a stress run alone: want a note that its repetition lacks the library")
+	}
+}
