@@ -3,6 +3,7 @@ package day
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -342,5 +343,26 @@ func TestStressRunFillsInRepetitions(t *testing.T) {
 	}
 	if _, notes := measuresOf([]*Run{stress}); len(notes) == 0 {
 		t.Error("a stress run alone: want a note that its repetition lacks the library")
+	}
+}
+
+// TestAllSpotLines: the summary names, for each workload with a policy, the fewest Running in
+// an all-spot reclaim under each strategy that ran one, beside the policy's base.
+func TestAllSpotLines(t *testing.T) {
+	s := Default()
+	run := func(strategy string, fewest int) *Run {
+		return &Run{Strategy: strategy, Invocation: strategy, Repetition: 1, Episodes: []Episode{{Kind: ReclaimAll,
+			Fewest: map[string]int{"api": fewest, "web": 0}, Desired: map[string]int{"api": 16, "web": 32}}}}
+	}
+	rep := &Report{Shape: s, Runs: []*Run{run(Karpenter, 5), run(SpotSchedulerPolicy, 4)}}
+	lines := rep.allSpotLines()
+	want := "all-spot workload=api base=2 desired=16 karpenter=5 spot-scheduler-policy=4"
+	if !slices.Contains(lines, want) {
+		t.Errorf("lines %q, want one %q", lines, want)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "workload=web") {
+			t.Errorf("line for web, which has no policy: %q", l)
+		}
 	}
 }

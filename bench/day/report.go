@@ -13,6 +13,7 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/bench/strategy"
 	"github.com/spot-scheduler/spot-scheduler/bench/trace"
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 )
 
 // Rates (reclaims per spot pool per day) and discounts (spot below on-demand) of the report.
@@ -105,6 +106,40 @@ func (rep *Report) SummaryLines() []string {
 				lines = append(lines, fmt.Sprintf("day rate=%g discount=%.0f %s/%s=%.2f lo=%.2f hi=%.2f evictions=%.2f deficit=%.2f reps=%d",
 					rate, d*100, name, Peer, e.Ratio, e.RatioLo, e.RatioHi, e.EvictionRatio, e.DeficitRatio, min(e.Reps, est[Peer].Reps)))
 			}
+		}
+	}
+	return append(lines, rep.allSpotLines()...)
+}
+
+// allSpotLines: for every workload with a capacity policy, the fewest replicas Running during
+// an all-spot reclaim under each strategy that ran one (the lowest over its repetitions), with
+// the policy's on-demand base:
+//
+//	all-spot workload=api base=2 desired=16 karpenter=5 spot-scheduler-policy=4
+func (rep *Report) allSpotLines() []string {
+	all, _ := measuresOf(rep.Runs)
+	var lines []string
+	for _, w := range rep.Shape.Workloads {
+		if !w.Policy {
+			continue
+		}
+		var parts []string
+		desired := 0
+		for _, name := range AllStrategies {
+			fewest := -1
+			for _, r := range all[name].reps {
+				if ep := r[ReclaimAll]; ep != nil {
+					if n, ok := ep.Fewest[w.Name]; ok && (fewest < 0 || n < fewest) {
+						fewest, desired = n, ep.Desired[w.Name]
+					}
+				}
+			}
+			if fewest >= 0 {
+				parts = append(parts, fmt.Sprintf("%s=%d", name, fewest))
+			}
+		}
+		if len(parts) > 0 {
+			lines = append(lines, fmt.Sprintf("all-spot workload=%s base=%s desired=%d %s", w.Name, rep.Shape.Policy[policy.OnDemandBaseAnnotation], desired, strings.Join(parts, " ")))
 		}
 	}
 	return lines
