@@ -565,3 +565,51 @@ func TestTierGate(t *testing.T) {
 		})
 	}
 }
+
+// TestTierGateQueueingHints: a pod the gate kept off worse tiers is retried when a pod bound
+// to a node that still exists goes (placeholders leaving free the room it pointed at), not
+// for a pod that was never bound or whose node is gone too; node changes always retry it.
+func TestTierGateQueueingHints(t *testing.T) {
+	nodes := []*v1.Node{spot("s-1").Obj()}
+	e := newEnv(t, nil, nodes, nil, preemptor("1"))
+	if err := e.fwk.SharedInformerFactory().Core().V1().Nodes().Informer().GetStore().Add(nodes[0]); err != nil {
+		t.Fatal(err)
+	}
+	events, err := e.pl.EventsToRegister(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var podDelete fwk.QueueingHintFn
+	for _, ev := range events {
+		if ev.Event.Resource == fwk.Pod && ev.Event.ActionType == fwk.Delete {
+			podDelete = ev.QueueingHintFn
+		}
+		if ev.Event.Resource == fwk.Node && ev.QueueingHintFn != nil {
+			t.Errorf("node events: hint set, want none (every node change may end the gate's reason)")
+		}
+	}
+	if podDelete == nil {
+		t.Fatal("no QueueingHint for pod deletions")
+	}
+	logger, _ := ktesting.NewTestContext(t)
+	tests := []struct {
+		name    string
+		deleted *v1.Pod
+		want    fwk.QueueingHint
+	}{
+		{"a placeholder left a node", placeholder("p", "s-1", "1", 0), fwk.Queue},
+		{"a pod that was never bound", st.MakePod().Name("d").Obj(), fwk.QueueSkip},
+		{"the node is gone too", placeholder("p", "gone", "1", 0), fwk.QueueSkip},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := podDelete(logger, preemptor("1"), tc.deleted, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("hint = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

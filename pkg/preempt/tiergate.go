@@ -9,7 +9,6 @@ import (
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/util"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
@@ -154,11 +153,10 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 	return best
 }
 
-// canPreempt: placeholders and pods with preemptionPolicy Never cannot displace anything, so
-// the gate must never keep them off worse tiers.
+// canPreempt: the gate must never keep a pod that cannot take placeholder room off worse
+// tiers.
 func (pl *PlaceholderPreemption) canPreempt(pod *v1.Pod) bool {
-	never := pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == v1.PreemptNever
-	return !never && !pl.IsPlaceholder(pod)
+	return ranking.MayTakePlaceholderRoom(pod, pl.IsPlaceholder)
 }
 
 // nodeHostsPlaceholders reports whether a placeholder not being deleted runs on the node.
@@ -175,22 +173,9 @@ func (pl *PlaceholderPreemption) nodeHostsPlaceholders(ni fwk.NodeInfo) bool {
 // node changes; the queue retries it then.
 func (pl *PlaceholderPreemption) EventsToRegister(_ context.Context) ([]fwk.ClusterEventWithHint, error) {
 	return []fwk.ClusterEventWithHint{
-		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.Delete}, QueueingHintFn: pl.isSchedulableAfterPodDelete},
+		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.Delete}, QueueingHintFn: spotscore.RoomOpenedByPodDelete(pl.handle)},
 		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel | fwk.UpdateNodeTaint | fwk.UpdateNodeAllocatable}},
 	}, nil
-}
-
-// isSchedulableAfterPodDelete queues the pod when a bound pod is deleted (placeholders going
-// away free the room the gate pointed at).
-func (pl *PlaceholderPreemption) isSchedulableAfterPodDelete(logger klog.Logger, pod *v1.Pod, oldObj, _ interface{}) (fwk.QueueingHint, error) {
-	deleted, _, err := util.As[*v1.Pod](oldObj, nil)
-	if err != nil {
-		return fwk.Queue, err
-	}
-	if deleted.Spec.NodeName == "" {
-		return fwk.QueueSkip, nil
-	}
-	return fwk.Queue, nil
 }
 
 var _ framework.PreFilterPlugin = &PlaceholderPreemption{}

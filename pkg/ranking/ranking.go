@@ -133,3 +133,12 @@ func GroupByBand[T any](items []T, numBands int, bandOf func(T) int) [][]T {
 	}
 	return grouped
 }
+
+// MayTakePlaceholderRoom reports whether the pod may take the room placeholders hold (by the
+// profile's placeholder rule isPlaceholder, nil when it preempts none): placeholders and pods
+// with preemptionPolicy Never cannot displace anything, so that room is not theirs, and the
+// tier search and the tier gate count it as taken for them.
+func MayTakePlaceholderRoom(pod *v1.Pod, isPlaceholder func(*v1.Pod) bool) bool {
+	never := pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == v1.PreemptNever
+	return isPlaceholder != nil && !never && !isPlaceholder(pod)
+}

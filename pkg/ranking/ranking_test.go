@@ -3,6 +3,9 @@ package ranking
 import (
 	"testing"
 
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
@@ -148,5 +151,32 @@ func TestMode(t *testing.T) {
 	}
 	if m := ModeOf(clone); !m.Has(NoTierSearch | NoTierGate) {
 		t.Errorf("clone mode %v, want NoTierSearch|NoTierGate", m)
+	}
+}
+
+func TestMayTakePlaceholderRoom(t *testing.T) {
+	never, lower := v1.PreemptNever, v1.PreemptLowerPriority
+	isPlaceholder := func(p *v1.Pod) bool { return p.Labels["placeholder"] == "true" }
+	pod := func(labels map[string]string, policy *v1.PreemptionPolicy) *v1.Pod {
+		return &v1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: v1.PodSpec{PreemptionPolicy: policy}}
+	}
+	tests := []struct {
+		name          string
+		pod           *v1.Pod
+		isPlaceholder func(*v1.Pod) bool
+		want          bool
+	}{
+		{"a workload pod", pod(nil, nil), isPlaceholder, true},
+		{"preempts lower priority", pod(nil, &lower), isPlaceholder, true},
+		{"preemptionPolicy Never", pod(nil, &never), isPlaceholder, false},
+		{"a placeholder", pod(map[string]string{"placeholder": "true"}, nil), isPlaceholder, false},
+		{"a profile that preempts no placeholder", pod(nil, nil), nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := MayTakePlaceholderRoom(tc.pod, tc.isPlaceholder); got != tc.want {
+				t.Errorf("MayTakePlaceholderRoom = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

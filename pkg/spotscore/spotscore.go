@@ -392,18 +392,28 @@ func taintGone(old, cur []v1.Taint) bool {
 }
 
 // mayFitAfterPodDelete queues the pod when a bound pod was deleted: room opened on its node.
-func (pl *SpotScore) mayFitAfterPodDelete(logger klog.Logger, pod *v1.Pod, oldObj, _ interface{}) (fwk.QueueingHint, error) {
-	deleted, _, err := util.As[*v1.Pod](oldObj, nil)
-	if err != nil {
-		return fwk.Queue, err
+func (pl *SpotScore) mayFitAfterPodDelete(logger klog.Logger, pod *v1.Pod, oldObj, newObj interface{}) (fwk.QueueingHint, error) {
+	return RoomOpenedByPodDelete(pl.handle)(logger, pod, oldObj, newObj)
+}
+
+// RoomOpenedByPodDelete is the QueueingHint on pod deletions of a plugin that rejects nodes
+// for want of room (SpotScore's tier search, the tier gate, whose placeholders going away free
+// the room it pointed at): it queues the pod when a pod bound to a node that still exists was
+// deleted.
+func RoomOpenedByPodDelete(h framework.Handle) fwk.QueueingHintFn {
+	return func(logger klog.Logger, pod *v1.Pod, oldObj, _ interface{}) (fwk.QueueingHint, error) {
+		deleted, _, err := util.As[*v1.Pod](oldObj, nil)
+		if err != nil {
+			return fwk.Queue, err
+		}
+		if deleted.Spec.NodeName == "" {
+			return fwk.QueueSkip, nil
+		}
+		// Hints run outside scheduling cycles: read the informer's cache, not the cycle snapshot.
+		if _, err := h.SharedInformerFactory().Core().V1().Nodes().Lister().Get(deleted.Spec.NodeName); err != nil {
+			return fwk.QueueSkip, nil // the node is gone too: no room opened
+		}
+		logger.V(5).Info("A bound pod was deleted, room opened", "pod", klog.KObj(pod), "deletedPod", klog.KObj(deleted), "node", deleted.Spec.NodeName)
+		return fwk.Queue, nil
 	}
-	if deleted.Spec.NodeName == "" {
-		return fwk.QueueSkip, nil
-	}
-	// Hints run outside scheduling cycles: read the informer's cache, not the cycle snapshot.
-	if _, err := pl.handle.SharedInformerFactory().Core().V1().Nodes().Lister().Get(deleted.Spec.NodeName); err != nil {
-		return fwk.QueueSkip, nil // the node is gone too: no room opened
-	}
-	logger.V(5).Info("A bound pod was deleted, room opened", "pod", klog.KObj(pod), "deletedPod", klog.KObj(deleted), "node", deleted.Spec.NodeName)
-	return fwk.Queue, nil
 }

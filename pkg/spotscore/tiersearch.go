@@ -254,13 +254,12 @@ var unschedulableTaint = v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.Tai
 
 func (pl *SpotScore) newLocalCheck(pod *v1.Pod, request podRequest) *localCheck {
 	cfg := pl.search
-	never := pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == v1.PreemptNever
 	isPlaceholder := pl.shared.Get(pl.handle).IsPlaceholder
 	return &localCheck{
 		pl: pl, cfg: cfg, pod: pod, priority: corev1helpers.PodPriority(pod), request: request,
 		affinity:     nodeaffinity.GetRequiredNodeAffinity(pod),
 		tolerateCord: corev1helpers.TolerationsTolerateTaint(pod.Spec.Tolerations, &unschedulableTaint),
-		preempts:     cfg.placeholders && isPlaceholder != nil && !never && !isPlaceholder(pod),
+		preempts:     cfg.placeholders && ranking.MayTakePlaceholderRoom(pod, isPlaceholder),
 	}
 }
 
