@@ -9,8 +9,8 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/spot-scheduler/spot-scheduler/bench/strategy"
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
@@ -103,6 +103,14 @@ func (rec *recorder) noteRefused(claim string) {
 	}
 }
 
+// wasRefused tells whether the cloud refused the claim's launch.
+func (rec *recorder) wasRefused(claim string) bool {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	c, ok := rec.claims[claim]
+	return ok && c.Refused
+}
+
 func (rec *recorder) failed() error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -160,33 +168,25 @@ func (rec *recorder) watchEvictions(ctx context.Context) error {
 	})
 }
 
-// sample reads nodes, NodeClaims and pods straight from the API server (a cache could show a
-// reclaimed node as still there).
-func (rec *recorder) sample(ctx context.Context) error {
-	client := rec.r.client
-	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+// sample reads nodes, NodeClaims and pods from the runner's watches (caches.go).
+func (rec *recorder) sample(_ context.Context) error {
+	c := rec.r.caches
+	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
 		return err
 	}
-	claims, err := rec.r.k.NodeClaims(ctx)
+	claims, err := c.nodeClaims()
 	if err != nil {
 		return err
 	}
-	pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+	pods, err := c.workloadPods()
 	if err != nil {
 		return err
 	}
-	// spot-rebalancer's failback buffer: placeholders in its own namespace.
-	buffer, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: wellknown.FailbackBufferLabel + "=true"})
-	if err != nil {
-		return err
-	}
-	pods.Items = append(pods.Items, buffer.Items...)
 	t := rec.now()
 	shape := rec.r.shape
 	tierOf := map[string]string{}
-	for i := range nodes.Items {
-		n := &nodes.Items[i]
+	for _, n := range nodes {
 		tierOf[n.Name] = shape.TierOf(n.Labels[localcluster.KarpenterNodePoolLabel])
 	}
 	var sig []string
@@ -194,8 +194,7 @@ func (rec *recorder) sample(ctx context.Context) error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	present := map[string]bool{}
-	for i := range claims {
-		c := &claims[i]
+	for _, c := range claims {
 		present[c.GetName()] = true
 		pool := c.GetLabels()[localcluster.KarpenterNodePoolLabel]
 		if _, ok := rec.claims[c.GetName()]; !ok {
@@ -227,8 +226,7 @@ func (rec *recorder) sample(ctx context.Context) error {
 	for w, n := range rec.desired {
 		s.Desired[w] = n
 	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
+	for _, p := range pods {
 		terminating := p.DeletionTimestamp != nil
 		tier, live := tierOf[p.Spec.NodeName]
 		running := !terminating && live && p.Status.Phase == v1.PodRunning && podReady(p)

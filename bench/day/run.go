@@ -87,6 +87,7 @@ type runner struct {
 	k        *localcluster.Karpenter
 	procs    []*localcluster.Process
 	rec      *recorder
+	caches   *caches
 	start    time.Time
 
 	mu sync.Mutex
@@ -211,6 +212,9 @@ func (r *runner) setup() error {
 	}
 	r.k = k
 	r.procs = append(r.procs, k.Process)
+	if r.caches, err = r.startCaches(ctx); err != nil {
+		return err
+	}
 	r.rec = newRecorder(r)
 	if err := r.rec.start(ctx); err != nil {
 		return err
@@ -477,13 +481,14 @@ func (r *runner) refuseLaunchesPastCapacity() {
 			return
 		case <-tick.C:
 		}
-		claims, err := r.k.NodeClaims(r.ctx)
+		claims, err := r.caches.nodeClaims()
 		if err != nil {
 			continue
 		}
-		byPool := map[string][]unstructured.Unstructured{}
+		byPool := map[string][]*unstructured.Unstructured{}
 		for _, c := range claims {
-			if c.GetDeletionTimestamp() == nil {
+			// A claim refused a moment ago may still be in the watch's cache: gone already.
+			if c.GetDeletionTimestamp() == nil && !r.rec.wasRefused(c.GetName()) {
 				pool := c.GetLabels()[localcluster.KarpenterNodePoolLabel]
 				byPool[pool] = append(byPool[pool], c)
 			}
@@ -505,7 +510,7 @@ func (r *runner) refuseLaunchesPastCapacity() {
 			for _, c := range cs[room:] {
 				// A claim that is already a Ready node was running (billed, its pods drained);
 				// one that is not never started.
-				running := claimReady(&c)
+				running := claimReady(c)
 				if running {
 					if node, _, _ := unstructured.NestedString(c.Object, "status", "nodeName"); node != "" {
 						r.mu.Lock()
