@@ -31,47 +31,24 @@ type caches struct {
 
 // startCaches starts the watches and waits (a minute at most) until they hold the cluster.
 func (r *runner) startCaches(ctx context.Context) (*caches, error) {
-	all := informers.NewSharedInformerFactory(r.client, 0)
+	cluster := informers.NewSharedInformerFactory(r.client, 0)
+	workloads := informers.NewSharedInformerFactoryWithOptions(r.client, 0, informers.WithNamespace(namespace))
 	// spot-rebalancer's failback buffer: placeholders in its own namespace.
 	buffer := informers.NewSharedInformerFactoryWithOptions(r.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = wellknown.FailbackBufferLabel + "=true"
 	}))
-	dyn := dynamicinformer.NewDynamicSharedInformerFactory(r.k.Dynamic, 0)
-	c := &caches{
-		nodes:  all.Core().V1().Nodes().Lister(),
-		pods:   all.Core().V1().Pods().Lister().Pods(namespace),
-		buffer: buffer.Core().V1().Pods().Lister(),
-		claims: dyn.ForResource(localcluster.NodeClaimGVR).Lister(),
+	claims := dynamicinformer.NewDynamicSharedInformerFactory(r.k.Dynamic, 0).ForResource(localcluster.NodeClaimGVR)
+	nodes, pods, bufferPods := cluster.Core().V1().Nodes(), workloads.Core().V1().Pods(), buffer.Core().V1().Pods()
+	c := &caches{nodes: nodes.Lister(), pods: pods.Lister().Pods(namespace), buffer: bufferPods.Lister(), claims: claims.Lister()}
+	for _, inf := range []cache.SharedIndexInformer{nodes.Informer(), pods.Informer(), bufferPods.Informer(), claims.Informer()} {
+		go inf.Run(ctx.Done())
 	}
-	all.Start(ctx.Done())
-	buffer.Start(ctx.Done())
-	dyn.Start(ctx.Done())
 	syncCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for _, synced := range []map[string]bool{typedSynced(all.WaitForCacheSync(syncCtx.Done())), typedSynced(buffer.WaitForCacheSync(syncCtx.Done()))} {
-		for what, ok := range synced {
-			if !ok {
-				return nil, fmt.Errorf("watching %s: not in sync after a minute", what)
-			}
-		}
-	}
-	for gvr, ok := range dyn.WaitForCacheSync(syncCtx.Done()) {
-		if !ok {
-			return nil, fmt.Errorf("watching %s: not in sync after a minute", gvr.Resource)
-		}
+	if !cache.WaitForCacheSync(syncCtx.Done(), nodes.Informer().HasSynced, pods.Informer().HasSynced, bufferPods.Informer().HasSynced, claims.Informer().HasSynced) {
+		return nil, fmt.Errorf("watching nodes, pods and NodeClaims: not in sync after a minute")
 	}
 	return c, nil
-}
-
-func typedSynced[K interface {
-	comparable
-	fmt.Stringer
-}](m map[K]bool) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k, v := range m {
-		out[k.String()] = v
-	}
-	return out
 }
 
 // nodeClaims lists the NodeClaims the watch holds.
