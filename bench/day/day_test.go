@@ -37,9 +37,10 @@ func TestMeasureAccounting(t *testing.T) {
 			PodsPerTier: map[string]int{Spot: running}, Pending: 4 - running, PlaceholderMilliCPU: 3900})
 	}
 	rec.pods = map[string]*podLife{
-		"a": {Workload: "web", Created: 130, Ready: 160},
-		"b": {Workload: "web", Created: 130, Ready: 140},
-		"c": {Workload: "web", Created: 50, Ready: 60}, // before the episode
+		"a": {Workload: "web", Created: 130, Bound: 150, Ready: 160},
+		"b": {Workload: "web", Created: 130, Bound: 134, Ready: 140},
+		"c": {Workload: "web", Created: 50, Bound: 51, Ready: 60},  // before the episode
+		"d": {Workload: "web", Created: 190, Bound: -1, Ready: -1}, // not bound at the end
 	}
 	rec.evictions = []eviction{
 		{T: 125, Workload: "web", Drain: true, PodCreated: 10},
@@ -66,7 +67,10 @@ func TestMeasureAccounting(t *testing.T) {
 		t.Errorf("served %v + deficit %v != 4 replicas x 100 s", ep.ServedPodSeconds, ep.Deficit["web"])
 	}
 	if ep.PendingP95 != 30 {
-		t.Errorf("p95 pending %v, want 30 (waits 30 and 10)", ep.PendingP95)
+		t.Errorf("p95 pending %v, want 30 (waits 30, 10 and 10)", ep.PendingP95)
+	}
+	if ep.ToBind != 12 || ep.ToReady != 8 {
+		t.Errorf("to bind %v, to Ready %v, want 12 ((20+4)/2) and 8 ((10+6)/2)", ep.ToBind, ep.ToReady)
 	}
 	if ep.Evictions != 2 || ep.DrainEvictions != 1 || ep.PlaceholderEvictions != 1 || ep.MovedTwice != 1 {
 		t.Errorf("evictions %d drains %d placeholders %d moved twice %d, want 2 1 1 1", ep.Evictions, ep.DrainEvictions, ep.PlaceholderEvictions, ep.MovedTwice)

@@ -36,6 +36,12 @@ type Episode struct {
 	// (the replicas not Running are the deficit).
 	PendingP95       float64 `json:"pendingP95"`
 	ServedPodSeconds float64 `json:"servedPodSeconds"`
+	// ToBind and ToReady: where the created pods' waits went, on average: seconds from creation to
+	// binding (scheduling, preemption, waiting for a node) and from binding to Running and
+	// Ready (the container's start-up). Pods not bound or not Ready by the episode's end
+	// are left out of the mean that needs it.
+	ToBind  float64 `json:"toBind"`
+	ToReady float64 `json:"toReady"`
 	// Evictions of workload pods that no reclaim caused (moves, consolidation, descheduling);
 	// DrainEvictions: of pods on noticed nodes; PlaceholderEvictions: of placeholders.
 	// MovedTwice: evictions of pods created in the episode after an eviction of their workload.
@@ -123,10 +129,16 @@ func (rec *recorder) measure(st Step, t0, t1 float64, settled bool) *Episode {
 		}
 		ep.HeadroomNodeSeconds += float64(s.PlaceholderMilliCPU) / float64(shape.nodeMilliCPU()) * dt
 	}
-	var waits []float64
+	var waits, toBind, toReady []float64
 	for _, p := range rec.pods {
 		if p.Created < t0 || p.Created > t1 {
 			continue
+		}
+		if p.Bound >= 0 {
+			toBind = append(toBind, max(0, p.Bound-p.Created))
+			if p.Ready >= 0 {
+				toReady = append(toReady, max(0, p.Ready-p.Bound))
+			}
 		}
 		ready := p.Ready
 		if ready < 0 {
@@ -135,6 +147,7 @@ func (rec *recorder) measure(st Step, t0, t1 float64, settled bool) *Episode {
 		waits = append(waits, max(0, ready-p.Created))
 	}
 	ep.PendingP95 = percentile(waits, 0.95)
+	ep.ToBind, ep.ToReady = mean(toBind), mean(toReady)
 	firstEviction := map[string]float64{}
 	for _, e := range rec.evictions {
 		if e.T < t0 || e.T > t1 {
@@ -188,6 +201,17 @@ func (c *claimLife) end() float64 {
 		return math.Inf(1)
 	}
 	return c.End
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	total := 0.0
+	for _, x := range xs {
+		total += x
+	}
+	return total / float64(len(xs))
 }
 
 func percentile(xs []float64, q float64) float64 {

@@ -37,10 +37,12 @@ type claimLife struct {
 	Refused    bool
 }
 
-// podLife is one workload pod: when it was created and first Running and Ready.
+// podLife is one workload pod: when it was created, bound to a node and first Running and
+// Ready (from its conditions).
 type podLife struct {
 	Workload string
 	Created  float64
+	Bound    float64 // < 0: not yet
 	Ready    float64 // < 0: not yet
 }
 
@@ -246,12 +248,21 @@ func (rec *recorder) sample(_ context.Context) error {
 		}
 		life, ok := rec.pods[string(p.UID)]
 		if !ok {
-			life = &podLife{Workload: w, Created: rec.at(p.CreationTimestamp.Time), Ready: -1}
+			life = &podLife{Workload: w, Created: rec.at(p.CreationTimestamp.Time), Bound: -1, Ready: -1}
 			rec.pods[string(p.UID)] = life
+		}
+		if life.Bound < 0 && p.Spec.NodeName != "" {
+			life.Bound = t
+			if at, ok := trueSince(p, v1.PodScheduled); ok {
+				life.Bound = rec.at(at)
+			}
 		}
 		if running {
 			if life.Ready < 0 {
 				life.Ready = t
+				if at, ok := trueSince(p, v1.PodReady); ok {
+					life.Ready = min(t, rec.at(at))
+				}
 			}
 			s.Running[w]++
 			s.PodsPerTier[tier]++
@@ -286,6 +297,17 @@ func claimReady(c *unstructured.Unstructured) bool {
 		}
 	}
 	return false
+}
+
+// trueSince is when the pod's condition turned True: PodScheduled when the API server bound
+// it, Ready when its containers started (more precise than the sample that first saw it).
+func trueSince(p *v1.Pod, condition v1.PodConditionType) (time.Time, bool) {
+	for _, c := range p.Status.Conditions {
+		if c.Type == condition && c.Status == v1.ConditionTrue {
+			return c.LastTransitionTime.Time, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func podReady(p *v1.Pod) bool {

@@ -201,8 +201,8 @@ func (rep *Report) Markdown(w io.Writer, header string) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Node-s beyond start: the node-seconds an episode billed beyond keeping its starting nodes for its duration, by tier (spot / on-demand / burst); dollars at 70 % off.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| strategy | episode | settled in s | nodes start → end | node-s beyond start | $ beyond start | evictions (no reclaim) | drains | needed moves | moved twice | replica-deficit s | fewest Running / desired (workload) | p95 pending s |")
-	fmt.Fprintln(w, "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+	fmt.Fprintln(w, "| strategy | episode | settled in s | nodes start → end | node-s beyond start | $ beyond start | evictions (no reclaim) | drains | needed moves | moved twice | replica-deficit s | fewest Running / desired (workload) | p95 pending s | mean s to bind / to Ready |")
+	fmt.Fprintln(w, "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
 	for _, name := range AllStrategies {
 		m, ok := all[name]
 		if !ok {
@@ -218,7 +218,7 @@ func (rep *Report) Markdown(w io.Writer, header string) {
 			if len(eps) == 0 {
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.3f | %s | %s | %s | %s | %s | %s | %s |\n", name, kind,
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.3f | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, kind,
 				meanOf(eps, func(e *Episode) float64 { return e.Duration }, "%.0f"),
 				nodesSummary(eps[0]), beyond(eps), beyondDollars(rep.Shape, eps),
 				meanOf(eps, func(e *Episode) float64 { return float64(e.Evictions) }, "%.1f"),
@@ -226,7 +226,7 @@ func (rep *Report) Markdown(w io.Writer, header string) {
 				meanOf(eps, func(e *Episode) float64 { return float64(e.NeededMoves) }, "%.1f"),
 				meanOf(eps, func(e *Episode) float64 { return float64(e.MovedTwice) }, "%.1f"),
 				meanOf(eps, func(e *Episode) float64 { return e.TotalDeficit() }, "%.0f"),
-				fewest(eps), meanOf(eps, func(e *Episode) float64 { return e.PendingP95 }, "%.0f"))
+				fewest(eps), meanOf(eps, func(e *Episode) float64 { return e.PendingP95 }, "%.0f"), waitsSummary(eps))
 		}
 	}
 	if len(rep.Notes) > 0 {
@@ -235,6 +235,22 @@ func (rep *Report) Markdown(w io.Writer, header string) {
 			fmt.Fprintln(w, "- "+n)
 		}
 	}
+}
+
+// waitsSummary: the mean seconds from creation to binding and from binding to Ready of the
+// pods an episode created; runs recorded before these were measured show "-".
+func waitsSummary(eps []*Episode) string {
+	var bind, ready, n float64
+	for _, e := range eps {
+		if e.ToBind == 0 && e.ToReady == 0 {
+			continue
+		}
+		bind, ready, n = bind+e.ToBind, ready+e.ToReady, n+1
+	}
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f / %.1f", bind/n, ready/n)
 }
 
 func meanOf(eps []*Episode, f func(*Episode) float64, format string) string {

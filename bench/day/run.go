@@ -48,7 +48,10 @@ type Options struct {
 	// DeschedulerBinary runs aks-recipe.
 	SchedulerBinary, RebalancerBinary, SchedulerConfig, DeschedulerBinary string
 	// LogDir, when set, keeps the run's component logs in LogDir/<strategy>-r<repetition>.
-	LogDir     string
+	LogDir string
+	// Verbosity: the schedulers' and spot-rebalancer's log level (--v; 0 means 1). Higher
+	// levels cost CPU the components under test would otherwise have: for diagnosis only.
+	Verbosity  int
 	Repetition int
 	// Invocation and Chain identify the run: the episodes of one repetition may be split
 	// into chains run on clusters side by side (the runs of one invocation, repetition and

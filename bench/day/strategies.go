@@ -142,6 +142,7 @@ func (r *runner) startComponents() error {
 		}
 		return err
 	}
+	verbosity := fmt.Sprintf("--v=%d", max(1, r.opts.Verbosity))
 	if isSpotScheduler(r.strategy) {
 		o := r.opts
 		if o.SchedulerBinary == "" || o.RebalancerBinary == "" || o.SchedulerConfig == "" {
@@ -155,17 +156,17 @@ func (r *runner) startComponents() error {
 		if err != nil {
 			return err
 		}
-		if err := start("spot-scheduler", o.SchedulerBinary, "--config="+cfg, "--bind-address=127.0.0.1", "--secure-port=0", "--v=1"); err != nil {
+		if err := start("spot-scheduler", o.SchedulerBinary, "--config="+cfg, "--bind-address=127.0.0.1", "--secure-port=0", verbosity); err != nil {
 			return err
 		}
 		// Every timer of the rebalancer at its default.
-		return start("spot-rebalancer", o.RebalancerBinary, "--scheduler-config="+cfg, "--secure-port=0", "--v=1")
+		return start("spot-rebalancer", o.RebalancerBinary, "--scheduler-config="+cfg, "--secure-port=0", verbosity)
 	}
 	cfg, err := write("kube-scheduler-config.yaml", fmt.Sprintf(strategy.DefaultSchedulerConfig, c.Kubeconfig))
 	if err != nil {
 		return err
 	}
-	if err := start("kube-scheduler", filepath.Join(c.BinDir, "kube-scheduler"), "--config="+cfg, "--secure-port=0", "--v=1"); err != nil {
+	if err := start("kube-scheduler", filepath.Join(c.BinDir, "kube-scheduler"), "--config="+cfg, "--secure-port=0", verbosity); err != nil {
 		return err
 	}
 	if r.strategy != AKSRecipe {

@@ -1,5 +1,6 @@
-// Package testobj builds the nodes and pods the unit tests of the simulation and the
-// rebalancer share: nodes of each default tier, running opted-in pods of a ReplicaSet.
+// Package testobj builds the test objects every test shares: nodes of each default tier
+// (test/framework makes them kwok-managed for the integration tests), and the running
+// opted-in pods of a ReplicaSet the unit tests of the simulation and the rebalancer use.
 package testobj
 
 import (

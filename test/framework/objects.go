@@ -7,30 +7,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/spot-scheduler/spot-scheduler/internal/testobj"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
 
-// Node returns a kwok-managed node with cpu CPUs, 64Gi of memory and room for 110 pods. It
-// has no Ready condition: kwok initialises it.
+// Node is the unit tests' node (internal/testobj: cpu CPUs, 64Gi of memory, room for 110
+// pods) managed by kwok. It has no Ready condition: kwok initialises it.
 func Node(name, cpu string, labels map[string]string, taints ...v1.Taint) *v1.Node {
-	l := map[string]string{"kubernetes.io/hostname": name, "type": "kwok"}
-	for k, v := range labels {
-		l[k] = v
-	}
-	res := v1.ResourceList{
-		v1.ResourceCPU:    resource.MustParse(cpu),
-		v1.ResourceMemory: resource.MustParse("64Gi"),
-		v1.ResourcePods:   resource.MustParse("110"),
-	}
-	return &v1.Node{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        name,
-			Labels:      l,
-			Annotations: map[string]string{"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
-		},
-		Spec:   v1.NodeSpec{Taints: taints},
-		Status: v1.NodeStatus{Capacity: res, Allocatable: res},
-	}
+	n := testobj.Node(name, cpu, Labels(map[string]string{"type": "kwok"}, labels), taints...)
+	n.Annotations = map[string]string{"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"}
+	return n
 }
 
 // Labels merges label maps (later ones win).
@@ -44,12 +30,12 @@ func Labels(maps ...map[string]string) map[string]string {
 	return out
 }
 
-// Common node labels for tests.
+// Node labels of each default tier (internal/testobj's), and the burst tier's taint.
 var (
-	SpotLabels     = map[string]string{"karpenter.sh/capacity-type": "spot"}
-	OnDemandLabels = map[string]string{"karpenter.sh/capacity-type": "on-demand"}
+	SpotLabels     = testobj.SpotLabels
+	OnDemandLabels = testobj.OnDemandLabels
 	// BurstLabels and BurstTaint: a virtual-kubelet node, of the default burst tier.
-	BurstLabels = map[string]string{"type": "virtual-kubelet"}
+	BurstLabels = testobj.BurstLabels
 	BurstTaint  = v1.Taint{Key: "virtual-kubelet.io/provider", Value: "azure", Effect: v1.TaintEffectNoSchedule}
 )
 

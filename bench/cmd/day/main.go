@@ -41,19 +41,20 @@ func main() {
 		scheduler   = flag.String("scheduler", "bin/spot-scheduler", "spot-scheduler binary.")
 		rebalancer  = flag.String("rebalancer", "bin/spot-rebalancer", "spot-rebalancer binary.")
 		config      = flag.String("scheduler-config", "manifests/scheduler-config.yaml", "spot-scheduler's KubeSchedulerConfiguration (the chart's).")
+		verbosity   = flag.Int("verbosity", 1, "Log level (--v) of the schedulers and spot-rebalancer; above 1 for diagnosis only (it costs them CPU).")
 		descheduler = flag.String("descheduler", "", "descheduler binary for aks-recipe (default: hack/build-descheduler.sh).")
 	)
 	flag.Parse()
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(false)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *strategies, *reps, *chains, *parallel, *stress, *only, *shapeName, *out, *logs, *binDir, *karpenter, *scheduler, *rebalancer, *config, *descheduler); err != nil {
+	if err := run(ctx, *strategies, *reps, *chains, *parallel, *stress, *only, *shapeName, *out, *logs, *verbosity, *binDir, *karpenter, *scheduler, *rebalancer, *config, *descheduler); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-day:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, strategies string, reps, chains, parallel int, stress bool, only string, shapeName, out, logs, binDir, karpenterDir, scheduler, rebalancer, config, descheduler string) error {
+func run(ctx context.Context, strategies string, reps, chains, parallel int, stress bool, only string, shapeName, out, logs string, verbosity int, binDir, karpenterDir, scheduler, rebalancer, config, descheduler string) error {
 	began := time.Now()
 	var shape *day.Shape
 	switch shapeName {
@@ -66,6 +67,9 @@ func run(ctx context.Context, strategies string, reps, chains, parallel int, str
 	}
 	if reps < 1 || parallel < 1 || chains < 1 {
 		return fmt.Errorf("--repetitions, --chains and --parallel must be at least 1")
+	}
+	if verbosity < 1 || verbosity > 10 {
+		return fmt.Errorf("--verbosity=%d: want 1 to 10", verbosity)
 	}
 	var names []string
 	if strategies != "" {
@@ -135,7 +139,7 @@ func run(ctx context.Context, strategies string, reps, chains, parallel int, str
 			defer func() { <-sem }()
 			r, err := day.Execute(ctx, j.strategy, day.Options{Shape: shape, Episodes: j.episodes, BinDir: binDir, KarpenterDir: karpenterDir,
 				SchedulerBinary: scheduler, RebalancerBinary: rebalancer, SchedulerConfig: config, DeschedulerBinary: descheduler,
-				LogDir: logs, Repetition: j.rep, Invocation: invocation, Chain: j.chain, Out: os.Stdout})
+				LogDir: logs, Verbosity: verbosity, Repetition: j.rep, Invocation: invocation, Chain: j.chain, Out: os.Stdout})
 			if err == nil {
 				if cerr := r.CheckAccounting(); cerr != nil {
 					fmt.Fprintln(os.Stderr, "bench-day: accounting:", cerr)
