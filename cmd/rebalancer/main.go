@@ -325,6 +325,8 @@ func newControllers(ctx context.Context, o *options, profile *config.KubeSchedul
 		Burst:         o.deletionCost.burst,
 		Recorder:      recorder,
 		Reclaims:      c.reclaims,
+
+		ProtectPolicyReplicas: o.deletionCost.protectReplicas,
 	}); err != nil {
 		return nil, err
 	}

@@ -77,15 +77,17 @@ func (r *rebalanceFlags) validate() []error {
 
 // deletionCostFlags configure the deletion-cost controller (pkg/deletioncost).
 type deletionCostFlags struct {
-	qps     float32
-	burst   int
-	workers int
+	qps             float32
+	burst           int
+	workers         int
+	protectReplicas bool
 }
 
 func (d *deletionCostFlags) addFlags(fs *pflag.FlagSet) {
 	fs.Float32Var(&d.qps, "deletion-cost-qps", deletioncost.DefaultQPS, "Most pod deletion-cost writes per second (token bucket).")
 	fs.IntVar(&d.burst, "deletion-cost-burst", deletioncost.DefaultBurst, "Burst of pod deletion-cost writes above --deletion-cost-qps.")
 	fs.IntVar(&d.workers, "deletion-cost-workers", 2, "Workloads reconciled in parallel by the deletion-cost controller.")
+	fs.BoolVar(&d.protectReplicas, "protect-policy-replicas", true, "Mark the replicas a capacity policy keeps on non-reclaimable capacity (its on-demand base and share) with karpenter.sh/do-not-disrupt while they run there, so that Karpenter's consolidation, which does not know the policy, does not move them to spot; the mark spot-scheduler.io/managed-do-not-disrupt records which ones the controller set (it removes only those).")
 }
 
 func (d *deletionCostFlags) validate() []error {

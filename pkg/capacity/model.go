@@ -159,6 +159,50 @@ func (m *Model) TierNodeSelectorTerms(t int) []v1.NodeSelectorTerm {
 	return out
 }
 
+// PinningTerms returns node selector terms (ORed) that pin a pod to tier t: the tier's own
+// (TierNodeSelectorTerms), or for the default tier, which is what no other tier's selector
+// matches, one term that matches no other tier's selectors, when node affinity can say so
+// (every other tier's selectors test one label each: the default tiers' do). nil otherwise.
+func (m *Model) PinningTerms(t int) []v1.NodeSelectorTerm {
+	if terms := m.TierNodeSelectorTerms(t); terms != nil || t != m.defaultTier {
+		return terms
+	}
+	// NotIn and DoesNotExist also match nodes without the label: the default tier's.
+	var term v1.NodeSelectorTerm
+	notIn := map[string][]string{}
+	var keys []string
+	for i, tier := range m.tiers {
+		if i == t {
+			continue
+		}
+		for _, sel := range tier.terms {
+			if len(sel.MatchExpressions) != 1 {
+				return nil // a conjunction: its negation is an OR, no one term
+			}
+			r := sel.MatchExpressions[0]
+			switch r.Operator {
+			case v1.NodeSelectorOpIn:
+				if _, ok := notIn[r.Key]; !ok {
+					keys = append(keys, r.Key)
+				}
+				notIn[r.Key] = append(notIn[r.Key], r.Values...)
+			case v1.NodeSelectorOpExists:
+				term.MatchExpressions = append(term.MatchExpressions, v1.NodeSelectorRequirement{Key: r.Key, Operator: v1.NodeSelectorOpDoesNotExist})
+			default:
+				return nil
+			}
+		}
+	}
+	for _, k := range keys {
+		values := slices.Compact(slices.Sorted(slices.Values(notIn[k])))
+		term.MatchExpressions = append(term.MatchExpressions, v1.NodeSelectorRequirement{Key: k, Operator: v1.NodeSelectorOpNotIn, Values: values})
+	}
+	if len(term.MatchExpressions) == 0 {
+		return nil
+	}
+	return []v1.NodeSelectorTerm{term}
+}
+
 // nodeSelectorTerm translates a validated label selector into the node selector term that
 // matches the same labels (the operators of both are In, NotIn, Exists and DoesNotExist).
 func nodeSelectorTerm(sel *metav1.LabelSelector) v1.NodeSelectorTerm {

@@ -216,3 +216,48 @@ func TestTierNodeSelectorTerms(t *testing.T) {
 		t.Error("the caller's change reached the model")
 	}
 }
+
+// TestPinningTerms: the default tier (on-demand) is pinned by one term that matches no other
+// tier's selectors, so it selects exactly the nodes the model puts on on-demand; other tiers
+// are pinned by their own selectors.
+func TestPinningTerms(t *testing.T) {
+	m := defaultModel(t)
+	onDemand := 2
+	terms := m.PinningTerms(onDemand)
+	if len(terms) != 1 {
+		t.Fatalf("on-demand pinning terms %v, want one term", terms)
+	}
+	selector, err := nodeaffinity.NewNodeSelector(&v1.NodeSelector{NodeSelectorTerms: terms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, labels := range []map[string]string{
+		{"karpenter.sh/capacity-type": "on-demand"}, {"karpenter.sh/capacity-type": "spot"}, {"karpenter.sh/capacity-type": "reserved"},
+		{"kubernetes.azure.com/scalesetpriority": "spot"}, {"kubernetes.azure.com/scalesetpriority": "regular"},
+		{"node-role.kubernetes.io/spot-worker": ""}, {"type": "virtual-kubelet"}, {"eks.amazonaws.com/compute-type": "fargate"},
+		{"eks.amazonaws.com/capacityType": "ON_DEMAND"}, nil,
+	} {
+		n := node(labels)
+		if got, want := selector.Match(n), m.Classify(n).TierName == "on-demand"; got != want {
+			t.Errorf("labels %v: terms match %v, model says on-demand %v", labels, got, want)
+		}
+	}
+	if got, want := m.PinningTerms(1), m.TierNodeSelectorTerms(1); len(got) != len(want) {
+		t.Errorf("spot pinning terms %v, want its own selectors %v", got, want)
+	}
+	// A tier defined by two labels at once cannot be excluded in one term.
+	var cfg v1alpha1.CapacityModel
+	v1alpha1.SetDefaultsCapacityModel(&cfg)
+	cfg.Tiers = []v1alpha1.Tier{
+		{Name: "spot", Reclaimable: true, NodeSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"a": "1", "b": "2"}}}},
+		{Name: "on-demand"},
+	}
+	cfg.DefaultTier = "on-demand"
+	two, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if terms := two.PinningTerms(1); terms != nil {
+		t.Errorf("pinning terms %v past a two-label tier, want none", terms)
+	}
+}

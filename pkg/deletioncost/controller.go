@@ -66,6 +66,10 @@ type Options struct {
 	// Reclaims is the reclaim history: within a band, scale-in takes first from the pools
 	// reclaimed most (DesiredWithReclaims). Optional.
 	Reclaims capacity.ReclaimSource
+	// ProtectPolicyReplicas: the pods that hold their capacity policy's on-demand base on
+	// non-reclaimable capacity carry karpenter.sh/do-not-disrupt (Placement.HoldsBase), so that
+	// Karpenter's consolidation, which does not know the policy, does not move them to spot.
+	ProtectPolicyReplicas bool
 }
 
 // key is a work item: a workload (namespace and controller UID) or, for a pod outside every
@@ -78,12 +82,13 @@ type key struct {
 
 // Controller keeps pod deletion costs. Create with New, start with Run.
 type Controller struct {
-	client        kubernetes.Interface
-	model         *capacity.Model
-	schedulerName string
-	fieldManager  string
-	recorder      events.EventRecorder
-	reclaims      capacity.ReclaimSource
+	client                kubernetes.Interface
+	model                 *capacity.Model
+	schedulerName         string
+	fieldManager          string
+	recorder              events.EventRecorder
+	reclaims              capacity.ReclaimSource
+	protectPolicyReplicas bool
 	// yielded: Karpenter keeps pod deletion costs in this cluster; the controller only removes
 	// its own (yield.go).
 	yielded atomic.Bool
@@ -122,13 +127,14 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 		opts.FieldManager = wellknown.DeletionCostFieldManager
 	}
 	c := &Controller{
-		client:        client,
-		model:         opts.Model,
-		schedulerName: opts.SchedulerName,
-		fieldManager:  opts.FieldManager,
-		recorder:      opts.Recorder,
-		reclaims:      opts.Reclaims,
-		factory:       factory,
+		client:                client,
+		model:                 opts.Model,
+		schedulerName:         opts.SchedulerName,
+		fieldManager:          opts.FieldManager,
+		recorder:              opts.Recorder,
+		reclaims:              opts.Reclaims,
+		protectPolicyReplicas: opts.ProtectPolicyReplicas,
+		factory:               factory,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
 			workqueue.TypedRateLimitingQueueConfig[key]{Name: "deletion_cost"}),
 		limiter: flowcontrol.NewTokenBucketRateLimiter(opts.QPS, opts.Burst),
@@ -216,9 +222,12 @@ func (c *Controller) startInformers(ctx context.Context) error {
 
 func (c *Controller) inScope(pod *v1.Pod) bool { return InScope(pod, c.schedulerName) }
 
+// hasMark: the pod carries an annotation the controller wrote (a deletion cost or a
+// do-not-disrupt), which it removes when the pod leaves its scope.
 func hasMark(pod *v1.Pod) bool {
-	_, ok := pod.Annotations[wellknown.ManagedDeletionCostAnnotation]
-	return ok
+	_, cost := pod.Annotations[wellknown.ManagedDeletionCostAnnotation]
+	_, protect := pod.Annotations[wellknown.ManagedDoNotDisruptAnnotation]
+	return cost || protect
 }
 
 // keyFor is the work item of a pod, or false when the controller has nothing to do for it.
@@ -282,7 +291,8 @@ func relevantChange(old, cur *v1.Pod) bool {
 	if (oldRef == nil) != (curRef == nil) || (oldRef != nil && oldRef.UID != curRef.UID) {
 		return true
 	}
-	for _, k := range append([]string{wellknown.PodDeletionCostAnnotation, wellknown.ManagedDeletionCostAnnotation, wellknown.AvoidSpotAnnotation}, policy.Annotations...) {
+	for _, k := range append([]string{wellknown.PodDeletionCostAnnotation, wellknown.ManagedDeletionCostAnnotation, wellknown.AvoidSpotAnnotation,
+		wellknown.KarpenterDoNotDisruptAnnotation, wellknown.ManagedDoNotDisruptAnnotation}, policy.Annotations...) {
 		if old.Annotations[k] != cur.Annotations[k] {
 			return true
 		}
@@ -356,11 +366,13 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	return true
 }
 
-// change is one pod's planned write.
+// change is one pod's planned write: its deletion cost (act, value) and its do-not-disrupt
+// (protect), in one patch.
 type change struct {
-	pod   *v1.Pod
-	act   action
-	value string
+	pod     *v1.Pod
+	act     action
+	value   string
+	protect action
 	// for logs
 	class capacity.Class
 }
@@ -456,8 +468,9 @@ func (c *Controller) plan(ctx context.Context, pods []*v1.Pod) []change {
 			continue // going away, or our write is on its way
 		}
 		if !c.inScope(pod) {
-			if act, _, skip := decide(pod.Annotations, nil); act != actionNone {
-				out = append(out, change{pod: pod, act: act})
+			act, _, skip := decide(pod.Annotations, nil)
+			if protect := decideProtection(pod.Annotations, false); act != actionNone || protect != actionNone {
+				out = append(out, change{pod: pod, act: act, protect: protect})
 			} else if skip != "" && hasMark(pod) {
 				skipsTotal.WithLabelValues(skip).Inc()
 			}
@@ -469,24 +482,26 @@ func (c *Controller) plan(ctx context.Context, pods []*v1.Pod) []change {
 		if !c.Yielded() && karpenterOwnsCost(pod) {
 			c.yield(ctx, pod)
 		}
-		if c.Yielded() {
-			// Karpenter keeps the costs: remove what the controller wrote, touch nothing else.
-			if act, _, _ := decide(pod.Annotations, nil); act != actionNone {
-				out = append(out, change{pod: pod, act: act})
-			}
+		p, known := desired[pod.UID]
+		if !known {
+			skipsTotal.WithLabelValues(SkipNodeUnknown).Inc()
 			continue
 		}
-		p, ok := desired[pod.UID]
-		if !ok {
-			skipsTotal.WithLabelValues(SkipNodeUnknown).Inc()
+		protect := decideProtection(pod.Annotations, c.protectPolicyReplicas && p.HoldsPolicy)
+		if c.Yielded() {
+			// Karpenter keeps the costs: remove what the controller wrote; the policy's
+			// replicas are still protected from Karpenter's consolidation.
+			if act, _, _ := decide(pod.Annotations, nil); act != actionNone || protect != actionNone {
+				out = append(out, change{pod: pod, act: act, protect: protect, class: p.Class})
+			}
 			continue
 		}
 		act, value, skip := decide(pod.Annotations, &p.Cost)
 		if skip != "" {
 			skipsTotal.WithLabelValues(skip).Inc()
 		}
-		if act != actionNone {
-			out = append(out, change{pod: pod, act: act, value: value, class: p.Class})
+		if act != actionNone || protect != actionNone {
+			out = append(out, change{pod: pod, act: act, value: value, protect: protect, class: p.Class})
 		}
 	}
 	// Deterministic write order (tests, logs).
@@ -498,6 +513,9 @@ func (c *Controller) plan(ctx context.Context, pods []*v1.Pod) []change {
 type Placement struct {
 	Cost  int32
 	Class capacity.Class
+	// HoldsPolicy: the pod is one of the replicas its capacity policy requires on
+	// non-reclaimable capacity (the on-demand base and share), and runs there, healthy.
+	HoldsPolicy bool
 }
 
 // InScope reports whether the controller for schedulerName keeps the pod's deletion cost:
@@ -635,12 +653,18 @@ func keepPolicy(m *capacity.Model, pods []*v1.Pod, out map[types.UID]Placement) 
 			healthy++
 		}
 	}
+	// The replicas the policy requires off spot are the non-reclaimable ones kept longest.
+	required := p.Target(healthy).NonReclaimable
 	for pos, i := range p.KeepOrder(replicas) {
 		if replicas[i].AtRisk {
 			continue
 		}
 		pl := out[uids[i]]
 		pl.Cost = PolicyCostBase + int32(healthy-pos)
+		if !replicas[i].Reclaimable && required > 0 {
+			pl.HoldsPolicy = true
+			required--
+		}
 		out[uids[i]] = pl
 	}
 }
@@ -648,6 +672,7 @@ func keepPolicy(m *capacity.Model, pods []*v1.Pod, out map[types.UID]Placement) 
 type pendingWrite struct {
 	resourceVersion string
 	value           string // "" for a removal
+	protected       bool   // the pod carries the controller's do-not-disrupt after the write
 }
 
 func (c *Controller) isPending(pod *v1.Pod) bool {
@@ -657,7 +682,8 @@ func (c *Controller) isPending(pod *v1.Pod) bool {
 	if !ok {
 		return false
 	}
-	if w.resourceVersion == pod.ResourceVersion && pod.Annotations[wellknown.ManagedDeletionCostAnnotation] != w.value {
+	_, protected := pod.Annotations[wellknown.ManagedDoNotDisruptAnnotation]
+	if w.resourceVersion == pod.ResourceVersion && (pod.Annotations[wellknown.ManagedDeletionCostAnnotation] != w.value || protected != w.protected) {
 		return true
 	}
 	delete(c.pending, pod.UID)
@@ -671,13 +697,26 @@ func (c *Controller) write(ctx context.Context, ch change) error {
 	if err := c.limiter.Wait(ctx); err != nil {
 		return err
 	}
-	var annotations map[string]any
+	annotations := map[string]any{}
 	op := "set"
-	if ch.act == actionSet {
-		annotations = map[string]any{wellknown.PodDeletionCostAnnotation: ch.value, wellknown.ManagedDeletionCostAnnotation: ch.value}
-	} else {
+	switch ch.act {
+	case actionSet:
+		annotations[wellknown.PodDeletionCostAnnotation], annotations[wellknown.ManagedDeletionCostAnnotation] = ch.value, ch.value
+	case actionRemove:
 		op = "remove"
-		annotations = map[string]any{wellknown.PodDeletionCostAnnotation: nil, wellknown.ManagedDeletionCostAnnotation: nil}
+		annotations[wellknown.PodDeletionCostAnnotation], annotations[wellknown.ManagedDeletionCostAnnotation] = nil, nil
+	}
+	_, protected := ch.pod.Annotations[wellknown.ManagedDoNotDisruptAnnotation]
+	switch ch.protect {
+	case actionSet:
+		protected = true
+		annotations[wellknown.KarpenterDoNotDisruptAnnotation], annotations[wellknown.ManagedDoNotDisruptAnnotation] = "true", "true"
+	case actionRemove:
+		protected = false
+		if ch.act == actionNone {
+			op = "remove"
+		}
+		annotations[wellknown.KarpenterDoNotDisruptAnnotation], annotations[wellknown.ManagedDoNotDisruptAnnotation] = nil, nil
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
 		"resourceVersion": ch.pod.ResourceVersion,
@@ -691,13 +730,25 @@ func (c *Controller) write(ctx context.Context, ch change) error {
 	case err == nil:
 		writesTotal.WithLabelValues(op, "success").Inc()
 		c.mu.Lock()
-		c.pending[ch.pod.UID] = pendingWrite{resourceVersion: ch.pod.ResourceVersion, value: ch.value}
+		value := ch.value
+		if ch.act == actionNone {
+			value = ch.pod.Annotations[wellknown.ManagedDeletionCostAnnotation]
+		}
+		c.pending[ch.pod.UID] = pendingWrite{resourceVersion: ch.pod.ResourceVersion, value: value, protected: protected}
 		c.mu.Unlock()
-		if op == "set" {
+		switch {
+		case ch.act == actionSet:
 			logger.V(2).Info("Set pod deletion cost", "pod", klog.KObj(ch.pod), "cost", ch.value, "node", ch.pod.Spec.NodeName,
 				"tier", ch.class.TierName, "atRisk", ch.class.AtRisk, "pool", ch.class.Pool)
-		} else {
-			logger.V(2).Info("Removed pod deletion cost: pod left the controller's scope", "pod", klog.KObj(ch.pod))
+		case ch.act == actionRemove:
+			logger.V(2).Info("Removed pod deletion cost", "pod", klog.KObj(ch.pod))
+		}
+		switch ch.protect {
+		case actionSet:
+			logger.V(2).Info("Protected a replica its capacity policy keeps off spot from Karpenter's consolidation (karpenter.sh/do-not-disrupt)",
+				"pod", klog.KObj(ch.pod), "node", ch.pod.Spec.NodeName, "tier", ch.class.TierName)
+		case actionRemove:
+			logger.V(2).Info("Removed the controller's karpenter.sh/do-not-disrupt: the pod no longer holds its capacity policy", "pod", klog.KObj(ch.pod))
 		}
 		return nil
 	case apierrors.IsNotFound(err):

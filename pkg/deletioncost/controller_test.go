@@ -105,8 +105,16 @@ func newHarness(t *testing.T, objs ...runtime.Object) *harness {
 // newHarnessWith is newHarness with a reclaim history.
 func newHarnessWith(t *testing.T, reclaims capacity.ReclaimSource, objs ...runtime.Object) *harness {
 	t.Helper()
+	return newHarnessOptions(t, Options{Reclaims: reclaims}, objs...)
+}
+
+// newHarnessOptions is newHarness with opts (the scheduler name, model and token bucket are the
+// tests').
+func newHarnessOptions(t *testing.T, opts Options, objs ...runtime.Object) *harness {
+	t.Helper()
 	client := fake.NewClientset(objs...)
-	c, err := New(client, informers.NewSharedInformerFactory(client, 0), Options{SchedulerName: wellknown.SchedulerName, Model: defaultModel(t), QPS: 1000, Burst: 1000, Reclaims: reclaims})
+	opts.SchedulerName, opts.Model, opts.QPS, opts.Burst = wellknown.SchedulerName, defaultModel(t), 1000, 1000
+	c, err := New(client, informers.NewSharedInformerFactory(client, 0), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,28 @@ const (
 	actionRemove
 )
 
+// decideProtection applies the ownership rules to a pod's karpenter.sh/do-not-disrupt: want
+// says whether the pod holds its capacity policy off spot (and the protection is on).
+//
+//   - The controller owns the annotation when it is absent, or is "true" with the
+//     controller's mark (wellknown.ManagedDoNotDisruptAnnotation); anyone else's is never
+//     touched (a pod the user protected is protected anyway).
+//   - Wanted and not there: set, with the mark. Not wanted and the controller's: removed.
+func decideProtection(annotations map[string]string, want bool) action {
+	value, has := annotations[wellknown.KarpenterDoNotDisruptAnnotation]
+	_, marked := annotations[wellknown.ManagedDoNotDisruptAnnotation]
+	ours := has && marked && value == "true"
+	switch {
+	case has && !ours:
+		return actionNone // someone else's
+	case want && !ours:
+		return actionSet
+	case !want && marked:
+		return actionRemove // ours, or a mark left after someone removed the annotation
+	}
+	return actionNone
+}
+
 // Skip reasons (the label values of the skips metric: a bounded set).
 const (
 	// SkipUserOwned: the pod carries a deletion cost the controller did not write.

@@ -555,3 +555,37 @@ func TestBufferOwnedByTheReclaimHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestBufferAsksOnDemandForPodsThatWantOffSpot: a capacity policy's base pod and an avoid-spot
+// pod that landed on spot (no on-demand node had room) would stay there, as nothing asks the
+// autoscaler for on-demand: the buffer asks for room on on-demand (or reserved) for them, by
+// the labels this cluster's nodes carry. A pod for which spot is best asks for nothing.
+func TestBufferAsksOnDemandForPodsThatWantOffSpot(t *testing.T) {
+	env := newBufferEnv(t, nil, spotNode("spot-1", "16"),
+		annotate(pod("base", "db", "spot-1", "1"), policy.OnDemandBaseAnnotation, "1"),
+		annotate(pod("avoid", "batch", "spot-1", "1"), wellknown.AvoidSpotAnnotation, "true"),
+		pod("web-0", "web", "spot-1", "1"))
+	d, err := env.ctrl.buffer.demand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, counted := d.podShape["web-0"]; counted {
+		t.Error("a pod for which spot is best asks for room elsewhere")
+	}
+	want := []v1.NodeSelectorTerm{
+		{MatchExpressions: []v1.NodeSelectorRequirement{{Key: "karpenter.sh/capacity-type", Operator: v1.NodeSelectorOpIn, Values: []string{"reserved"}}}},
+		{MatchExpressions: []v1.NodeSelectorRequirement{{Key: "karpenter.sh/capacity-type", Operator: v1.NodeSelectorOpNotIn, Values: []string{"reserved", "spot"}}}},
+	}
+	for _, name := range []string{"base", "avoid"} {
+		s := d.shapes[d.podShape[types.UID(name)]]
+		if s == nil {
+			t.Fatalf("%s not counted: it would stay on spot", name)
+		}
+		if !equality.Semantic.DeepEqual(s.terms, want) {
+			t.Errorf("%s: terms %v, want %v (better non-reclaimable tiers, Karpenter's labels only)", name, s.terms, want)
+		}
+		if !slices.Contains(s.tiers, "on-demand") {
+			t.Errorf("%s: tiers %v, want on-demand among them", name, s.tiers)
+		}
+	}
+}

@@ -165,9 +165,10 @@ func mayMoveLater(pod *v1.Pod, now time.Time, opts Options) bool {
 	return wellknown.DisruptionBudget(share, 1) > 0
 }
 
-// shapeFor is the room the pod needs on a better reclaimable tier, nil when no such tier is
-// better for it (its tier order and capacity policy) or none that node affinity can express
-// accepts it.
+// shapeFor is the room the pod needs on a better tier, nil when no such tier is better for it
+// (its tier order and capacity policy) or none that node affinity can express accepts it:
+// a better reclaimable tier (failback), or for a pod on spot that wants off it (its capacity
+// policy, the avoid-spot annotation) a better non-reclaimable one.
 func (pl *planner) shapeFor(pod *v1.Pod, here capacity.Class, keysOnNodes sets.Set[string]) *bufferShape {
 	model := pl.sim.Model
 	avoid := capacity.AvoidsSpot(pod)
@@ -178,17 +179,28 @@ func (pl *planner) shapeFor(pod *v1.Pod, here capacity.Class, keysOnNodes sets.S
 	var tierTerms []v1.NodeSelectorTerm
 	var tiers []string
 	for t := range model.NumTiers() {
-		// Strictly better by the tier order and by the ranking of the pod's replacement (a new
-		// node is in a pool of its own: no pool is full); a move within a tier (a policy's
-		// re-spread across pools) needs no new capacity.
-		// Only reclaimable tiers: they are what an autoscaler adds and a reclaim takes away
-		// (reserved capacity is bought, not launched: a pod on spot would otherwise ask for
-		// reserved room for ever).
+		// Strictly better by the ranking of the pod's replacement (a new node is in a pool of
+		// its own: no pool is full).
 		better := capacity.Class{Tier: t, TierName: model.TierName(t)}
-		if !model.Reclaimable(t) || pl.sim.Ranker.TierRank(t, avoid) >= pl.sim.Ranker.TierRank(here.Tier, avoid) || order.HealthyBand(better) >= order.HealthyBand(here) {
+		if order.HealthyBand(better) >= order.HealthyBand(here) {
 			continue
 		}
-		if terms := model.TierNodeSelectorTerms(t); terms != nil {
+		switch {
+		case model.Reclaimable(t):
+			// Failback: better by the pod's tier order too (a move within a tier, a policy's
+			// re-spread across pools, needs no new capacity).
+			if pl.sim.Ranker.TierRank(t, avoid) >= pl.sim.Ranker.TierRank(here.Tier, avoid) {
+				continue
+			}
+		case !order.AvoidsSpot() || !model.Reclaimable(here.Tier):
+			// Non-reclaimable room only for a pod on spot that wants off it: a capacity
+			// policy's base or share, or the avoid-spot annotation, whose pods land on spot
+			// when no on-demand node has room and would stay there, as nothing else asks the
+			// autoscaler for on-demand. Others would ask for reserved room for ever (reserved
+			// capacity is bought, not launched).
+			continue
+		}
+		if terms := model.PinningTerms(t); terms != nil {
 			tierTerms = append(tierTerms, terms...)
 			tiers = append(tiers, model.TierName(t))
 		}
@@ -203,6 +215,9 @@ func (pl *planner) shapeFor(pod *v1.Pod, here capacity.Class, keysOnNodes sets.S
 	// here will ever have.
 	if known := slices.DeleteFunc(slices.Clone(tierTerms), func(t v1.NodeSelectorTerm) bool { return !termKnown(t, keysOnNodes) }); len(known) > 0 {
 		tierTerms = known
+	}
+	for i := range tierTerms {
+		tierTerms[i] = withoutForeignNegations(tierTerms[i], keysOnNodes)
 	}
 	terms := mergeTerms(podRequiredTerms(pod), tierTerms, pod.Spec.NodeSelector)
 	if len(terms) == 0 {
@@ -356,6 +371,24 @@ func satisfiable(nodeSelector map[string]string, exprs []v1.NodeSelectorRequirem
 }
 
 // termKnown: some node has carried every label key the term requires.
+// withoutForeignNegations drops from a term the NotIn and DoesNotExist requirements on labels
+// no node carries (on-demand's term says "none of the other tiers' labels", every provider's),
+// unless nothing would be left: they hold for every node here, and an autoscaler need not
+// know other providers' labels.
+func withoutForeignNegations(t v1.NodeSelectorTerm, keysOnNodes sets.Set[string]) v1.NodeSelectorTerm {
+	if len(keysOnNodes) == 0 {
+		return t
+	}
+	kept := slices.DeleteFunc(slices.Clone(t.MatchExpressions), func(e v1.NodeSelectorRequirement) bool {
+		return (e.Operator == v1.NodeSelectorOpNotIn || e.Operator == v1.NodeSelectorOpDoesNotExist) && !keysOnNodes.Has(e.Key)
+	})
+	if len(kept) == 0 {
+		return t
+	}
+	t.MatchExpressions = kept
+	return t
+}
+
 func termKnown(t v1.NodeSelectorTerm, keysOnNodes sets.Set[string]) bool {
 	for _, e := range t.MatchExpressions {
 		if e.Operator != v1.NodeSelectorOpDoesNotExist && e.Operator != v1.NodeSelectorOpNotIn && !keysOnNodes.Has(e.Key) {

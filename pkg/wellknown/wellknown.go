@@ -66,6 +66,13 @@ const (
 	// is never touched.
 	ManagedDeletionCostAnnotation = "spot-scheduler.io/managed-deletion-cost"
 
+	// ManagedDoNotDisruptAnnotation marks a KarpenterDoNotDisruptAnnotation the deletion-cost
+	// controller set on a pod that holds its capacity policy's on-demand base (Karpenter's
+	// consolidation, which does not know the policy, would otherwise move it to spot). The
+	// controller removes only a do-not-disrupt it marked; one set by anyone else is never
+	// touched.
+	ManagedDoNotDisruptAnnotation = "spot-scheduler.io/managed-do-not-disrupt"
+
 	// DeletionCostFieldManager is the field manager of the deletion-cost controller's writes.
 	DeletionCostFieldManager = "spot-scheduler-deletion-cost"
 	// KarpenterFieldManager is the field manager of Karpenter's writes (the API server takes it

@@ -8,6 +8,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/spot-scheduler/spot-scheduler/internal/localcluster"
+	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 	"github.com/spot-scheduler/spot-scheduler/test/framework"
 )
@@ -39,14 +42,7 @@ func failedOverToOnDemand(t *testing.T, args ...string) (*framework.Env, *rebala
 		pool("spot", localcluster.CapacityTypeSpot, 100, localcluster.ConsolidateWhenEmpty, "c-4x"),
 		pool("on-demand", localcluster.CapacityTypeOnDemand, 10, localcluster.ConsolidateWhenEmpty, "c-4x"),
 	})
-	chartCreateRestrictedNamespace(env, bufferNamespace)
-	// What the chart creates for the buffer (rebalancer.failback.buffer.priorityClass).
-	never := v1.PreemptNever
-	if _, err := env.Client.SchedulingV1().PriorityClasses().Create(env.Ctx, &schedulingv1.PriorityClass{
-		ObjectMeta: metav1.ObjectMeta{Name: wellknown.FailbackBufferPriorityClass}, Value: -10, PreemptionPolicy: &never,
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	chartBufferObjects(env)
 	createDeployment(env, framework.Deployment(ns, "web", 6, "1"))
 	waitAppOn(env, "web", 6, karpenterWait, localcluster.CapacityTypeSpot)
 	rb := startRebalancer(env, append([]string{"--failback-buffer-namespace=" + bufferNamespace}, args...)...)
@@ -64,6 +60,19 @@ func failedOverToOnDemand(t *testing.T, args ...string) (*framework.Env, *rebala
 	t.Logf("spot reclaimed: all 6 pods on on-demand %s later (nodes %v)", time.Since(reclaimed).Round(time.Millisecond),
 		nodeNames(karpenterNodes(env)[localcluster.CapacityTypeOnDemand]))
 	return env, rb
+}
+
+// chartBufferObjects creates what the chart creates for the buffer: its namespace (restricted
+// Pod Security) and rebalancer.failback.buffer.priorityClass.
+func chartBufferObjects(env *framework.Env) {
+	env.T.Helper()
+	chartCreateRestrictedNamespace(env, bufferNamespace)
+	never := v1.PreemptNever
+	if _, err := env.Client.SchedulingV1().PriorityClasses().Create(env.Ctx, &schedulingv1.PriorityClass{
+		ObjectMeta: metav1.ObjectMeta{Name: wellknown.FailbackBufferPriorityClass}, Value: -10, PreemptionPolicy: &never,
+	}, metav1.CreateOptions{}); err != nil {
+		env.T.Fatal(err)
+	}
 }
 
 // bufferPods lists the failback buffer's pods that are not terminating.
@@ -234,4 +243,111 @@ func bufferEvents(env *framework.Env, reason string) int {
 		}
 	}
 	return n
+}
+
+// TestFailbackBufferOnDemandBase: under Karpenter, a workload whose capacity policy wants its
+// first replica on on-demand lands whole on spot when no on-demand node exists (the scheduler
+// never keeps a pod Pending for its base, and a pod on spot asks Karpenter for nothing). The
+// buffer then asks for on-demand room (a placeholder pinned off spot), Karpenter launches an
+// on-demand node for it, and the rebalancer moves one replica there: the base holds, with one
+// move, and the buffer is gone. The on-demand NodePool consolidates WhenEmptyOrUnderutilized,
+// as docs/install.md recommends: to Karpenter the base pod's node is underutilized and the pod
+// fits on spot, so the base pod carries karpenter.sh/do-not-disrupt (the deletion-cost
+// controller's, marked as its own), Karpenter reports the node blocked by it, and the base
+// stays.
+func TestFailbackBufferOnDemandBase(t *testing.T) {
+	env := startKarpenterEnv(t, []localcluster.NodePool{
+		pool("spot", localcluster.CapacityTypeSpot, 100, localcluster.ConsolidateWhenEmpty, "c-4x"),
+		pool("on-demand", localcluster.CapacityTypeOnDemand, 10, localcluster.ConsolidateWhenEmptyOrUnderutilized, "c-4x"),
+	})
+	chartBufferObjects(env)
+	db := framework.Deployment(ns, "db", 3, "1")
+	db.Spec.Template.Annotations = map[string]string{policy.OnDemandBaseAnnotation: "1"}
+	createDeployment(env, db)
+	waitAppOn(env, "db", 3, karpenterWait, localcluster.CapacityTypeSpot)
+	if od := karpenterNodes(env)[localcluster.CapacityTypeOnDemand]; len(od) != 0 {
+		t.Fatalf("on-demand nodes %v before the rebalancer runs: nothing should have asked for them", nodeNames(od))
+	}
+	rb := startRebalancer(env, "--failback-buffer-namespace="+bufferNamespace)
+	started := time.Now()
+	var asked time.Duration
+	env.WaitFor("a buffer placeholder for db's base, pinned off spot", time.Minute, func(context.Context) (bool, error) {
+		for _, p := range bufferPods(env) {
+			if !pinnedToSpot(&p) && p.Spec.Affinity != nil {
+				asked = time.Since(started)
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	byType := waitAppOnSplit(env, "db", map[string]int{localcluster.CapacityTypeOnDemand: 1, localcluster.CapacityTypeSpot: 2}, failbackBound)
+	based := time.Since(started)
+	env.WaitFor("the buffer is gone", time.Minute, func(context.Context) (bool, error) {
+		return len(bufferPods(env)) == 0, nil
+	})
+	evicted := evictedPods(env)
+	t.Logf("rebalancer started: buffer asked for on-demand after %s, db %v after %s (on-demand nodes %v), buffer gone after %s; rebalancer evictions %d",
+		asked.Round(time.Millisecond), byType, based.Round(time.Millisecond), nodeNames(karpenterNodes(env)[localcluster.CapacityTypeOnDemand]),
+		time.Since(started).Round(time.Millisecond), countWho(evicted, "rebalancer"))
+	if n := countWho(evicted, "rebalancer"); n != 1 {
+		t.Errorf("rebalancer moved %d pods, want 1 (the base): %v", n, evicted)
+	}
+	if got := rb.metric(`spot_scheduler_failback_buffer_pods{state="pending"}`); got != 0 {
+		t.Errorf("spot_scheduler_failback_buffer_pods{state=pending} = %v after the base holds, want 0", got)
+	}
+	// Karpenter would consolidate the base pod's node onto spot: the pod is protected, and
+	// Karpenter says so on the node.
+	ct := capacityTypes(env)
+	var basePod, baseNode string
+	env.WaitFor("the base pod protected with the controller's karpenter.sh/do-not-disrupt", time.Minute, func(context.Context) (bool, error) {
+		for _, p := range podsOf(env, "app=db") {
+			if ct[p.Spec.NodeName] == localcluster.CapacityTypeOnDemand && p.DeletionTimestamp == nil {
+				basePod, baseNode = p.Name, p.Spec.NodeName
+				return p.Annotations[wellknown.KarpenterDoNotDisruptAnnotation] == "true" && p.Annotations[wellknown.ManagedDoNotDisruptAnnotation] != "", nil
+			}
+		}
+		return false, nil
+	})
+	for _, p := range podsOf(env, "app=db") {
+		if _, marked := p.Annotations[wellknown.ManagedDoNotDisruptAnnotation]; marked && p.Name != basePod {
+			t.Errorf("pod %s on %s carries the controller's do-not-disrupt: only the base pod should", p.Name, ct[p.Spec.NodeName])
+		}
+	}
+	env.WaitFor("Karpenter's DisruptionBlocked on the base pod's node, naming do-not-disrupt", 3*time.Minute, func(context.Context) (bool, error) {
+		evs, err := env.Client.CoreV1().Events(metav1.NamespaceAll).List(env.Ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Node,involvedObject.name=" + baseNode})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.Reason == "DisruptionBlocked" && strings.Contains(e.Message, wellknown.KarpenterDoNotDisruptAnnotation) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if got := waitAppOnSplit(env, "db", map[string]int{localcluster.CapacityTypeOnDemand: 1, localcluster.CapacityTypeSpot: 2}, time.Minute); got[localcluster.CapacityTypeOnDemand] != 1 {
+		t.Errorf("db %v after Karpenter's consolidation looked at it, want the base on on-demand", got)
+	}
+	if n := countWho(evictedPods(env), "karpenter"); n != 0 {
+		t.Errorf("Karpenter evicted %d db pods: the protected base should keep its node", n)
+	}
+}
+
+// waitAppOnSplit waits until app has exactly the wanted pods Running per capacity type, none
+// Pending or terminating; it returns the count per capacity type.
+func waitAppOnSplit(env *framework.Env, app string, want map[string]int, timeout time.Duration) map[string]int {
+	env.T.Helper()
+	var byType map[string]int
+	env.WaitFor(fmt.Sprintf("pods of %s Running as %v", app, want), timeout, func(context.Context) (bool, error) {
+		ct := capacityTypes(env)
+		byType = map[string]int{}
+		for _, p := range podsOf(env, "app="+app) {
+			if p.DeletionTimestamp != nil || p.Spec.NodeName == "" || p.Status.Phase != v1.PodRunning {
+				return false, nil
+			}
+			byType[ct[p.Spec.NodeName]]++
+		}
+		return maps.Equal(byType, want), nil
+	})
+	return byType
 }

@@ -204,6 +204,7 @@ subjects:
 - --deletion-cost-qps={{ $c.deletionCost.qps }}
 - --deletion-cost-burst={{ $c.deletionCost.burst }}
 - --deletion-cost-workers={{ $c.deletionCost.workers }}
+- --protect-policy-replicas={{ $c.deletionCost.protectPolicyReplicas }}
 - --rebalance={{ $c.failback.enabled }}
 - --dry-run={{ $c.failback.dryRun }}
 - --rebalance-interval={{ $c.failback.interval }}
