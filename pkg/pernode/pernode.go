@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
 )
 
 // maxEntries bounds the cache: past it (node churn over a long life), it starts afresh.
@@ -59,11 +58,13 @@ func (c *Cache[T]) Get(ni fwk.NodeInfo) T {
 
 // Tracker keeps a caller's total over a node list up to date position by position. A
 // scheduler hands every cycle the same list of NodeInfos, changed in a node or two (the pod
-// bound last cycle, a node update): Sync compares each position's NodeInfo and generation with
-// the last call's and hands the caller only what changed, the old value to take out of the
-// total and the new one to put in. A total over every node of the cluster (a workload's pods
-// per pool, the nodes hosting placeholders) thus costs a pointer comparison per node and the
-// work for the changed ones, instead of a lookup per node. Values come from a Cache, so a node
+// bound last cycle, a node update): Sync compares each position's generation with the last
+// call's and hands the caller only what changed, the old value to take out of the total and
+// the new one to put in. The generation alone says it: it comes from one global counter, so
+// the same generation at a position is the same NodeInfo or a clone of it, with the same
+// content. A total over every node of the cluster (a workload's pods per pool, the nodes
+// hosting placeholders) thus costs a generation comparison per node and the work for the
+// changed ones, instead of a lookup per node. Values come from a Cache, so a node
 // that only moved in the list costs a lookup, not a recomputation.
 //
 // A Tracker is not safe for concurrent use: the caller serialises Sync with its reads of the
@@ -74,17 +75,9 @@ type Tracker[T any] struct {
 	list []listEntry[T]
 }
 
-// generation is ni's generation, read from the scheduler's own NodeInfo type without an
-// interface call: Sync reads it for every node of the cluster in every cycle.
-func generation(ni fwk.NodeInfo) int64 {
-	if n, ok := ni.(*framework.NodeInfo); ok {
-		return n.Generation
-	}
-	return ni.GetGeneration()
-}
-
 type listEntry[T any] struct {
-	ni         fwk.NodeInfo
+	// seen: the position held a NodeInfo, of this generation, in the last list.
+	seen       bool
 	generation int64
 	// counted: the value is in the caller's total (the NodeInfo had a node).
 	counted bool
@@ -97,7 +90,7 @@ func NewTracker[T any](cache *Cache[T]) *Tracker[T] {
 }
 
 // Sync brings the caller's total from the last list to nodes: for each position whose
-// NodeInfo or generation changed, remove(position, old value) if the old entry was counted,
+// generation changed, remove(position, old value) if the old entry was counted,
 // then add(position, new value) if the NodeInfo has a node (one without holds pods of a node
 // that is gone: they run nowhere and count nowhere). When the list's length changed, every
 // old entry is removed first (with its old position) and every position of the new list is
@@ -114,14 +107,14 @@ func (t *Tracker[T]) Sync(nodes []fwk.NodeInfo, remove, add func(int, T)) {
 	}
 	for i, ni := range nodes {
 		e := &t.list[i]
-		gen := generation(ni)
-		if e.ni == ni && e.generation == gen {
+		gen := ni.GetGeneration()
+		if e.seen && e.generation == gen {
 			continue
 		}
 		if e.counted {
 			remove(i, e.value)
 		}
-		*e = listEntry[T]{ni: ni, generation: gen}
+		*e = listEntry[T]{seen: true, generation: gen}
 		if ni.Node() != nil {
 			e.value, e.counted = t.cache.Get(ni), true
 			add(i, e.value)
