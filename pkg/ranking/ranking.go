@@ -11,7 +11,9 @@
 // so there are 2 x tiers bands and every healthy node precedes every at-risk one. SpotScore's
 // score and tier search, the tier gate, preemption's candidate order, the simulator's search,
 // the rebalancer's planner and failback demand, deletion cost and explain all read bands here;
-// none derives one on its own.
+// none derives one on its own. The package also keeps what the scheduler's per-cycle searches
+// need of every node, up to date from its snapshot: the node classes and their grouping by band
+// (NodeClasses).
 package ranking
 
 import (

@@ -4,22 +4,21 @@ import (
 	"maps"
 	"sync"
 
-	v1 "k8s.io/api/core/v1"
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
 	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 )
 
 // nodeIndex is what SpotScore and the tier gate need, in every cycle, of every node of the
-// cluster: each node's class (the tier search's bands, the spread's pools), every workload's
-// pods by tier and pool (the spread bonus and the capacity policy need, for each pod, where
-// the rest of its workload runs), and how many nodes host a placeholder (whether the tier
-// gate has anything to do). Recomputing those for every pod over every node was the largest
-// cost left once the tier search had cut the filters and scores, and three walks over the
-// list one after the other cost as much again. They are kept instead, and brought up to date
-// at each cycle, in one walk, with the nodes that changed since the last one (pernode.Tracker):
+// cluster: each node's class (ranking.NodeClasses: the tier search's bands, the spread's
+// pools), every workload's pods by tier and pool (the spread bonus and the capacity policy
+// need, for each pod, where the rest of its workload runs), and how many nodes host a
+// placeholder (whether the tier gate has anything to do). Recomputing those for every pod over every node was the largest cost left once the
+// tier search had cut the filters and scores, and three walks over the list one after the
+// other cost as much again. They are kept instead, and brought up to date at each cycle, in
+// one walk, with the nodes that changed since the last one (pernode.Tracker):
 // in a scheduler, the node of the pod bound last cycle and the nodes the informers updated.
 // The index always describes the node list of the latest call, so any caller's list (the
 // scheduler's, a simulation's) gets exact answers; a caller alternating between lists pays a
@@ -34,7 +33,7 @@ type nodeIndex struct {
 	// placeholderNodes counts the nodes hosting a placeholder not being deleted.
 	placeholderNodes int
 	// classes are the list's classes, replaced (never modified) when a node object changes.
-	classes *nodeClasses
+	classes *ranking.NodeClasses
 }
 
 // tierPool is where a pod runs, as far as the spread and the policy care.
@@ -53,7 +52,7 @@ type nodeShare struct {
 
 // indexView is the index for one cycle.
 type indexView struct {
-	classes *nodeClasses
+	classes *ranking.NodeClasses
 	// workloadPods: the pod's workload's pods by tier and pool, the caller's own copy (nil
 	// without a workload).
 	workloadPods     map[tierPool]int
@@ -104,10 +103,10 @@ func (x *nodeIndex) view(nodes []fwk.NodeInfo, key string) indexView {
 		x.count(s, 1)
 		touched = append(touched, i)
 	})
-	if x.classes == nil || len(x.classes.nodes) != len(nodes) {
-		x.classes = classify(x.model, nodes)
+	if x.classes == nil || x.classes.Len() != len(nodes) {
+		x.classes = ranking.ClassifyNodes(x.model, nodes)
 	} else {
-		x.classes = x.classes.update(x.model, nodes, touched)
+		x.classes = x.classes.Update(x.model, nodes, touched)
 	}
 	v := indexView{classes: x.classes, placeholderNodes: x.placeholderNodes}
 	if key != "" {
@@ -133,12 +132,4 @@ func (x *nodeIndex) count(s nodeShare, sign int) {
 			}
 		}
 	}
-}
-
-// nodeOf is ni's node, read from the scheduler's own NodeInfo type without an interface call.
-func nodeOf(ni fwk.NodeInfo) *v1.Node {
-	if n, ok := ni.(*framework.NodeInfo); ok {
-		return n.Node()
-	}
-	return ni.Node()
 }

@@ -133,7 +133,7 @@ type preFilterState struct {
 	// with a spread bonus).
 	podsPerPool map[string]int
 	// classes are the cycle's node classes (the snapshot's node list).
-	classes *nodeClasses
+	classes *ranking.NodeClasses
 	// placeholderNodes counts the cycle's nodes hosting a placeholder (PlaceholderNodes).
 	placeholderNodes int
 	// reclaims are the reclaim history's counts the cycle ranks pools with (risk.go); nil
@@ -201,7 +201,7 @@ func (pl *SpotScore) PreScore(ctx context.Context, cycleState fwk.CycleState, po
 		}
 		// The cycle's nodes are the snapshot's, classified in PreFilter: a lookup by name.
 		var ok bool
-		if classes[i], ok = pre.classes.classOf(node); !ok {
+		if classes[i], ok = pre.classes.Class(node); !ok {
 			classes[i] = pl.model.Classify(node)
 		}
 	}

@@ -386,11 +386,7 @@ func (pl *SpotScore) searchTiers(ctx context.Context, cycleState fwk.CycleState,
 	request := requestOf(pod)
 	narrow := pl.search.narrow && pl.nodeLocal(pod, request) && !pl.wasWidened(pod.UID)
 	bandOf := func(n *v1.Node) int { return s.order.Band(pl.model.Classify(n)) }
-	bandOfClass := make([]uint8, len(s.classes.classes))
-	for id, c := range s.classes.classes {
-		bandOfClass[id] = uint8(s.order.Band(c))
-	}
-	byBand := s.classes.byBand(bandOfClass, pl.ranker.NumBands())
+	byBand := s.classes.ByBand(s.order)
 	check := pl.newLocalCheck(pod, request)
 	if narrow {
 		return pl.narrowToBestBand(ctx, cycleState, pod, nodes, byBand, check, bandOf)

@@ -14,6 +14,7 @@ import (
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
+	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 )
 
 // TestNodeClassesFollowTheList: the node index's classes are recomputed only for what changed,
@@ -21,7 +22,7 @@ import (
 func TestNodeClassesFollowTheList(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	pl := newTestPlugin(ctx, t, nil)
-	classesOf := func(list []fwk.NodeInfo) *nodeClasses { return pl.index.view(list, "").classes }
+	classesOf := func(list []fwk.NodeInfo) *ranking.NodeClasses { return pl.index.view(list, "").classes }
 	nodeInfo := func(n *v1.Node) *framework.NodeInfo {
 		ni := framework.NewNodeInfo()
 		ni.SetNode(n)
@@ -30,21 +31,17 @@ func TestNodeClassesFollowTheList(t *testing.T) {
 	a, od, b := nodeInfo(spotNode("a-1", "a").Obj()), nodeInfo(onDemandNode("od-1").Obj()), nodeInfo(spotNode("b-1", "b").Obj())
 	gone := framework.NewNodeInfo(st.MakePod().Name("orphan").UID("orphan").Node("gone").Obj())
 	list := []fwk.NodeInfo{a, od, b, gone}
-	tierOf := func(nc *nodeClasses, ni fwk.NodeInfo) string {
-		c, ok := nc.classOf(ni.Node())
+	tierOf := func(nc *ranking.NodeClasses, ni fwk.NodeInfo) string {
+		c, ok := nc.Class(ni.Node())
 		if !ok {
-			t.Fatalf("classOf(%s): not found", ni.Node().Name)
+			t.Fatalf("Class(%s): not found", ni.Node().Name)
 		}
 		return c.TierName
 	}
 	// byBandNames groups the list by tier rank (spot best), as node names.
-	byBandNames := func(nc *nodeClasses) [][]string {
-		bandOf := make([]uint8, len(nc.classes))
-		for id, c := range nc.classes {
-			bandOf[id] = uint8(pl.ranker.For(false, policy.Decision{}).Band(c))
-		}
+	byBandNames := func(nc *ranking.NodeClasses) [][]string {
 		var out [][]string
-		for _, idx := range nc.byBand(bandOf, pl.ranker.NumBands()) {
+		for _, idx := range nc.ByBand(pl.ranker.For(false, policy.Decision{})) {
 			var names []string
 			for _, i := range idx {
 				names = append(names, list[i].Node().Name)
@@ -70,17 +67,17 @@ func TestNodeClassesFollowTheList(t *testing.T) {
 	if second == first {
 		t.Fatal("a node object changed: the classes must be recomputed")
 	}
-	if c, _ := second.classOf(a.Node()); !c.AtRisk {
+	if c, _ := second.Class(a.Node()); !c.AtRisk {
 		t.Errorf("a-1 tainted with a reclaim notice: class %+v, want at risk", c)
 	}
-	if c, _ := first.classOf(list[1].Node()); c.AtRisk {
+	if c, _ := first.Class(list[1].Node()); c.AtRisk {
 		t.Error("the earlier classes were modified")
 	}
 	if tierOf(second, od) != "on-demand" || tierOf(second, b) != "spot" {
 		t.Errorf("unchanged nodes lost their classes: od-1 %s, b-1 %s", tierOf(second, od), tierOf(second, b))
 	}
-	if _, ok := second.classOf(spotNode("a-1", "a").Obj()); ok {
-		t.Error("classOf answered for a node object the list does not hold")
+	if _, ok := second.Class(spotNode("a-1", "a").Obj()); ok {
+		t.Error("Class answered for a node object the list does not hold")
 	}
 
 	// Reordered, then shorter: classified afresh, by the new positions.
