@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"sync"
 
 	v1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -34,7 +33,6 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
-	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
 	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 	"github.com/spot-scheduler/spot-scheduler/pkg/spotscore"
@@ -55,13 +53,9 @@ type PlaceholderPreemption struct {
 
 	placeholderSelector      labels.Selector
 	placeholderPriorityBelow int32
-	// hostsPlaceholders caches, per node generation, whether the node hosts a placeholder; the
-	// tier gate's PreFilter keeps, in every cycle, the number of nodes that do (hosting, under
-	// hostingMu) up to date from it.
-	hostsPlaceholders *pernode.Cache[bool]
-	hostingMu         sync.Mutex
-	hostingTracker    *pernode.Tracker[bool]
-	hosting           int
+	// placeholders is the profile's placeholder-room index, built from IsPlaceholder and
+	// shared with SpotScore through the profile's registry: which nodes host a placeholder.
+	placeholders *ranking.PlaceholderIndex
 }
 
 var _ framework.PostFilterPlugin = &PlaceholderPreemption{}
@@ -98,13 +92,11 @@ func newPlugin(ctx context.Context, obj runtime.Object, h framework.Handle, shar
 		placeholderSelector:      selector,
 		placeholderPriorityBelow: *args.PlaceholderPriorityBelow,
 	}
-	pl.hostsPlaceholders = pernode.New(pl.nodeHostsPlaceholders)
-	pl.hostingTracker = pernode.NewTracker(pl.hostsPlaceholders)
 	search.IsEligiblePod = func(_ fwk.NodeInfo, victim fwk.PodInfo, _ *v1.Pod) bool {
 		return pl.IsPlaceholder(victim.GetPod())
 	}
 	search.MoreImportantPod = moreImportantPlaceholder
-	shared.SetPlaceholderRule(h, pl.IsPlaceholder)
+	pl.placeholders = shared.SetPlaceholderRule(h, pl.IsPlaceholder)
 	return pl, nil
 }
 
@@ -212,7 +204,7 @@ func (pl *PlaceholderPreemption) PodEligibleToPreemptOthers(ctx context.Context,
 // taking the least important first (see moreImportantPlaceholder).
 func (pl *PlaceholderPreemption) SelectVictimsOnNode(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeInfo fwk.NodeInfo, pdbs []*policyv1.PodDisruptionBudget) ([]*v1.Pod, int, *fwk.Status) {
 	// A node without placeholders has no victim to offer: no need to run the filters on it.
-	if nodeInfo.Node() == nil || !pl.hostsPlaceholders.Get(nodeInfo) {
+	if nodeInfo.Node() == nil || !pl.placeholders.Hosts(nodeInfo) {
 		return nil, 0, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "no placeholder on the node")
 	}
 	return pl.victimSearch.SelectVictimsOnNode(ctx, state, pod, nodeInfo, pdbs)

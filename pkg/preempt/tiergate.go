@@ -76,24 +76,12 @@ func (pl *PlaceholderPreemption) PreFilter(ctx context.Context, state fwk.CycleS
 
 // anyHostsPlaceholders: SpotScore's PreFilter, which runs first in a profile with both
 // (multiPoint order), has counted the nodes hosting a placeholder in its walk over the nodes;
-// otherwise the gate brings its own count up to date with the nodes that changed since the
-// last cycle (see pernode.Tracker).
+// otherwise the placeholder-room index counts them (ranking.PlaceholderIndex.HostingNodes).
 func (pl *PlaceholderPreemption) anyHostsPlaceholders(state fwk.CycleState, nodes []fwk.NodeInfo) bool {
 	if n, ok := spotscore.PlaceholderNodes(state); ok {
 		return n > 0
 	}
-	pl.hostingMu.Lock()
-	defer pl.hostingMu.Unlock()
-	pl.hostingTracker.Sync(nodes, func(_ int, hosts bool) {
-		if hosts {
-			pl.hosting--
-		}
-	}, func(_ int, hosts bool) {
-		if hosts {
-			pl.hosting++
-		}
-	})
-	return pl.hosting > 0
+	return pl.placeholders.HostingNodes(nodes) > 0
 }
 
 // PreFilterExtensions of the PreFilter plugin: none.
@@ -134,7 +122,7 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 	for _, ni := range nodeInfos {
 		// Cheapest test first: most nodes host no placeholder. A NodeInfo without a node
 		// (pods bound to a node that is gone) is no place for anyone.
-		if ni.Node() == nil || !pl.hostsPlaceholders.Get(ni) {
+		if ni.Node() == nil || !pl.placeholders.Hosts(ni) {
 			continue
 		}
 		class := model.Classify(ni.Node())
@@ -157,16 +145,6 @@ func (pl *PlaceholderPreemption) bestPlaceholderBand(ctx context.Context, state 
 // tiers.
 func (pl *PlaceholderPreemption) canPreempt(pod *v1.Pod) bool {
 	return ranking.MayTakePlaceholderRoom(pod, pl.IsPlaceholder)
-}
-
-// nodeHostsPlaceholders reports whether a placeholder not being deleted runs on the node.
-func (pl *PlaceholderPreemption) nodeHostsPlaceholders(ni fwk.NodeInfo) bool {
-	for _, p := range ni.GetPods() {
-		if pl.IsPlaceholder(p.GetPod()) && p.GetPod().DeletionTimestamp == nil {
-			return true
-		}
-	}
-	return false
 }
 
 // EventsToRegister: a pod the gate rejected may fit after placeholders leave a node or a

@@ -13,7 +13,7 @@
 // the rebalancer's planner and failback demand, deletion cost and explain all read bands here;
 // none derives one on its own. The package also keeps what the scheduler's per-cycle searches
 // need of every node, up to date from its snapshot: the node classes and their grouping by band
-// (NodeClasses).
+// (NodeClasses), and the room placeholders hold (PlaceholderIndex).
 package ranking
 
 import (

@@ -15,7 +15,8 @@ import (
 // cluster: each node's class (ranking.NodeClasses: the tier search's bands, the spread's
 // pools), every workload's pods by tier and pool (the spread bonus and the capacity policy
 // need, for each pod, where the rest of its workload runs), and how many nodes host a
-// placeholder (whether the tier gate has anything to do). Recomputing those for every pod over every node was the largest cost left once the
+// placeholder (by the profile's ranking.PlaceholderIndex: whether the tier gate has anything
+// to do). Recomputing those for every pod over every node was the largest cost left once the
 // tier search had cut the filters and scores, and three walks over the list one after the
 // other cost as much again. They are kept instead, and brought up to date at each cycle, in
 // one walk, with the nodes that changed since the last one (pernode.Tracker):
@@ -61,7 +62,7 @@ type indexView struct {
 
 func (pl *SpotScore) newNodeIndex() *nodeIndex {
 	compute := func(ni fwk.NodeInfo) nodeShare {
-		s := nodeShare{pods: countWorkloads(ni), placeholders: len(pl.placeholderRooms.Get(ni)) > 0}
+		s := nodeShare{pods: countWorkloads(ni), placeholders: pl.placeholders().Hosts(ni)}
 		if node := ni.Node(); node != nil {
 			c := pl.model.Classify(node)
 			s.at = tierPool{tier: c.Tier, pool: c.Pool}

@@ -25,7 +25,6 @@ import (
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/apis/config/v1alpha1"
 	"github.com/spot-scheduler/spot-scheduler/pkg/capacity"
-	"github.com/spot-scheduler/spot-scheduler/pkg/pernode"
 	"github.com/spot-scheduler/spot-scheduler/pkg/profilestate"
 	"github.com/spot-scheduler/spot-scheduler/pkg/ranking"
 )
@@ -57,12 +56,11 @@ type SpotScore struct {
 
 	// The tier search (tiersearch.go): what the profile allows it (off until checkProfile
 	// has seen the profile: a framework built for simulation never runs it), the profile's shared
-	// state (the placeholder rule), each node's placeholders, and the pods whose narrowed
+	// state (the placeholder rule and its placeholder-room index), and the pods whose narrowed
 	// search failed.
-	search           searchConfig
-	shared           *profilestate.Registry
-	placeholderRooms *pernode.Cache[[]placeholderRoom]
-	widened          *lru.Cache
+	search  searchConfig
+	shared  *profilestate.Registry
+	widened *lru.Cache
 	// nextStart moves the tier search's first node on, cycle after cycle.
 	nextStart atomic.Uint64
 	// readHistory starts reading the reclaim history once, in a scheduler (risk.go).
@@ -116,7 +114,6 @@ func newWithModel(h framework.Handle, model *capacity.Model, spreadWeight int32)
 		spreadRange: bandWidth * int64(spreadWeight) / 100,
 		widened:     lru.New(widenedPods),
 	}
-	pl.placeholderRooms = pernode.New(pl.placeholdersOn)
 	pl.index = pl.newNodeIndex()
 	return pl
 }

@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
-	resourcehelper "k8s.io/component-helpers/resource"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
@@ -158,28 +157,14 @@ func (s *tierSearchState) Clone() fwk.StateData { return s }
 // podRequest is what the resource check compares: the pod's requests, as NodeResourcesFit
 // computes them.
 type podRequest struct {
-	milliCPU, memory, ephemeralStorage int64
+	ranking.Requests
 	// extended: the pod requests a resource other than cpu, memory and ephemeral storage.
 	extended bool
 }
 
 func requestOf(pod *v1.Pod) podRequest {
-	var r podRequest
-	for name, q := range resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}) {
-		switch name {
-		case v1.ResourceCPU:
-			r.milliCPU = q.MilliValue()
-		case v1.ResourceMemory:
-			r.memory = q.Value()
-		case v1.ResourceEphemeralStorage:
-			r.ephemeralStorage = q.Value()
-		default:
-			if !q.IsZero() {
-				r.extended = true
-			}
-		}
-	}
-	return r
+	r, extended := ranking.RequestsOf(pod)
+	return podRequest{Requests: r, extended: extended}
 }
 
 // room is free capacity on a node.
@@ -188,44 +173,26 @@ type room struct {
 	pods                               int
 }
 
-func (r *room) add(p podRequest, sign int64) {
-	r.milliCPU += sign * p.milliCPU
-	r.memory += sign * p.memory
-	r.ephemeralStorage += sign * p.ephemeralStorage
+func (r *room) add(p ranking.Requests, sign int64) {
+	r.milliCPU += sign * p.MilliCPU
+	r.memory += sign * p.Memory
+	r.ephemeralStorage += sign * p.EphemeralStorage
 	r.pods += int(sign)
 }
 
 // fits is NodeResourcesFit's comparison.
-func (r room) fits(p podRequest) bool {
+func (r room) fits(p ranking.Requests) bool {
 	if r.pods < 1 {
 		return false
 	}
-	return (p.milliCPU == 0 || p.milliCPU <= r.milliCPU) &&
-		(p.memory == 0 || p.memory <= r.memory) &&
-		(p.ephemeralStorage == 0 || p.ephemeralStorage <= r.ephemeralStorage)
+	return (p.MilliCPU == 0 || p.MilliCPU <= r.milliCPU) &&
+		(p.Memory == 0 || p.Memory <= r.memory) &&
+		(p.EphemeralStorage == 0 || p.EphemeralStorage <= r.ephemeralStorage)
 }
 
-// placeholderRoom is a placeholder's priority and requests.
-type placeholderRoom struct {
-	priority int32
-	request  podRequest
-}
-
-// placeholdersOn lists the node's placeholders that are not being deleted (cached per node
-// generation, see placeholderRooms).
-func (pl *SpotScore) placeholdersOn(ni fwk.NodeInfo) []placeholderRoom {
-	isPlaceholder := pl.shared.Get(pl.handle).IsPlaceholder
-	if isPlaceholder == nil {
-		return nil
-	}
-	var out []placeholderRoom
-	for _, p := range ni.GetPods() {
-		pod := p.GetPod()
-		if isPlaceholder(pod) && pod.DeletionTimestamp == nil {
-			out = append(out, placeholderRoom{priority: corev1helpers.PodPriority(pod), request: requestOf(pod)})
-		}
-	}
-	return out
+// placeholders is the profile's placeholder-room index (nil without a placeholder rule).
+func (pl *SpotScore) placeholders() *ranking.PlaceholderIndex {
+	return pl.shared.Get(pl.handle).Placeholders
 }
 
 type fit int8
@@ -246,20 +213,22 @@ type localCheck struct {
 	request      podRequest
 	affinity     nodeaffinity.RequiredNodeAffinity
 	tolerateCord bool
-	// preempts: placeholder room counts as free.
-	preempts bool
+	// preempts: placeholder room counts as free; placeholders is where it is.
+	preempts     bool
+	placeholders *ranking.PlaceholderIndex
 }
 
 var unschedulableTaint = v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}
 
 func (pl *SpotScore) newLocalCheck(pod *v1.Pod, request podRequest) *localCheck {
 	cfg := pl.search
-	isPlaceholder := pl.shared.Get(pl.handle).IsPlaceholder
+	shared := pl.shared.Get(pl.handle)
 	return &localCheck{
 		pl: pl, cfg: cfg, pod: pod, priority: corev1helpers.PodPriority(pod), request: request,
 		affinity:     nodeaffinity.GetRequiredNodeAffinity(pod),
 		tolerateCord: corev1helpers.TolerationsTolerateTaint(pod.Spec.Tolerations, &unschedulableTaint),
-		preempts:     cfg.placeholders && ranking.MayTakePlaceholderRoom(pod, isPlaceholder),
+		preempts:     cfg.placeholders && ranking.MayTakePlaceholderRoom(pod, shared.IsPlaceholder),
+		placeholders: shared.Placeholders,
 	}
 }
 
@@ -302,21 +271,21 @@ func (c *localCheck) fit(ni fwk.NodeInfo) fit {
 	// The filters count nominated pods of equal or higher priority as running.
 	for _, p := range c.pl.handle.NominatedPodsForNode(node.Name) {
 		if p.GetPod().UID != c.pod.UID && corev1helpers.PodPriority(p.GetPod()) >= c.priority {
-			free.add(requestOf(p.GetPod()), -1)
+			free.add(requestOf(p.GetPod()).Requests, -1)
 		}
 	}
-	if free.fits(c.request) {
+	if free.fits(c.request.Requests) {
 		return fitsFree
 	}
 	if !c.preempts {
 		return fitsNot
 	}
-	for _, ph := range c.pl.placeholderRooms.Get(ni) {
-		if ph.priority < c.priority {
-			free.add(ph.request, 1)
+	for _, ph := range c.placeholders.Rooms(ni) {
+		if ph.Priority < c.priority {
+			free.add(ph.Requests, 1)
 		}
 	}
-	if free.fits(c.request) {
+	if free.fits(c.request.Requests) {
 		return fitsPreempting
 	}
 	return fitsNot
