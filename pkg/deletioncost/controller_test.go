@@ -141,10 +141,16 @@ func (h *harness) drain() {
 // eventually processes queued work as events arrive until the API shows want (bounded).
 func (h *harness) eventually(desc string, want map[string]string) {
 	h.t.Helper()
+	h.eventuallyRead(desc, (*harness).annotations, want)
+}
+
+// eventuallyRead is eventually for what read reads from the API.
+func (h *harness) eventuallyRead(desc string, read func(*harness) map[string]string, want map[string]string) {
+	h.t.Helper()
 	var last map[string]string
 	if err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
 		h.drain()
-		last = h.annotations()
+		last = read(h)
 		return cmp.Equal(want, last), nil
 	}); err != nil {
 		h.t.Fatalf("%s (-want +got):\n%s", desc, cmp.Diff(want, last))
@@ -164,22 +170,30 @@ func (h *harness) patches() int {
 // annotations returns each pod's deletion-cost and record annotations from the API.
 func (h *harness) annotations() map[string]string {
 	h.t.Helper()
+	return h.perPod(func(p *v1.Pod) string {
+		cost, hasCost := p.Annotations[costKey]
+		mark, hasMark := p.Annotations[markKey]
+		switch {
+		case !hasCost && !hasMark:
+			return "-"
+		case hasMark && cost == mark:
+			return "ours:" + cost
+		default:
+			return fmt.Sprintf("cost=%s,mark=%s", cost, mark)
+		}
+	})
+}
+
+// perPod maps each pod in the API to what describe says of it.
+func (h *harness) perPod(describe func(*v1.Pod) string) map[string]string {
+	h.t.Helper()
 	pods, err := h.client.CoreV1().Pods(testNS).List(h.ctx, metav1.ListOptions{})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	out := map[string]string{}
-	for _, p := range pods.Items {
-		cost, hasCost := p.Annotations[costKey]
-		mark, hasMark := p.Annotations[markKey]
-		switch {
-		case !hasCost && !hasMark:
-			out[p.Name] = "-"
-		case hasMark && cost == mark:
-			out[p.Name] = "ours:" + cost
-		default:
-			out[p.Name] = fmt.Sprintf("cost=%s,mark=%s", cost, mark)
-		}
+	for i := range pods.Items {
+		out[pods.Items[i].Name] = describe(&pods.Items[i])
 	}
 	return out
 }

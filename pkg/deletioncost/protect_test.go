@@ -1,14 +1,11 @@
 package deletioncost
 
 import (
-	"context"
 	"testing"
-	"time"
 
-	"github.com/google/go-cmp/cmp"
+	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/policy"
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
@@ -48,45 +45,31 @@ func TestDecideProtection(t *testing.T) {
 // protection reads each pod's do-not-disrupt from the API: "ours", "user:<value>" or "-".
 func (h *harness) protection() map[string]string {
 	h.t.Helper()
-	pods, err := h.client.CoreV1().Pods(testNS).List(h.ctx, metav1.ListOptions{})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, p := range pods.Items {
+	return h.perPod(func(p *v1.Pod) string {
 		value, has := p.Annotations[dndKey]
 		_, marked := p.Annotations[dndMarkKey]
 		switch {
 		case has && marked && value == "true":
-			out[p.Name] = "ours"
+			return "ours"
 		case has:
-			out[p.Name] = "user:" + value
+			return "user:" + value
 		case marked:
-			out[p.Name] = "mark only"
-		default:
-			out[p.Name] = "-"
+			return "mark only"
 		}
-	}
-	return out
+		return "-"
+	})
 }
 
 func (h *harness) eventuallyProtected(desc string, want map[string]string) {
 	h.t.Helper()
-	var last map[string]string
-	if err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
-		h.drain()
-		last = h.protection()
-		return cmp.Equal(want, last), nil
-	}); err != nil {
-		h.t.Fatalf("%s (-want +got):\n%s", desc, cmp.Diff(want, last))
-	}
+	h.eventuallyRead(desc, (*harness).protection, want)
 }
 
 // TestControllerProtectsPolicyReplicas: with an on-demand base of 2, the two on-demand
 // replicas kept longest (one per node first: each on-demand node is its own pool) carry
 // karpenter.sh/do-not-disrupt (Karpenter's consolidation would otherwise move them to spot,
-// as it does not know the policy); a third on-demand replica and the spot ones do not. When a protected replica goes, the next on-demand one takes its
-// place; a do-not-disrupt the user set is never touched; when the policy is gone, the
+// as it does not know the policy); a third on-demand replica and the spot ones do not. When
+// a protected replica goes, the next on-demand one takes its place; a do-not-disrupt the user set is never touched; when the policy is gone, the
 // controller's own are removed. Off by default (ProtectPolicyReplicas false): nothing is written.
 func TestControllerProtectsPolicyReplicas(t *testing.T) {
 	base := withAnnotations(policy.OnDemandBaseAnnotation, "2")
