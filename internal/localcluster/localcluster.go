@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -481,12 +480,17 @@ func kwokStages(binDir, dir string, podReadyDelay, nodeReadyDelay, nodeReadyJitt
 		return "", err
 	}
 	stages := string(data)
-	delay := func(stage string, d, jitter time.Duration) error {
+	// delay gives the stage a delay of d (drawn up to d + jitter), counted from the time the
+	// jq expression from yields when it yields one (else from kwok's last sight of the object).
+	delay := func(stage string, d, jitter time.Duration, from string) error {
 		anchor := "  name: " + stage + "\nspec:\n"
 		if !strings.Contains(stages, anchor) {
 			return fmt.Errorf("%s has no %s stage to delay", path, stage)
 		}
 		spec := fmt.Sprintf("  delay:\n    durationMilliseconds: %d\n", d.Milliseconds())
+		if from != "" {
+			spec += fmt.Sprintf("    durationFrom:\n      jq:\n        expression: '%s'\n", from)
+		}
 		if jitter > 0 {
 			// kwok draws the delay uniformly between the two values.
 			spec += fmt.Sprintf("    jitterDurationMilliseconds: %d\n", (d + jitter).Milliseconds())
@@ -495,14 +499,12 @@ func kwokStages(binDir, dir string, podReadyDelay, nodeReadyDelay, nodeReadyJitt
 		return nil
 	}
 	if podReadyDelay > 0 {
-		if err := delay("pod-ready", podReadyDelay, 0); err != nil {
+		if err := delay("pod-ready", podReadyDelay, 0, podReadyFromBinding(podReadyDelay)); err != nil {
 			return "", err
 		}
-		stages = strings.Replace(stages, "    durationMilliseconds: "+strconv.FormatInt(podReadyDelay.Milliseconds(), 10)+"\n",
-			"    durationMilliseconds: "+strconv.FormatInt(podReadyDelay.Milliseconds(), 10)+"\n"+podReadyFromBinding(podReadyDelay), 1)
 	}
 	if nodeReadyDelay > 0 || nodeReadyJitter > 0 {
-		if err := delay("node-initialize", nodeReadyDelay, nodeReadyJitter); err != nil {
+		if err := delay("node-initialize", nodeReadyDelay, nodeReadyJitter, ""); err != nil {
 			return "", err
 		}
 	}
@@ -510,18 +512,18 @@ func kwokStages(binDir, dir string, podReadyDelay, nodeReadyDelay, nodeReadyJitt
 	return out, os.WriteFile(out, []byte(stages), 0o600)
 }
 
-// podReadyFromBinding counts a pod's start-up delay from its binding (the PodScheduled
-// condition's time), as a kubelet starts a container once it sees the binding. kwok counts a
-// delay from the last update it saw of the object, so without this every write to a pod in
-// the meantime (a controller's annotation) restarts its start-up: measured, writes of
-// spot-rebalancer's deletion-cost controller during a failback made 10 of 87 replacements
-// wait 11-15 s instead of 5, a cost no kubelet has. The condition's time has whole seconds:
-// half a second is added, so that the delay is right on average (the plain delay remains the
-// fallback for a pod without the condition).
+// podReadyFromBinding is the jq expression that counts a pod's start-up delay d from its
+// binding (the PodScheduled condition's time), as a kubelet starts a container once it sees
+// the binding. kwok counts a delay from the last update it saw of the object, so without this
+// every write to a pod in the meantime (a controller's annotation) restarts its start-up:
+// measured, writes of spot-rebalancer's deletion-cost controller during a failback made 10 of
+// 87 replacements wait 11-15 s instead of 5, a cost no kubelet has. The condition's time has
+// whole seconds: half a second is added, so that the delay is right on average (the plain
+// delay remains the fallback for a pod without the condition).
 func podReadyFromBinding(d time.Duration) string {
 	d += 500 * time.Millisecond
 	whole, frac := int64(d/time.Second), (d % time.Second).Milliseconds()
-	return fmt.Sprintf("    durationFrom:\n      jq:\n        expression: '.status.conditions[]? | select(.type == \"PodScheduled\" and .status == \"True\") | .lastTransitionTime | fromdateiso8601 + %d | todateiso8601 | sub(\"Z$\"; \".%03dZ\")'\n", whole, frac)
+	return fmt.Sprintf(`.status.conditions[]? | select(.type == "PodScheduled" and .status == "True") | .lastTransitionTime | fromdateiso8601 + %d | todateiso8601 | sub("Z$"; ".%03dZ")`, whole, frac)
 }
 
 // AnyExited fails when one of the processes has exited, with the end of its log: a run
