@@ -67,7 +67,7 @@ type Options struct {
 	// reclaimed most (DesiredWithReclaims). Optional.
 	Reclaims capacity.ReclaimSource
 	// ProtectPolicyReplicas: the pods that hold their capacity policy's on-demand base on
-	// non-reclaimable capacity carry karpenter.sh/do-not-disrupt (Placement.HoldsBase), so that
+	// non-reclaimable capacity carry karpenter.sh/do-not-disrupt (Placement.HoldsPolicy), so that
 	// Karpenter's consolidation, which does not know the policy, does not move them to spot.
 	ProtectPolicyReplicas bool
 }
@@ -487,19 +487,17 @@ func (c *Controller) plan(ctx context.Context, pods []*v1.Pod) []change {
 			skipsTotal.WithLabelValues(SkipNodeUnknown).Inc()
 			continue
 		}
-		protect := decideProtection(pod.Annotations, c.protectPolicyReplicas && p.HoldsPolicy)
+		// Once Karpenter keeps the costs, the controller removes what it wrote; the policy's
+		// replicas are still protected from Karpenter's consolidation.
+		cost := &p.Cost
 		if c.Yielded() {
-			// Karpenter keeps the costs: remove what the controller wrote; the policy's
-			// replicas are still protected from Karpenter's consolidation.
-			if act, _, _ := decide(pod.Annotations, nil); act != actionNone || protect != actionNone {
-				out = append(out, change{pod: pod, act: act, protect: protect, class: p.Class})
-			}
-			continue
+			cost = nil
 		}
-		act, value, skip := decide(pod.Annotations, &p.Cost)
-		if skip != "" {
+		act, value, skip := decide(pod.Annotations, cost)
+		if skip != "" && cost != nil {
 			skipsTotal.WithLabelValues(skip).Inc()
 		}
+		protect := decideProtection(pod.Annotations, c.protectPolicyReplicas && p.HoldsPolicy)
 		if act != actionNone || protect != actionNone {
 			out = append(out, change{pod: pod, act: act, value: value, protect: protect, class: p.Class})
 		}
@@ -697,26 +695,30 @@ func (c *Controller) write(ctx context.Context, ch change) error {
 	if err := c.limiter.Wait(ctx); err != nil {
 		return err
 	}
+	// The patch, and what the pod's marks read once it is applied (isPending waits for that).
 	annotations := map[string]any{}
+	_, protected := ch.pod.Annotations[wellknown.ManagedDoNotDisruptAnnotation]
+	after := pendingWrite{resourceVersion: ch.pod.ResourceVersion, value: ch.pod.Annotations[wellknown.ManagedDeletionCostAnnotation], protected: protected}
 	op := "set"
 	switch ch.act {
 	case actionSet:
 		annotations[wellknown.PodDeletionCostAnnotation], annotations[wellknown.ManagedDeletionCostAnnotation] = ch.value, ch.value
+		after.value = ch.value
 	case actionRemove:
 		op = "remove"
 		annotations[wellknown.PodDeletionCostAnnotation], annotations[wellknown.ManagedDeletionCostAnnotation] = nil, nil
+		after.value = ""
 	}
-	_, protected := ch.pod.Annotations[wellknown.ManagedDoNotDisruptAnnotation]
 	switch ch.protect {
 	case actionSet:
-		protected = true
 		annotations[wellknown.KarpenterDoNotDisruptAnnotation], annotations[wellknown.ManagedDoNotDisruptAnnotation] = "true", "true"
+		after.protected = true
 	case actionRemove:
-		protected = false
 		if ch.act == actionNone {
 			op = "remove"
 		}
 		annotations[wellknown.KarpenterDoNotDisruptAnnotation], annotations[wellknown.ManagedDoNotDisruptAnnotation] = nil, nil
+		after.protected = false
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
 		"resourceVersion": ch.pod.ResourceVersion,
@@ -730,11 +732,7 @@ func (c *Controller) write(ctx context.Context, ch change) error {
 	case err == nil:
 		writesTotal.WithLabelValues(op, "success").Inc()
 		c.mu.Lock()
-		value := ch.value
-		if ch.act == actionNone {
-			value = ch.pod.Annotations[wellknown.ManagedDeletionCostAnnotation]
-		}
-		c.pending[ch.pod.UID] = pendingWrite{resourceVersion: ch.pod.ResourceVersion, value: value, protected: protected}
+		c.pending[ch.pod.UID] = after
 		c.mu.Unlock()
 		switch {
 		case ch.act == actionSet:

@@ -12,7 +12,7 @@ var (
 	writesTotal = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace:      "spot_scheduler",
 		Name:           "deletion_cost_writes_total",
-		Help:           "Pod deletion-cost writes (patches) made by the deletion-cost controller, by operation (set, remove) and result.",
+		Help:           "Pod writes (patches) made by the deletion-cost controller, by operation (set, remove) and result: a pod's deletion cost, with or without the do-not-disrupt of a capacity policy's replicas, or that protection alone.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"operation", "result"})
 	skipsTotal = metrics.NewCounterVec(&metrics.CounterOpts{
