@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -258,11 +259,7 @@ func meanOf(eps []*Episode, f func(*Episode) float64, format string) string {
 	for _, e := range eps {
 		xs = append(xs, f(e))
 	}
-	m := 0.0
-	for _, x := range xs {
-		m += x / float64(len(xs))
-	}
-	out := fmt.Sprintf(format, m)
+	out := fmt.Sprintf(format, mean(xs))
 	if len(xs) > 1 {
 		lo, hi := slices.Min(xs), slices.Max(xs)
 		out += fmt.Sprintf(" ("+format+"-"+format+")", lo, hi)
@@ -311,7 +308,9 @@ func beyondDollars(s *Shape, eps []*Episode) float64 {
 func fewest(eps []*Episode) string {
 	worst, name := 2.0, ""
 	for _, e := range eps {
-		for w, n := range e.Fewest {
+		// By name, so that a tie goes to the same workload in every report.
+		for _, w := range slices.Sorted(maps.Keys(e.Fewest)) {
+			n := e.Fewest[w]
 			if d := e.Desired[w]; d > 0 && float64(n)/float64(d) < worst {
 				worst, name = float64(n)/float64(d), fmt.Sprintf("%d/%d (%s)", n, d, w)
 			}

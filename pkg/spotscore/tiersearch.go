@@ -271,7 +271,8 @@ func (c *localCheck) fit(ni fwk.NodeInfo) fit {
 	// The filters count nominated pods of equal or higher priority as running.
 	for _, p := range c.pl.handle.NominatedPodsForNode(node.Name) {
 		if p.GetPod().UID != c.pod.UID && corev1helpers.PodPriority(p.GetPod()) >= c.priority {
-			free.add(requestOf(p.GetPod()).Requests, -1)
+			r, _ := ranking.RequestsOf(p.GetPod())
+			free.add(r, -1)
 		}
 	}
 	if free.fits(c.request.Requests) {
