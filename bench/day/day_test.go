@@ -306,11 +306,53 @@ func TestCheckAccounting(t *testing.T) {
 }
 
 func TestChains(t *testing.T) {
-	got := Chains(append(append([]string{}, Library...), Stress...), 2)
+	// Without costs: pairs dealt in turn.
+	got := Chains(append(append([]string{}, Library...), Stress...), 2, nil)
 	want := [][]string{
 		{ScaleUp, ScaleDown, ReclaimPoolShort, ReturnPoolShort, ReclaimAll, ReturnAll},
 		{ReclaimPool, ReturnPool, ReclaimZone, ReturnZone},
 	}
+	checkChains(t, got, want)
+	if one := Chains(Library, 1, nil); len(one) != 1 || len(one[0]) != len(Library) {
+		t.Errorf("one chain: %v", one)
+	}
+	// With the costs measured (Karpenter's, 2026-12-07): dealt in turn, the zone pair (the
+	// costliest) and the pool pair share a chain of 2776 s against 1980 s; balanced, the
+	// longest chain is the zone and scale pairs', 2442 s.
+	s := Default()
+	quiet := s.Quiet.Seconds()
+	measured := map[string]float64{ScaleUp: 89, ScaleDown: 793, ReclaimPool: 200, ReturnPool: 1016,
+		ReclaimPoolShort: 158, ReturnPoolShort: 940, ReclaimZone: 360, ReturnZone: 1200}
+	var runs []*Run
+	for _, strategy := range []string{Karpenter, SpotScheduler} {
+		r := &Run{Strategy: strategy}
+		for _, kind := range Library {
+			d := measured[kind]
+			if strategy == SpotScheduler {
+				d /= 2
+			}
+			r.Episodes = append(r.Episodes, Episode{Kind: kind, Duration: d})
+		}
+		runs = append(runs, r)
+	}
+	cost := EpisodeCosts(s, runs)
+	if got := cost(ReturnZone); got != 1200+quiet {
+		t.Errorf("return-zone costs %v, want the slowest strategy's %v", got, 1200+quiet)
+	}
+	if got := cost(ReclaimAll); got <= quiet {
+		t.Errorf("an episode never measured costs %v, want the mean of those measured", got)
+	}
+	checkChains(t, Chains(Library, 2, cost), [][]string{
+		{ScaleUp, ScaleDown, ReclaimZone, ReturnZone},
+		{ReclaimPool, ReturnPool, ReclaimPoolShort, ReturnPoolShort},
+	})
+	if got := EpisodeCosts(s, nil)(ReturnZone); got != 1 {
+		t.Errorf("with no runs an episode costs %v, want 1 (pairs dealt in turn)", got)
+	}
+}
+
+func checkChains(t *testing.T, got, want [][]string) {
+	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("chains %v, want %v", got, want)
 	}
@@ -318,9 +360,6 @@ func TestChains(t *testing.T) {
 		if strings.Join(got[i], ",") != strings.Join(want[i], ",") {
 			t.Errorf("chain %d: %v, want %v", i, got[i], want[i])
 		}
-	}
-	if one := Chains(Library, 1); len(one) != 1 || len(one[0]) != len(Library) {
-		t.Errorf("one chain: %v", one)
 	}
 }
 

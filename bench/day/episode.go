@@ -1,6 +1,7 @@
 package day
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -34,23 +35,93 @@ var Library = []string{ScaleUp, ScaleDown, ReclaimPool, ReturnPool, ReclaimPoolS
 var Stress = []string{ReclaimAll, ReturnAll}
 
 // Chains splits episodes into n chains to run on clusters side by side, dealing whole pairs
-// (a reclaim with its return, the scale-up with the scale-down) in turn, in library order.
-func Chains(episodes []string, n int) [][]string {
-	var pairs [][]string
+// (a reclaim with its return, the scale-up with the scale-down): the costliest pair first, each
+// to the chain with the least cost so far (so the slowest chain, which sets the invocation's
+// wall time, is as short as the costs allow); a chain runs its pairs in library order. cost
+// gives an episode's expected seconds (EpisodeCosts); nil deals every pair the same cost, in
+// turn.
+func Chains(episodes []string, n int, cost func(kind string) float64) [][]string {
+	type pair struct {
+		episodes []string
+		index    int
+		cost     float64
+	}
+	var pairs []pair
 	for i := 0; i < len(episodes); i++ {
+		p := pair{episodes: episodes[i : i+1], index: len(pairs)}
 		if i+1 < len(episodes) && (IsReclaim(episodes[i]) && episodes[i+1] == ReturnOf(episodes[i]) || episodes[i] == ScaleUp && episodes[i+1] == ScaleDown) {
-			pairs = append(pairs, episodes[i:i+2])
+			p.episodes = episodes[i : i+2]
 			i++
-			continue
 		}
-		pairs = append(pairs, episodes[i:i+1])
+		for _, e := range p.episodes {
+			if cost != nil {
+				p.cost += cost(e)
+			} else {
+				p.cost++
+			}
+		}
+		pairs = append(pairs, p)
 	}
 	n = max(1, min(n, len(pairs)))
+	order := slices.Clone(pairs)
+	slices.SortStableFunc(order, func(a, b pair) int { return cmp.Compare(b.cost, a.cost) })
+	load := make([]float64, n)
+	dealt := make([][]pair, n)
+	for _, p := range order {
+		c := 0
+		for i := range load {
+			if load[i] < load[c] {
+				c = i
+			}
+		}
+		load[c] += p.cost
+		dealt[c] = append(dealt[c], p)
+	}
 	chains := make([][]string, n)
-	for i, p := range pairs {
-		chains[i%n] = append(chains[i%n], p...)
+	for c, ps := range dealt {
+		slices.SortFunc(ps, func(a, b pair) int { return cmp.Compare(a.index, b.index) })
+		for _, p := range ps {
+			chains[c] = append(chains[c], p.episodes...)
+		}
 	}
 	return chains
+}
+
+// EpisodeCosts estimates an episode's seconds on a cluster from earlier runs: the slowest
+// strategy's mean duration plus the quiet window that ends it (the settle wait every episode
+// pays); an episode no run measured costs the mean of those measured (every episode the same
+// when none was).
+func EpisodeCosts(s *Shape, runs []*Run) func(kind string) float64 {
+	sum, count := map[string]map[string]float64{}, map[string]map[string]float64{}
+	for _, r := range runs {
+		if sum[r.Strategy] == nil {
+			sum[r.Strategy], count[r.Strategy] = map[string]float64{}, map[string]float64{}
+		}
+		for _, ep := range r.Episodes {
+			sum[r.Strategy][ep.Kind] += ep.Duration
+			count[r.Strategy][ep.Kind]++
+		}
+	}
+	slowest := map[string]float64{}
+	for strategy, kinds := range sum {
+		for kind, total := range kinds {
+			slowest[kind] = max(slowest[kind], total/count[strategy][kind]+s.Quiet.Seconds())
+		}
+	}
+	fallback := 1.0
+	if len(slowest) > 0 {
+		fallback = 0
+		for _, c := range slowest {
+			fallback += c
+		}
+		fallback /= float64(len(slowest))
+	}
+	return func(kind string) float64 {
+		if c, ok := slowest[kind]; ok {
+			return c
+		}
+		return fallback
+	}
 }
 
 // Step is one episode's action on the cluster.

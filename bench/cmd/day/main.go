@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,8 +30,8 @@ func main() {
 	var (
 		strategies  = flag.String("strategies", day.Karpenter+","+day.SpotScheduler, "Comma-separated strategies to run: "+strings.Join(day.AllStrategies, ", ")+" (none: only report the saved runs).")
 		reps        = flag.Int("repetitions", 1, "Runs of each strategy in this invocation.")
-		chains      = flag.Int("chains", 2, "Split each repetition's episodes into this many chains, each on its own cluster (whole reclaim/return and scale pairs).")
-		parallel    = flag.Int("parallel", 4, "Clusters run side by side.")
+		chains      = flag.String("chains", "2,karpenter=4", "Split each repetition's episodes into chains, each on its own cluster (whole reclaim/return and scale pairs, balanced by the episode times of earlier runs in --out): a count for every strategy, and strategy=count for one (Karpenter's returns run longest).")
+		parallel    = flag.Int("parallel", 6, "Clusters run side by side.")
 		stress      = flag.Bool("stress", false, "Also run the all-spot reclaim and its return.")
 		only        = flag.String("episodes", "", "Comma-separated episodes to run instead of the library (and --stress): "+strings.Join(append(slices.Clone(day.Library), day.Stress...), ", ")+".")
 		shapeName   = flag.String("shape", "default", "Cluster shape: default or smoke.")
@@ -54,7 +55,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, strategies string, reps, chains, parallel int, stress bool, only string, shapeName, out, logs string, verbosity int, binDir, karpenterDir, scheduler, rebalancer, config, descheduler string) error {
+func run(ctx context.Context, strategies string, reps int, chains string, parallel int, stress bool, only string, shapeName, out, logs string, verbosity int, binDir, karpenterDir, scheduler, rebalancer, config, descheduler string) error {
 	began := time.Now()
 	var shape *day.Shape
 	switch shapeName {
@@ -65,8 +66,8 @@ func run(ctx context.Context, strategies string, reps, chains, parallel int, str
 	default:
 		return fmt.Errorf("--shape=%q is not one of default, smoke", shapeName)
 	}
-	if reps < 1 || parallel < 1 || chains < 1 {
-		return fmt.Errorf("--repetitions, --chains and --parallel must be at least 1")
+	if reps < 1 || parallel < 1 {
+		return fmt.Errorf("--repetitions and --parallel must be at least 1")
 	}
 	if verbosity < 1 || verbosity > 10 {
 		return fmt.Errorf("--verbosity=%d: want 1 to 10", verbosity)
@@ -79,6 +80,10 @@ func run(ctx context.Context, strategies string, reps, chains, parallel int, str
 		if err := day.ValidStrategy(s); err != nil {
 			return fmt.Errorf("--strategies: %w", err)
 		}
+	}
+	chainsOf, err := parseChains(chains)
+	if err != nil {
+		return err
 	}
 	episodes := slices.Clone(day.Library)
 	if stress {
@@ -100,7 +105,6 @@ func run(ctx context.Context, strategies string, reps, chains, parallel int, str
 		}
 		descheduler = strings.TrimSpace(string(b))
 	}
-	var err error
 	if binDir, err = localcluster.ResolveBinDir(binDir); err != nil {
 		return err
 	}
@@ -119,10 +123,15 @@ func run(ctx context.Context, strategies string, reps, chains, parallel int, str
 		episodes []string
 	}
 	invocation := began.UTC().Format("20060102T150405")
+	// Earlier runs tell what each episode costs, so the chains come out even.
+	earlier, err := day.LoadRuns(out, shape.Name)
+	if err != nil {
+		return err
+	}
 	var jobs []job
 	for r := 1; r <= reps; r++ {
-		for c, eps := range day.Chains(episodes, chains) {
-			for _, s := range names {
+		for _, s := range names {
+			for c, eps := range day.Chains(episodes, chainsOf(s), day.EpisodeCosts(shape, earlier)) {
 				jobs = append(jobs, job{s, r, c, eps})
 			}
 		}
@@ -176,4 +185,33 @@ func run(ctx context.Context, strategies string, reps, chains, parallel int, str
 		return fmt.Errorf("%d of %d runs failed", len(errs), len(jobs))
 	}
 	return nil
+}
+
+// parseChains reads --chains: a count for every strategy and strategy=count for one.
+func parseChains(v string) (func(strategy string) int, error) {
+	all, per := 1, map[string]int{}
+	for _, part := range strings.Split(v, ",") {
+		name, count, named := strings.Cut(strings.TrimSpace(part), "=")
+		if !named {
+			count, name = name, ""
+		}
+		n, err := strconv.Atoi(count)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--chains: %q: want a count of at least 1, or strategy=count (strategies: %s)", part, strings.Join(day.AllStrategies, ", "))
+		}
+		if !named {
+			all = n
+			continue
+		}
+		if err := day.ValidStrategy(name); err != nil {
+			return nil, fmt.Errorf("--chains: %w", err)
+		}
+		per[name] = n
+	}
+	return func(strategy string) int {
+		if n, ok := per[strategy]; ok {
+			return n
+		}
+		return all
+	}, nil
 }
