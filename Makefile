@@ -64,7 +64,7 @@ test-integration: build ## Integration tests only.
 
 bench: bench-strategies bench-throughput bench-failback bench-plan ## All benchmarks (docs/benchmarks.md), ~55 min: strategies with Karpenter (~25 min), throughput at 1000 and 5000 nodes against upstream 1.34 and 1.37 (~20 min), failback at 500 nodes (~8 min), planning (~1 min).
 
-bench-day: build ## The real-day benchmark (docs/benchmarks.md): karpenter and spot-scheduler run the episode library in real time, each repetition split in two chains on four clusters side by side, with Karpenter adding every node (60-64 min); DAY_ARGS="--strategies=karpenter,karpenter-balanced,aks-recipe,spot-scheduler,spot-scheduler-policy --repetitions=3 --stress" for more. Runs accumulate in bench/results/day/runs; the reports (summary.txt, results.md, PNGs) compose days from all of them.
+bench-day: build ## The real-day benchmark (docs/benchmarks.md): karpenter and spot-scheduler run the episode library in real time, each repetition split in chains (two for spot-scheduler, four for karpenter) on six clusters side by side, with Karpenter adding every node (42 min 28 s measured; see docs/benchmarks.md); DAY_ARGS="--strategies=karpenter,karpenter-balanced,aks-recipe,spot-scheduler,spot-scheduler-policy --repetitions=3 --stress" for more. Runs accumulate in bench/results/day/runs; the reports (summary.txt, results.md, PNGs) compose days from all of them.
 	SPOT_SCHEDULER_BIN_DIR="$$(hack/build-control-plane.sh)" SPOT_SCHEDULER_KARPENTER_DIR="$$(hack/build-karpenter.sh)" \
 	  go run ./bench/cmd/day $(DAY_ARGS)
 
