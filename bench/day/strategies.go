@@ -159,8 +159,9 @@ func (r *runner) startComponents() error {
 		if err := start("spot-scheduler", o.SchedulerBinary, "--config="+cfg, "--bind-address=127.0.0.1", "--secure-port=0", verbosity); err != nil {
 			return err
 		}
-		// Every timer of the rebalancer at its default.
-		return start("spot-rebalancer", o.RebalancerBinary, "--scheduler-config="+cfg, "--secure-port=0", verbosity)
+		// Every timer of the rebalancer at its default; packing within a tier on, as
+		// docs/install.md recommends with Karpenter (rebalancer.failback.packWithinTier).
+		return start("spot-rebalancer", o.RebalancerBinary, "--scheduler-config="+cfg, "--secure-port=0", "--pack-within-tier", verbosity)
 	}
 	cfg, err := write("kube-scheduler-config.yaml", fmt.Sprintf(strategy.DefaultSchedulerConfig, c.Kubeconfig))
 	if err != nil {

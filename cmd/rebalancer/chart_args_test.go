@@ -2,10 +2,12 @@ package main
 
 import (
 	"io"
+	"slices"
 	"testing"
 
 	"github.com/spf13/pflag"
 	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/spot-scheduler/spot-scheduler/test/chart"
 )
@@ -22,9 +24,12 @@ func TestChartArgsParse(t *testing.T) {
 	for _, tc := range []struct {
 		name, deployment, lease string
 		args                    []string
+		// pack: rebalancer.failback.packWithinTier, off by default; on, the rebalancer's
+		// ClusterRole lets it update nodes (the packing taint), and only then.
+		pack bool
 	}{
-		{"defaults", "spot-spot-scheduler-rebalancer", "spot-spot-scheduler-rebalancer", nil},
-		{"all options", "spot-rebalancer", "spot-rebalancer-all", []string{"-f", chart.AllOptionsValues}},
+		{"defaults", "spot-spot-scheduler-rebalancer", "spot-spot-scheduler-rebalancer", nil, false},
+		{"all options", "spot-rebalancer", "spot-rebalancer-all", []string{"-f", chart.AllOptionsValues}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := chart.Render(t, "spot", "spot-system", tc.args...)
@@ -49,6 +54,17 @@ func TestChartArgsParse(t *testing.T) {
 			})
 			if err := o.validate(); err != nil {
 				t.Errorf("the chart's args %v are invalid: %v", args, err)
+			}
+			if o.rebalance.opts.PackWithinTier != tc.pack {
+				t.Errorf("the chart's --pack-within-tier is %v, want %v", o.rebalance.opts.PackWithinTier, tc.pack)
+			}
+			var role rbacv1.ClusterRole
+			chart.Into(t, r.Get(t, "ClusterRole", tc.deployment), &role)
+			updatesNodes := slices.ContainsFunc(role.Rules, func(rule rbacv1.PolicyRule) bool {
+				return slices.Contains(rule.Resources, "nodes") && slices.Contains(rule.Verbs, "update")
+			})
+			if updatesNodes != tc.pack {
+				t.Errorf("the rebalancer's ClusterRole lets it update nodes: %v, want %v (only to pack)", updatesNodes, tc.pack)
 			}
 			if le := o.leaderElection; le.ResourceNamespace != "spot-system" || le.ResourceName != tc.lease {
 				t.Errorf("the chart's rebalancer Lease is %s/%s, want the release's spot-system/%s", le.ResourceNamespace, le.ResourceName, tc.lease)

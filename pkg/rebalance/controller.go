@@ -88,6 +88,10 @@ type Controller struct {
 	// buffer asks the autoscaler for better-tier room after a failover (failbackbuffer.go).
 	buffer *failbackBuffer
 
+	// packReleased: nodes whose packing taint was removed while they held pods, and when
+	// (packtaint.go); only the pass loop reads and writes it.
+	packReleased map[string]time.Time
+
 	// Liveness (liveness.go): whether the loop runs, and when it last made progress.
 	liveMu       sync.Mutex
 	running      bool
@@ -110,6 +114,7 @@ func NewController(sim *simulator.Simulator, client kubernetes.Interface, factor
 		queue:        workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "rebalance", Clock: clk}),
 		recorder:     recorder,
 		evicted:      newEvictionLog(),
+		packReleased: map[string]time.Time{},
 	}
 	if c.opts.EvictionWorkers < 1 {
 		c.opts.EvictionWorkers = 1
@@ -298,6 +303,13 @@ func (c *Controller) Pass(ctx context.Context) (*PassResult, error) {
 	result := "error"
 	defer func() { passesTotal.WithLabelValues(result).Inc() }()
 
+	if c.opts.PackWithinTier && !c.opts.DryRun {
+		nodes, pods, err := c.list()
+		if err != nil {
+			return nil, err
+		}
+		c.releasePackingTaints(ctx, nodes, pods)
+	}
 	plan, err := c.plan(ctx)
 	if err != nil {
 		return nil, err
@@ -341,6 +353,7 @@ func (c *Controller) Pass(ctx context.Context) (*PassResult, error) {
 		}
 		todo = append(todo, fresh)
 	}
+	todo, res.Dropped = c.taintPackedNodes(ctx, todo, res.Dropped)
 	// Concurrently: within the budgets both plans respected, a thousand moves take the
 	// client's QPS limit, not a thousand round trips in a row.
 	reasons := make([]string, len(todo))
@@ -358,21 +371,29 @@ func (c *Controller) Pass(ctx context.Context) (*PassResult, error) {
 		skipsTotal.WithLabelValues(d.Reason).Inc()
 	}
 	result = "ok"
-	logger.Info("Rebalance pass", "planned", len(plan.Moves), "evicted", len(res.Evicted), "dropped", len(res.Dropped), "emptiedNodes", plan.EmptiedNodes)
+	logger.Info("Rebalance pass", "planned", len(plan.Moves), "evicted", len(res.Evicted), "dropped", len(res.Dropped), "emptiedNodes", plan.EmptiedNodes, "packedNodes", again.PackedNodes)
 	return res, nil
 }
 
-func (c *Controller) plan(ctx context.Context) (*Plan, error) {
+// list returns the informers' nodes and pods.
+func (c *Controller) list() ([]*v1.Node, []*v1.Pod, error) {
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pods, err := c.pods.List(labels.Everything())
+	return nodes, pods, err
+}
+
+func (c *Controller) plan(ctx context.Context) (*Plan, error) {
+	nodes, pods, err := c.list()
 	if err != nil {
 		return nil, err
 	}
 	start := c.clock.Now()
-	plan, err := PlanMoves(ctx, c.sim, nodes, pods, c.clock.Now(), c.opts.Options, c.disruptions(pods))
+	opts := c.opts.Options
+	opts.packBackoff = c.packBackoff
+	plan, err := PlanMoves(ctx, c.sim, nodes, pods, c.clock.Now(), opts, c.disruptions(pods))
 	planDuration.Observe(c.clock.Since(start).Seconds())
 	if err != nil {
 		return nil, err
@@ -441,9 +462,21 @@ func (c *Controller) evict(ctx context.Context, m Move) string {
 	class := c.sim.Model.Classify(target)
 	avoid := capacity.AvoidsSpot(pod)
 	source, err := c.nodes.Get(m.From)
+	if m.ForPacking {
+		// Tainted just now (taintPackedNodes): the informer's copy may not show it yet.
+		source, err = c.client.CoreV1().Nodes().Get(ctx, m.From, metav1.GetOptions{})
+	}
 	// A policy move may go to a worse or the same tier (pkg/rebalance/policy.go): both plans
-	// found it reducing the potential; the target must still be healthy.
-	if err != nil || class.AtRisk || (!m.ForPolicy && c.sim.Ranker.TierRank(class.Tier, avoid) >= c.sim.Ranker.TierRank(c.sim.Model.Classify(source).Tier, avoid)) {
+	// found it reducing the potential; a packing move goes to the same tier or a better one,
+	// from a node that carries the packing taint (pack.go); the target must still be healthy.
+	if err != nil || class.AtRisk {
+		return SkipChanged
+	}
+	toRank, fromRank := c.sim.Ranker.TierRank(class.Tier, avoid), c.sim.Ranker.TierRank(c.sim.Model.Classify(source).Tier, avoid)
+	switch {
+	case m.ForPacking && (toRank > fromRank || !HasPackingTaint(source)):
+		return SkipChanged
+	case !m.ForPolicy && !m.ForPacking && toRank >= fromRank:
 		return SkipChanged
 	}
 	uid := pod.UID
@@ -468,8 +501,11 @@ func (c *Controller) evict(ctx context.Context, m Move) string {
 	}
 	evictionsTotal.WithLabelValues(m.FromTier, m.ToTier).Inc()
 	why := ""
-	if m.ForPolicy {
+	switch {
+	case m.ForPolicy:
 		why = " (capacity policy)"
+	case m.ForPacking:
+		why = " (packing: node " + m.From + " empties)"
 	}
 	c.recorder.Eventf(pod, nil, v1.EventTypeNormal, "Rebalanced", "Evict",
 		"Moving from %s node %s to %s: node %s has room%s", m.FromTier, m.From, m.ToTier, m.To, why)

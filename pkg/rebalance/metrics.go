@@ -36,6 +36,14 @@ var (
 		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "plan_duration_seconds",
 		Help: "Time to plan one pass.", Buckets: metrics.ExponentialBuckets(0.001, 4, 10), StabilityLevel: metrics.ALPHA,
 	})
+	packedNodesTotal = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "packed_nodes_total",
+		Help: "Nodes the rebalancer tainted to empty them onto other nodes of their tier (--pack-within-tier).", StabilityLevel: metrics.ALPHA,
+	})
+	packingReleasedTotal = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: "spot_scheduler", Subsystem: "rebalance", Name: "packing_released_total",
+		Help: "Packing taints the rebalancer removed because a pod needed the room or the node kept pods.", StabilityLevel: metrics.ALPHA,
+	})
 	podsPerTier = metrics.NewGaugeVec(&metrics.GaugeOpts{
 		Namespace: "spot_scheduler", Name: "pods",
 		Help: "Running pods of spot-scheduler's profile per capacity tier and risk, as of the last pass.", StabilityLevel: metrics.ALPHA,
@@ -43,7 +51,7 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(passesTotal, passPanicsTotal, evictionsTotal, skipsTotal, plannedMoves, evictionsInFlight, planDuration, podsPerTier)
+	legacyregistry.MustRegister(passesTotal, passPanicsTotal, packedNodesTotal, packingReleasedTotal, evictionsTotal, skipsTotal, plannedMoves, evictionsInFlight, planDuration, podsPerTier)
 }
 
 // allSkipReasons lists every skip reason, so that each series exists (at zero) from the start.

@@ -28,6 +28,9 @@ type Move struct {
 	// of a worse tier than the source (a base pod back to on-demand) or of the same tier (a
 	// pool over its cap re-spread).
 	ForPolicy bool
+	// ForPacking: the move empties From within its band (pack.go); the target is of the same
+	// tier, and From carries the packing taint before the eviction.
+	ForPacking bool
 }
 
 // Skip records why a pod on a worse tier stays.
@@ -47,6 +50,8 @@ type Plan struct {
 	// EmptiedNodes are worse-tier nodes the plan empties entirely (DaemonSet and mirror pods
 	// aside), so that the autoscaler can remove them.
 	EmptiedNodes []string
+	// PackedNodes are nodes the plan empties onto others of the same band (pack.go).
+	PackedNodes []string
 }
 
 // SkipCounts counts skips by reason.
@@ -130,6 +135,9 @@ func PlanMoves(ctx context.Context, sim *simulator.Simulator, nodes []*v1.Node, 
 	}
 	pl.initPolicies(candidates)
 	if err := pl.run(ctx, candidates); err != nil {
+		return nil, err
+	}
+	if err := pl.pack(ctx, pods, candidates); err != nil {
 		return nil, err
 	}
 	return &pl.plan, nil
@@ -218,7 +226,7 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 		if s.blocking > 0 || !pl.budgetsAllow(s) {
 			continue
 		}
-		moves, err := pl.tryAll(ctx, s)
+		moves, err := pl.tryAll(ctx, s, pl.tryMove)
 		if err != nil {
 			return err
 		}
@@ -270,11 +278,12 @@ func (pl *planner) budgetsAllow(s *sourceNode) bool {
 	return true
 }
 
-// tryAll plans a move for every movable pod of the node, or none (undoing reservations).
-func (pl *planner) tryAll(ctx context.Context, s *sourceNode) ([]Move, error) {
+// tryAll plans a move (by try) for every movable pod of the node, or none (undoing
+// reservations).
+func (pl *planner) tryAll(ctx context.Context, s *sourceNode, try func(context.Context, *v1.Pod, string) (*Move, string, error)) ([]Move, error) {
 	var moves []Move
 	for _, pod := range s.movable {
-		move, _, err := pl.tryMove(ctx, pod, s.name)
+		move, _, err := try(ctx, pod, s.name)
 		if err != nil {
 			return nil, err
 		}
@@ -299,6 +308,16 @@ func (pl *planner) skip(pod *v1.Pod, reason string) {
 // tier, with the pod taken off its node, and reserves the room there. It returns the skip
 // reason when the pod stays.
 func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move, string, error) {
+	return pl.planMove(ctx, pod, from, false)
+}
+
+// tryPack is tryMove for packing (pack.go): the node may also be of from's band, and a pod
+// with a capacity policy may move when its workload's violations do not grow.
+func (pl *planner) tryPack(ctx context.Context, pod *v1.Pod, from string) (*Move, string, error) {
+	return pl.planMove(ctx, pod, from, true)
+}
+
+func (pl *planner) planMove(ctx context.Context, pod *v1.Pod, from string, packing bool) (*Move, string, error) {
 	workload, _ := capacity.WorkloadKey(pod)
 	switch {
 	case pl.inFlightLeft() <= 0:
@@ -314,6 +333,9 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 		order = pl.orderFor(pod, pl.decisionWithout(wp, from))
 		memo = ""
 	}
+	if packing {
+		memo = "" // the room found depends on the node being emptied
+	}
 	if memo != "" && workload != "" && pl.noRoom[memo] {
 		return nil, SkipNoBetterRoom, nil
 	}
@@ -327,7 +349,7 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 	}
 	restore := func() { source.AddPodInfo(mustPodInfo(pod)) }
 	// The scheduler sees the replacement pod unbound (the NodeName filter would pin it).
-	to, err := pl.bestTarget(ctx, simulator.Unbound(pod), from, order)
+	to, err := pl.bestTarget(ctx, simulator.Unbound(pod), from, order, packing)
 	if err != nil {
 		restore()
 		return nil, "", err
@@ -339,7 +361,7 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 		}
 		return nil, SkipNoBetterRoom, nil
 	}
-	if wp != nil && !pl.policyMoveReduces(pod, wp, from, to) {
+	if wp != nil && (packing && !pl.policyMoveKeeps(wp, from, to) || !packing && !pl.policyMoveReduces(pod, wp, from, to)) {
 		restore()
 		return nil, SkipPolicy, nil
 	}
@@ -354,7 +376,7 @@ func (pl *planner) tryMove(ctx context.Context, pod *v1.Pod, from string) (*Move
 	pl.evictions++
 	pl.evictionsPerWorkload[workload]++
 	pl.recordPolicyMove(pod, from, to, 1)
-	return &Move{Pod: pod, From: from, FromTier: pl.classes[from].TierName, To: to, ToTier: pl.classes[to].TierName, ForPolicy: wp != nil}, "", nil
+	return &Move{Pod: pod, From: from, FromTier: pl.classes[from].TierName, To: to, ToTier: pl.classes[to].TierName, ForPolicy: wp != nil && !packing, ForPacking: packing}, "", nil
 }
 
 // undo releases a planned move's reservation and puts the pod back on its node.
@@ -384,16 +406,21 @@ func (pl *planner) undo(m Move) error {
 
 // bestTarget is the node the scheduler would give pod among healthy nodes of a strictly
 // better band (for the pod's replacement: its tier order, capacity policy included) than
-// from's, best band first; "" when none fits.
-func (pl *planner) bestTarget(ctx context.Context, pod *v1.Pod, from string, order ranking.Order) (string, error) {
+// from's, or with sameBand of from's band too (from aside), best band first; "" when none
+// fits.
+func (pl *planner) bestTarget(ctx context.Context, pod *v1.Pod, from string, order ranking.Order, sameBand bool) (string, error) {
 	fromBand := order.HealthyBand(pl.classes[from])
+	bands := fromBand
+	if sameBand {
+		bands++
+	}
 	var better []string
 	for _, n := range pl.targets {
-		if order.HealthyBand(pl.classes[n.Name]) < fromBand {
+		if n.Name != from && order.HealthyBand(pl.classes[n.Name]) < bands {
 			better = append(better, n.Name)
 		}
 	}
-	byBand := ranking.GroupByBand(better, fromBand, func(n string) int { return order.HealthyBand(pl.classes[n]) })
+	byBand := ranking.GroupByBand(better, bands, func(n string) int { return order.HealthyBand(pl.classes[n]) })
 	return pl.session.BestNode(ctx, pod, byBand)
 }
 

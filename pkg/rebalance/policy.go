@@ -125,12 +125,23 @@ func (pl *planner) potentialOf(pod *v1.Pod, wp *workloadPolicy, c policy.Counts,
 // policyMoveReduces tells whether moving the pod from one node to another strictly reduces
 // the potential.
 func (pl *planner) policyMoveReduces(pod *v1.Pod, wp *workloadPolicy, from, to string) bool {
+	before := pl.potentialOf(pod, wp, wp.counts, pl.classes[from])
+	return pl.potentialOf(pod, wp, pl.countsAfterMove(wp, from, to), pl.classes[to]).less(before)
+}
+
+// countsAfterMove is the workload's replica counts with one moved from one node to another.
+func (pl *planner) countsAfterMove(wp *workloadPolicy, from, to string) policy.Counts {
 	fromClass, toClass := pl.classes[from], pl.classes[to]
-	before := pl.potentialOf(pod, wp, wp.counts, fromClass)
 	after := wp.counts.Clone()
 	after.Add(pl.sim.Model.Reclaimable(fromClass.Tier), fromClass.Pool, -1)
 	after.Add(pl.sim.Model.Reclaimable(toClass.Tier), toClass.Pool, 1)
-	return pl.potentialOf(pod, wp, after, toClass).less(before)
+	return after
+}
+
+// policyMoveKeeps tells whether moving the pod from one node to another of the same tier
+// leaves the workload's policy violations as they are or fewer (packing, pack.go).
+func (pl *planner) policyMoveKeeps(wp *workloadPolicy, from, to string) bool {
+	return wp.policy.Violation(pl.countsAfterMove(wp, from, to)).Total() <= wp.policy.Violation(wp.counts).Total()
 }
 
 // recordPolicyMove updates the workload's counts for a planned (sign 1) or undone (-1) move.

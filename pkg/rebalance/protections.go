@@ -52,6 +52,12 @@ type Options struct {
 	DisruptionBudget intstr.IntOrString
 	// MaxEvictionsInFlight bounds the evictions awaiting Ready replacements cluster-wide.
 	MaxEvictionsInFlight int
+	// PackWithinTier: when nothing else moves, empty one node per pass onto the other nodes
+	// of its band, so that the autoscaler can remove it (pack.go).
+	PackWithinTier bool
+	// packBackoff, set by the controller, tells the nodes not to pack again yet (their
+	// packing taint was removed while they still held pods).
+	packBackoff func(node string) bool
 }
 
 // DefaultDisruptionBudget: a quarter of a workload, as a Deployment's default maxUnavailable.

@@ -38,6 +38,11 @@ const (
 	// chart creates <fullname>-failback-buffer: negative priority, preemptionPolicy Never).
 	FailbackBufferPriorityClass = "spot-scheduler-failback-buffer"
 
+	// PackingTaintKey is the NoSchedule taint the rebalancer puts on a node it empties onto
+	// fuller nodes of the same tier (--pack-within-tier), so that no new pod lands there before
+	// the autoscaler removes it; the rebalancer removes the taint when pods need the room.
+	PackingTaintKey = "spot-scheduler.io/packing"
+
 	// RebalanceAnnotation set to "false" keeps the rebalancer away from a pod; so does any
 	// value that is not a boolean (the cautious reading of an opt-out).
 	RebalanceAnnotation = "spot-scheduler.io/rebalance"

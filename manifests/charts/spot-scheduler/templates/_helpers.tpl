@@ -215,6 +215,7 @@ subjects:
 - --max-evictions-in-flight={{ $c.failback.maxEvictionsInFlight }}
 - --eviction-workers={{ $c.failback.evictionWorkers }}
 - --allow-local-storage={{ $c.failback.allowLocalStorage }}
+- --pack-within-tier={{ and $c.failback.enabled $c.failback.packWithinTier }}
 - --failback-buffer={{ and $c.failback.enabled $c.failback.buffer.enabled }}
 - --failback-buffer-max-pods={{ $c.failback.buffer.maxPods }}
 - --failback-buffer-namespace={{ .Release.Namespace }}
