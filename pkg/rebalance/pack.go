@@ -32,17 +32,12 @@ func (pl *planner) pack(ctx context.Context, pods, candidates []*v1.Pod) error {
 		}
 	}
 	for _, s := range pl.packSources(pods, candidates) {
-		if !pl.budgetsAllow(s) {
-			continue
-		}
-		moves, err := pl.tryAll(ctx, s, pl.tryPack)
-		if err != nil {
+		emptied, err := pl.empty(ctx, s, pl.tryPack)
+		if err != nil || emptied {
+			if emptied {
+				pl.plan.PackedNodes = append(pl.plan.PackedNodes, s.name)
+			}
 			return err
-		}
-		if moves != nil {
-			pl.plan.Moves = append(pl.plan.Moves, moves...)
-			pl.plan.PackedNodes = append(pl.plan.PackedNodes, s.name)
-			return nil
 		}
 	}
 	return nil

@@ -260,7 +260,10 @@ func TestPassReleasesPackingTaints(t *testing.T) {
 func TestPassBacksOffAfterARelease(t *testing.T) {
 	taint := packingTaint
 	taint.TimeAdded = &metav1.Time{Time: now}
-	env := newControllerEnvWith(t, func(o *ControllerOptions) { o.PackWithinTier = true; o.DisruptionBudget = wholeBudget().DisruptionBudget },
+	env := newControllerEnvWith(t, func(o *ControllerOptions) {
+		o.PackWithinTier = true
+		o.DisruptionBudget = wholeBudget().DisruptionBudget
+	},
 		node("full", "4", spotLabels, taint), spotNode("other", "8"), pod("a", "web", "full", "1"), pod("b", "api", "other", "3.5"))
 	tainted := func() bool {
 		n, err := env.cs.CoreV1().Nodes().Get(env.ctx, "full", metav1.GetOptions{})

@@ -223,15 +223,14 @@ func (pl *planner) run(ctx context.Context, pods []*v1.Pod) error {
 	// Phase 1: nodes that can be emptied entirely, all or nothing.
 	done := map[string]bool{}
 	for _, s := range order {
-		if s.blocking > 0 || !pl.budgetsAllow(s) {
+		if s.blocking > 0 {
 			continue
 		}
-		moves, err := pl.tryAll(ctx, s, pl.tryMove)
+		emptied, err := pl.empty(ctx, s, pl.tryMove)
 		if err != nil {
 			return err
 		}
-		if moves != nil {
-			pl.plan.Moves = append(pl.plan.Moves, moves...)
+		if emptied {
 			pl.plan.EmptiedNodes = append(pl.plan.EmptiedNodes, s.name)
 			done[s.name] = true
 		}
@@ -276,6 +275,20 @@ func (pl *planner) budgetsAllow(s *sourceNode) bool {
 		}
 	}
 	return true
+}
+
+// empty plans a move (by try) for every movable pod of the node within the budgets, or none,
+// and reports whether it did.
+func (pl *planner) empty(ctx context.Context, s *sourceNode, try func(context.Context, *v1.Pod, string) (*Move, string, error)) (bool, error) {
+	if !pl.budgetsAllow(s) {
+		return false, nil
+	}
+	moves, err := pl.tryAll(ctx, s, try)
+	if err != nil || moves == nil {
+		return false, err
+	}
+	pl.plan.Moves = append(pl.plan.Moves, moves...)
+	return true, nil
 }
 
 // tryAll plans a move (by try) for every movable pod of the node, or none (undoing
