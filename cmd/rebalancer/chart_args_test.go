@@ -25,7 +25,7 @@ func TestChartArgsParse(t *testing.T) {
 		name, deployment, lease string
 		args                    []string
 		// pack: rebalancer.failback.packWithinTier, off by default; on, the rebalancer's
-		// ClusterRole lets it update nodes (the packing taint), and only then.
+		// ClusterRole lets it patch nodes (the packing taint), and only then.
 		pack bool
 	}{
 		{"defaults", "spot-spot-scheduler-rebalancer", "spot-spot-scheduler-rebalancer", nil, false},
@@ -60,11 +60,11 @@ func TestChartArgsParse(t *testing.T) {
 			}
 			var role rbacv1.ClusterRole
 			chart.Into(t, r.Get(t, "ClusterRole", tc.deployment), &role)
-			updatesNodes := slices.ContainsFunc(role.Rules, func(rule rbacv1.PolicyRule) bool {
-				return slices.Contains(rule.Resources, "nodes") && slices.Contains(rule.Verbs, "update")
+			patchesNodes := slices.ContainsFunc(role.Rules, func(rule rbacv1.PolicyRule) bool {
+				return slices.Contains(rule.Resources, "nodes") && slices.Contains(rule.Verbs, "patch")
 			})
-			if updatesNodes != tc.pack {
-				t.Errorf("the rebalancer's ClusterRole lets it update nodes: %v, want %v (only to pack)", updatesNodes, tc.pack)
+			if patchesNodes != tc.pack {
+				t.Errorf("the rebalancer's ClusterRole lets it patch nodes: %v, want %v (only to pack)", patchesNodes, tc.pack)
 			}
 			if le := o.leaderElection; le.ResourceNamespace != "spot-system" || le.ResourceName != tc.lease {
 				t.Errorf("the chart's rebalancer Lease is %s/%s, want the release's spot-system/%s", le.ResourceNamespace, le.ResourceName, tc.lease)

@@ -44,13 +44,13 @@ func (pl *planner) pack(ctx context.Context, pods, candidates []*v1.Pod) error {
 }
 
 // packSources are the healthy nodes, not already being packed nor just released from it,
-// whose every pod but DaemonSet
-// and mirror pods is the profile's and may move, least requested first.
+// whose every pod but DaemonSet and mirror pods is the profile's and may move, least
+// requested first.
 func (pl *planner) packSources(pods, candidates []*v1.Pod) []*sourceNode {
 	sources := map[string]*sourceNode{}
 	for _, n := range pl.targets {
 		if !HasPackingTaint(n) && (pl.opts.packBackoff == nil || !pl.opts.packBackoff(n.Name)) {
-			sources[n.Name] = &sourceNode{name: n.Name, rank: pl.classes[n.Name].Tier}
+			sources[n.Name] = &sourceNode{name: n.Name}
 		}
 	}
 	movable := map[*v1.Pod]bool{}

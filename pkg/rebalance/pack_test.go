@@ -181,7 +181,7 @@ func TestPassTaintsBeforeItEvictsToPack(t *testing.T) {
 	if len(res.Evicted) != 1 || res.Evicted[0].Pod.Name != "a" || !res.Evicted[0].ForPacking {
 		t.Fatalf("evicted %v dropped %v, want pod a packed off spot-1", res.Evicted, res.Dropped)
 	}
-	if diff := cmp.Diff([]string{"update nodes/", "create pods/eviction"}, mutatingActions(env.cs)); diff != "" {
+	if diff := cmp.Diff([]string{"patch nodes/", "create pods/eviction"}, mutatingActions(env.cs)); diff != "" {
 		t.Fatalf("mutating calls (-want +got):\n%s", diff)
 	}
 	n, err := env.cs.CoreV1().Nodes().Get(env.ctx, "spot-1", metav1.GetOptions{})

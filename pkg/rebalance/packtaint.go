@@ -7,8 +7,9 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
+	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
+	"k8s.io/kubernetes/pkg/controller"
 
 	"github.com/spot-scheduler/spot-scheduler/pkg/wellknown"
 )
@@ -33,14 +34,8 @@ func (c *Controller) packBackoff(node string) bool {
 // taintForPacking puts the packing taint on the node, so that no new pod (the evicted pods'
 // replacements among them) lands there while it empties.
 func (c *Controller) taintForPacking(ctx context.Context, name string) error {
-	return c.updateNode(ctx, name, func(n *v1.Node) bool {
-		if HasPackingTaint(n) {
-			return false
-		}
-		now := metav1.NewTime(c.clock.Now())
-		n.Spec.Taints = append(n.Spec.Taints, v1.Taint{Key: wellknown.PackingTaintKey, Effect: v1.TaintEffectNoSchedule, TimeAdded: &now})
-		return true
-	})
+	now := metav1.NewTime(c.clock.Now())
+	return controller.AddOrUpdateTaintOnNode(ctx, c.client, name, &v1.Taint{Key: wellknown.PackingTaintKey, Effect: v1.TaintEffectNoSchedule, TimeAdded: &now})
 }
 
 // releasePackingTaints removes the packing taint from nodes that are not going to empty:
@@ -85,12 +80,7 @@ func (c *Controller) releasePackingTaints(ctx context.Context, nodes []*v1.Node,
 		default:
 			continue
 		}
-		err := c.updateNode(ctx, n.Name, func(n *v1.Node) bool {
-			before := len(n.Spec.Taints)
-			n.Spec.Taints = slices.DeleteFunc(n.Spec.Taints, isPackingTaint)
-			return len(n.Spec.Taints) != before
-		})
-		if err != nil {
+		if err := controller.RemoveTaintOffNode(ctx, c.client, n.Name, nil, &n.Spec.Taints[i]); err != nil {
 			logger.Error(err, "Removing the packing taint", "node", n.Name)
 			continue
 		}
@@ -103,29 +93,9 @@ func (c *Controller) releasePackingTaints(ctx context.Context, nodes []*v1.Node,
 	}
 }
 
-// updateNode applies change to a fresh copy of the node and writes it when change reports a
-// difference, retrying on conflicts.
-func (c *Controller) updateNode(ctx context.Context, name string, change func(*v1.Node) bool) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		n, err := c.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if !change(n) {
-			return nil
-		}
-		_, err = c.client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
-		return err
-	})
-}
-
 func isUnschedulable(p *v1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == v1.PodScheduled {
-			return c.Status == v1.ConditionFalse && c.Reason == v1.PodReasonUnschedulable
-		}
-	}
-	return false
+	_, scheduled := podutil.GetPodCondition(&p.Status, v1.PodScheduled)
+	return scheduled != nil && scheduled.Status == v1.ConditionFalse && scheduled.Reason == v1.PodReasonUnschedulable
 }
 
 // taintPackedNodes taints the source of every packing move before any of its pods is

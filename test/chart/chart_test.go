@@ -113,9 +113,9 @@ func checkRBAC(t *testing.T, r *Rendered) {
 					if res == "secrets" {
 						t.Errorf("%s %s grants secrets: %+v", kind, u.GetName(), rule)
 					}
-					// Nodes are read only, but for the packing taint: update, by the rebalancer,
+					// Nodes are read only, but for the packing taint: patch, by the rebalancer,
 					// when it packs (rebalancer.failback.packWithinTier).
-					packingRule := packing && kind == "ClusterRole" && strings.HasSuffix(u.GetName(), "-rebalancer") && cmp.Equal(rule.Verbs, []string{"update"})
+					packingRule := packing && kind == "ClusterRole" && strings.HasSuffix(u.GetName(), "-rebalancer") && cmp.Equal(rule.Verbs, []string{"patch"})
 					if res == "nodes" && !cmp.Equal(rule.Verbs, []string{"get", "list", "watch"}) && !packingRule {
 						t.Errorf("%s %s writes nodes: %+v", kind, u.GetName(), rule)
 					}
