@@ -123,22 +123,104 @@ func TestNeededMovesOnReturn(t *testing.T) {
 
 func TestOptimumNodes(t *testing.T) {
 	s := Default()
-	cpu, _ := demandMilliCPU(s, false)
-	n := optimumNodes(s, false, nil)
-	if want := math.Ceil(float64(cpu) / 3900); n[Spot] != want || n[OnDemand] != 0 {
-		t.Errorf("off-peak optimum %v, want %v spot nodes only", n, want)
+	// 134.5 CPU off-peak and 190 at the peak, in pods of 0.5-2 CPU: 38 and 53 nodes of 3.9
+	// CPU with the pods whole (TestWholePodNodes), not the 35 and 49 that split pods would fill.
+	if n := optimumNodes(s, false, nil); n[Spot] != 38 || n[OnDemand] != 0 {
+		t.Errorf("off-peak optimum %v, want 38 spot nodes only", n)
+	}
+	// Spot's pools hold 39 nodes: the peak's other 14 on on-demand.
+	if n := optimumNodes(s, true, nil); n[Spot] != 39 || n[OnDemand] != 14 {
+		t.Errorf("peak optimum %v, want 39 spot and 14 on-demand", n)
 	}
 	all := map[string]bool{"spot-a": true, "spot-b": true, "spot-c": true}
-	n = optimumNodes(s, true, all)
-	peak, _ := demandMilliCPU(s, true)
-	if n[Spot] != 0 || n[OnDemand] != math.Ceil(float64(peak)/3900) {
-		t.Errorf("peak optimum without spot %v, want only on-demand (%d m)", n, peak)
+	if n := optimumNodes(s, true, all); n[Spot] != 0 || n[OnDemand] != 53 {
+		t.Errorf("peak optimum without spot %v, want 53 on-demand", n)
 	}
 	// One zone out: spot-c's 13 nodes, the rest on-demand.
-	n = optimumNodes(s, false, map[string]bool{"spot-a": true, "spot-b": true})
-	if n[Spot] != 13 || n[Spot]*3900+n[OnDemand]*3900 < float64(cpu) || (n[OnDemand]-1)*3900+13*3900 >= float64(cpu) {
-		t.Errorf("zone-1 out: %v for %d m", n, cpu)
+	if n := optimumNodes(s, false, map[string]bool{"spot-a": true, "spot-b": true}); n[Spot] != 13 || n[OnDemand] != 25 {
+		t.Errorf("zone-1 out: %v, want 13 spot and 25 on-demand", n)
 	}
+}
+
+// TestWholePodNodes: the bound is never above what a placement needs (brute force on small
+// sets, First Fit Decreasing on large ones) nor below the room the pods fill, and on the
+// benchmark's shapes it is exact: First Fit Decreasing meets it.
+func TestWholePodNodes(t *testing.T) {
+	for _, s := range []*Shape{Default(), Smoke()} {
+		for _, peak := range []bool{false, true} {
+			sizes := podSizes(s, peak)
+			lb, ffd := wholePodNodes(sizes, s.nodeMilliCPU()), firstFitDecreasing(sizes, s.nodeMilliCPU())
+			if lb != ffd {
+				t.Errorf("shape %s peak=%v: bound %d, First Fit Decreasing %d: the optimum is not exact", s.Name, peak, lb, ffd)
+			}
+		}
+	}
+	if got := wholePodNodes(podSizes(Default(), true), Default().nodeMilliCPU()); got != 53 {
+		t.Errorf("peak: %d nodes, want 53 (20 pods of 750 m let 20 nodes hold 3750 m, the others hold at most 3500 m)", got)
+	}
+	for _, tc := range []struct {
+		sizes map[int64]int
+		want  int
+	}{
+		{map[int64]int{2000: 3}, 3},          // no two share a node
+		{map[int64]int{1000: 7}, 3},          // 3 a node
+		{map[int64]int{500: 8}, 2},           // 3.5 CPU a node
+		{map[int64]int{500: 7, 750: 1}, 2},   // 4.25 CPU in two
+		{map[int64]int{1500: 2, 750: 1}, 1},  // 3.75 CPU in one
+		{map[int64]int{}, 0},                 // nothing to hold
+		{map[int64]int{1000: 0, 2000: 1}, 1}, // a size with no pod counts for nothing
+	} {
+		if got := wholePodNodes(tc.sizes, 3900); got != tc.want {
+			t.Errorf("%v: %d nodes, want %d", tc.sizes, got, tc.want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	choices := []int64{250, 500, 750, 1000, 1500, 2000, 2500, 3000}
+	for i := 0; i < 300; i++ {
+		sizes := map[int64]int{}
+		var pods []int64
+		for range 1 + rng.IntN(9) {
+			size := choices[rng.IntN(len(choices))]
+			sizes[size]++
+			pods = append(pods, size)
+		}
+		lb, exact := wholePodNodes(sizes, 3900), fewestNodes(pods, 3900)
+		total := int64(0)
+		for _, p := range pods {
+			total += p
+		}
+		if lb > exact || int64(lb)*3900 < total {
+			t.Fatalf("%v: bound %d, fewest %d, CPU %d m", sizes, lb, exact, total)
+		}
+		if ffd := firstFitDecreasing(sizes, 3900); ffd < exact {
+			t.Fatalf("%v: First Fit Decreasing %d below the fewest %d", sizes, ffd, exact)
+		}
+	}
+}
+
+// fewestNodes is the exact fewest nodes for a few pods, by trying every placement.
+func fewestNodes(pods []int64, capacity int64) int {
+	best := len(pods)
+	var place func(i int, free []int64)
+	place = func(i int, free []int64) {
+		if len(free) >= best {
+			return
+		}
+		if i == len(pods) {
+			best = len(free)
+			return
+		}
+		for j := range free {
+			if free[j] >= pods[i] {
+				free[j] -= pods[i]
+				place(i+1, free)
+				free[j] += pods[i]
+			}
+		}
+		place(i+1, append(free, capacity-pods[i]))
+	}
+	place(0, nil)
+	return best
 }
 
 // episodeConst is an episode that changes nothing: nodes constant for its duration.

@@ -107,6 +107,10 @@ func (rep *Report) SummaryLines() []string {
 				lines = append(lines, fmt.Sprintf("day rate=%g discount=%.0f %s/%s=%.2f lo=%.2f hi=%.2f evictions=%.2f deficit=%.2f reps=%d",
 					rate, d*100, name, Peer, e.Ratio, e.RatioLo, e.RatioHi, e.EvictionRatio, e.DeficitRatio, min(e.Reps, est[Peer].Reps)))
 			}
+			// The lowest $/day ratio any placement reaches on the same days.
+			if peer := est[Peer]; peer != nil {
+				lines = append(lines, fmt.Sprintf("day rate=%g discount=%.0f optimum/%s=%.2f", rate, d*100, Peer, peer.Optimum/peer.Dollars))
+			}
 		}
 	}
 	return append(lines, rep.allSpotLines()...)
@@ -192,7 +196,11 @@ func (rep *Report) Markdown(w io.Writer, header string) {
 		}
 		for _, name := range AllStrategies {
 			if e, ok := est[name]; ok {
-				fmt.Fprintf(w, "\nOptimum (whole nodes, the same days): $%.2f/day.\n", e.Optimum)
+				fmt.Fprintf(w, "\nOptimum (whole nodes holding whole pods, the same days): $%.2f/day", e.Optimum)
+				if peer, ok := est[Peer]; ok {
+					fmt.Fprintf(w, ", %.3f × %s's: the lowest ratio to %s any placement reaches", e.Optimum/peer.Dollars, Peer, Peer)
+				}
+				fmt.Fprintln(w, ".")
 				break
 			}
 		}
