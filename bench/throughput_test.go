@@ -45,6 +45,8 @@ var (
 	tpNewest   = flag.String("throughput.newest", "1.37", "Minor of the newest upstream kube-scheduler to measure against (hack/build-compat.sh builds it); the whole run uses that minor's API server. Empty: none, on the product's own control plane.")
 	tpProfile  = flag.String("throughput.cpuprofile", "", "Directory for a CPU profile of each measurement (the scheduler's /debug/pprof/profile over -throughput.profile-seconds); empty: none.")
 	tpProfSecs = flag.Int("throughput.profile-seconds", 10, "Length of each CPU profile.")
+	tpBaseline = flag.String("throughput.baseline", "", "Another spot-scheduler binary (an earlier commit's build) measured in the same rounds with the shipped profile, as spot-scheduler-baseline, for an A/B on one host; empty: none.")
+	tpBaseCfg  = flag.String("throughput.baseline-config", "", "The baseline's KubeSchedulerConfiguration (its own commit's manifests/scheduler-config.yaml); empty: this checkout's.")
 )
 
 func TestMain(m *testing.M) {
@@ -54,6 +56,10 @@ func TestMain(m *testing.M) {
 }
 
 const tpNamespace = "throughput"
+
+// baselineName is the configuration of -throughput.baseline: the shipped profile on another
+// binary.
+const baselineName = "spot-scheduler-baseline"
 
 // tpConfig is one scheduler configuration under measurement.
 type tpConfig struct {
@@ -116,7 +122,24 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 	if newestBinary != "" {
 		upstream = append(upstream, tpConfig{name: upstreamName(*tpNewest), binary: newestBinary})
 	}
-	configs, err := throughputConfigs(c, framework.SchedulerBinary(b), framework.RepoFile(b, "manifests/scheduler-config.yaml"), upstream)
+	shippedConfig := framework.RepoFile(b, "manifests/scheduler-config.yaml")
+	configs, err := throughputConfigs(c, framework.SchedulerBinary(b), shippedConfig, upstream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var baseline []tpConfig
+	if *tpBaseline != "" {
+		cfg := *tpBaseCfg
+		if cfg == "" {
+			cfg = shippedConfig
+		}
+		base, err := shippedProfile(c, baselineName, *tpBaseline, cfg)
+		if err != nil {
+			b.Fatalf("-throughput.baseline: %v", err)
+		}
+		baseline = []tpConfig{base}
+		configs = append(configs, base)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -172,6 +195,11 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 		}
 		fmt.Printf("\nscheduling throughput, %d nodes, %d pods, %d rounds:\n  %s\n\n", nodes, pods, *tpRounds, strings.Join(lines, "\n  "))
 		ratioLines = append(ratioLines, fmt.Sprintf("ratio nodes=%d spot-scheduler/default-profile=%.2f%s", nodes, ratio, spread(results["spot-scheduler"], results["default-profile"])))
+		for _, base := range baseline {
+			ratioLines = append(ratioLines,
+				fmt.Sprintf("ratio nodes=%d %s/default-profile=%.2f%s", nodes, base.name, mean(results[base.name])/mean(results["default-profile"]), spread(results[base.name], results["default-profile"])),
+				fmt.Sprintf("ratio nodes=%d spot-scheduler/%s=%.2f%s", nodes, base.name, mean(results["spot-scheduler"])/mean(results[base.name]), spread(results["spot-scheduler"], results[base.name])))
+		}
 		for _, up := range upstream {
 			r := mean(results["spot-scheduler"]) / mean(results[up.name])
 			b.ReportMetric(r, fmt.Sprintf("nodes-%d-spot/%s-ratio", nodes, up.name))
@@ -293,17 +321,7 @@ func fmtRates(v []float64) string {
 // throughputConfigs writes the configurations: every one without leader election and with a
 // client rate limit high enough not to be the bottleneck (the same for all).
 func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string, upstream []tpConfig) ([]tpConfig, error) {
-	conn := map[string]any{"kubeconfig": c.Kubeconfig, "qps": 5000, "burst": 5000}
-	write := func(name string, cfg map[string]any) (string, error) {
-		cfg["clientConnection"] = conn
-		cfg["leaderElection"] = map[string]any{"leaderElect": false}
-		data, err := yaml.Marshal(cfg)
-		if err != nil {
-			return "", err
-		}
-		p := filepath.Join(c.Dir, name+".yaml")
-		return p, os.WriteFile(p, data, 0o600)
-	}
+	write := func(name string, cfg map[string]any) (string, error) { return writeThroughputConfig(c, name, cfg) }
 	defaultCfg := func(schedulerName string) map[string]any {
 		return map[string]any{
 			"apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration",
@@ -325,18 +343,11 @@ func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string
 	}
 	out = append(out, tpConfig{"default-all-nodes", spotBinary, p, "default-all-nodes"})
 
-	data, err := os.ReadFile(shippedConfig)
+	spot, err := shippedProfile(c, "spot-scheduler", spotBinary, shippedConfig)
 	if err != nil {
 		return nil, err
 	}
-	shipped := map[string]any{}
-	if err := yaml.Unmarshal(data, &shipped); err != nil {
-		return nil, err
-	}
-	if p, err = write("spot-scheduler", shipped); err != nil {
-		return nil, err
-	}
-	out = append(out, tpConfig{"spot-scheduler", spotBinary, p, "spot-scheduler"})
+	out = append(out, spot)
 	for _, up := range upstream {
 		if p, err = write(up.name, defaultCfg(up.name)); err != nil {
 			return nil, err
@@ -344,6 +355,34 @@ func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string
 		out = append(out, tpConfig{up.name, up.binary, p, up.name})
 	}
 	return out, nil
+}
+
+// writeThroughputConfig writes a KubeSchedulerConfiguration for the cluster (its
+// kubeconfig, high client limits, no leader election) as name.yaml in the cluster's directory.
+func writeThroughputConfig(c *localcluster.Cluster, name string, cfg map[string]any) (string, error) {
+	cfg["clientConnection"] = map[string]any{"kubeconfig": c.Kubeconfig, "qps": 5000, "burst": 5000}
+	cfg["leaderElection"] = map[string]any{"leaderElect": false}
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(c.Dir, name+".yaml")
+	return p, os.WriteFile(p, data, 0o600)
+}
+
+// shippedProfile is the shipped spot-scheduler profile (schedulerName spot-scheduler, from
+// configFile) on binary, measured as name.
+func shippedProfile(c *localcluster.Cluster, name, binary, configFile string) (tpConfig, error) {
+	data, err := os.ReadFile(configFile)
+	if err != nil {
+		return tpConfig{}, err
+	}
+	shipped := map[string]any{}
+	if err := yaml.Unmarshal(data, &shipped); err != nil {
+		return tpConfig{}, fmt.Errorf("%s: %w", configFile, err)
+	}
+	p, err := writeThroughputConfig(c, name, shipped)
+	return tpConfig{name, binary, p, "spot-scheduler"}, err
 }
 
 // createThroughputNodes makes nodes from..to-1 of 32 CPU: 40% spot over 6 pools in 3 zones,
