@@ -140,9 +140,6 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 		baseline = []tpConfig{base}
 		configs = append(configs, base)
 	}
-	if err != nil {
-		b.Fatal(err)
-	}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tpNamespace}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
