@@ -500,16 +500,18 @@ func (c *Controller) evict(ctx context.Context, m Move) string {
 		}
 	}
 	evictionsTotal.WithLabelValues(m.FromTier, m.ToTier).Inc()
-	why := ""
+	why, purpose := "", "failback"
 	switch {
 	case m.ForPolicy:
-		why = " (capacity policy)"
+		why, purpose = " (capacity policy)", "capacity-policy"
 	case m.ForPacking:
-		why = " (packing: node " + m.From + " empties)"
+		why, purpose = " (packing: node "+m.From+" empties)", "packing"
 	}
 	c.recorder.Eventf(pod, nil, v1.EventTypeNormal, "Rebalanced", "Evict",
 		"Moving from %s node %s to %s: node %s has room%s", m.FromTier, m.From, m.ToTier, m.To, why)
-	logger.Info("Evicted pod to move it to a better tier", "pod", klog.KObj(pod), "fromTier", m.FromTier, "fromNode", m.From, "toTier", m.ToTier, "toNode", m.To)
+	// One message for every move; purpose tells failback from the capacity policy and packing,
+	// which move within a tier.
+	logger.Info("Evicted pod to move it", "purpose", purpose, "pod", klog.KObj(pod), "fromTier", m.FromTier, "fromNode", m.From, "toTier", m.ToTier, "toNode", m.To)
 	return ""
 }
 

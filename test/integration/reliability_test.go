@@ -126,7 +126,7 @@ func boundBy(t testing.TB, p *localcluster.Process) int {
 
 // evictedBy counts the pods the rebalancer's log says it evicted.
 func evictedBy(t testing.TB, r *rebalancer) int {
-	return len(logLines(t, r.log, "Evicted pod to move it to a better tier"))
+	return len(logLines(t, r.log, "Evicted pod to move it"))
 }
 
 // TestReliabilityHA runs two schedulers and two rebalancers. Only the Lease holders bind and
