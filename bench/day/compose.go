@@ -273,13 +273,17 @@ func estimate(s *Shape, all map[string]measures, strategies []string, rate, disc
 		days[i] = schedule(s, rate, allSpot, rng)
 		loads[i] = rng.Float64()
 	}
-	mean := func(m measures, sample []int, n int) (*DayTotals, float64, bool) {
+	// The optimum depends on the days only: once for every strategy and resample.
+	optimum := 0.0
+	for _, evs := range days {
+		optimum += dollars(s, optimumDay(s, evs), discount) / float64(dayDraws)
+	}
+	mean := func(m measures, sample []int, n int) (*DayTotals, bool) {
 		sum := &DayTotals{NodeSeconds: map[string]float64{}, Deficit: map[string]float64{}}
-		opt := 0.0
 		for i := 0; i < n; i++ {
 			d, ok := composeDay(s, m, days[i], sample, loads[i])
 			if !ok {
-				return nil, 0, false
+				return nil, false
 			}
 			for t, v := range d.NodeSeconds {
 				sum.NodeSeconds[t] += v / float64(n)
@@ -293,9 +297,8 @@ func estimate(s *Shape, all map[string]measures, strategies []string, rate, disc
 			sum.DrainEvictions += d.DrainEvictions / float64(n)
 			sum.ServedPodSeconds += d.ServedPodSeconds / float64(n)
 			sum.HeadroomNodeSeconds += d.HeadroomNodeSeconds / float64(n)
-			opt += dollars(s, optimumDay(s, days[i]), discount) / float64(n)
 		}
-		return sum, opt, true
+		return sum, true
 	}
 	out := map[string]*Estimate{}
 	for _, name := range strategies {
@@ -303,11 +306,11 @@ func estimate(s *Shape, all map[string]measures, strategies []string, rate, disc
 		if !ok {
 			continue
 		}
-		d, opt, ok := mean(m, indexes(len(m.reps)), dayDraws)
+		d, ok := mean(m, indexes(len(m.reps)), dayDraws)
 		if !ok {
 			continue
 		}
-		e := &Estimate{Strategy: name, Dollars: d.Dollars(s, discount), Optimum: opt, Evictions: d.Evictions, Needed: d.NeededMoves,
+		e := &Estimate{Strategy: name, Dollars: d.Dollars(s, discount), Optimum: optimum, Evictions: d.Evictions, Needed: d.NeededMoves,
 			MovedTwice: d.MovedTwice, Drains: d.DrainEvictions, Deficit: d.TotalDeficit(), DeficitBy: d.Deficit,
 			HeadroomNodeSeconds: d.HeadroomNodeSeconds, NodeSeconds: d.NodeSeconds, Reps: len(m.reps)}
 		e.PerServedPodHour = e.Dollars / (d.ServedPodSeconds / 3600)
@@ -333,8 +336,8 @@ func estimate(s *Shape, all map[string]measures, strategies []string, rate, disc
 			for i := range sample {
 				sample[i] = brng.IntN(reps)
 			}
-			a, _, ok1 := mean(all[name], sample, bootstrapDr)
-			p, _, ok2 := mean(all[Peer], sample, bootstrapDr)
+			a, ok1 := mean(all[name], sample, bootstrapDr)
+			p, ok2 := mean(all[Peer], sample, bootstrapDr)
 			if ok1 && ok2 {
 				ratios = append(ratios, a.Dollars(s, discount)/p.Dollars(s, discount))
 			}

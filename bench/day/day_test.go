@@ -198,6 +198,29 @@ func TestWholePodNodes(t *testing.T) {
 	}
 }
 
+// firstFitDecreasing is the nodes First Fit Decreasing uses for pods of these sizes: an
+// upper bound on the fewest, to show where wholePodNodes is exact.
+func firstFitDecreasing(sizes map[int64]int, capacity int64) int {
+	var order []int64
+	for size := range sizes {
+		order = append(order, size)
+	}
+	slices.Sort(order)
+	slices.Reverse(order)
+	var free []int64
+	for _, size := range order {
+		for range sizes[size] {
+			i := slices.IndexFunc(free, func(f int64) bool { return f >= size })
+			if i < 0 {
+				free = append(free, capacity)
+				i = len(free) - 1
+			}
+			free[i] -= size
+		}
+	}
+	return len(free)
+}
+
 // fewestNodes is the exact fewest nodes for a few pods, by trying every placement.
 func fewestNodes(pods []int64, capacity int64) int {
 	best := len(pods)

@@ -2,22 +2,8 @@ package day
 
 import (
 	"math"
-	"slices"
 	"strconv"
 )
-
-// demandMilliCPU is the CPU the workloads ask for, off-peak or at the peak.
-func demandMilliCPU(s *Shape, peak bool) (cpu int64, pods int) {
-	for _, w := range s.Workloads {
-		n := w.Replicas
-		if peak {
-			n = w.Peak
-		}
-		cpu += int64(n) * w.MilliCPU
-		pods += n
-	}
-	return cpu, pods
-}
 
 // podSizes is the demand as pod sizes: milliCPU -> pods of that size, off-peak or at the peak.
 func podSizes(s *Shape, peak bool) map[int64]int {
@@ -30,6 +16,15 @@ func podSizes(s *Shape, peak bool) map[int64]int {
 		sizes[w.MilliCPU] += n
 	}
 	return sizes
+}
+
+// demandMilliCPU is the CPU the workloads ask for, off-peak or at the peak, and their pods.
+func demandMilliCPU(s *Shape, peak bool) (cpu int64, pods int) {
+	for size, n := range podSizes(s, peak) {
+		cpu += size * int64(n)
+		pods += n
+	}
+	return cpu, pods
 }
 
 // optimumNodes is the optimum in whole nodes holding whole pods: the fewest nodes that hold
@@ -110,29 +105,6 @@ func wholePodNodes(sizes map[int64]int, capacity int64) int {
 		best = max(best, int(n))
 	}
 	return best
-}
-
-// firstFitDecreasing is the nodes First Fit Decreasing uses for pods of these sizes: an
-// upper bound on the fewest, to show where wholePodNodes is exact.
-func firstFitDecreasing(sizes map[int64]int, capacity int64) int {
-	var order []int64
-	for size := range sizes {
-		order = append(order, size)
-	}
-	slices.Sort(order)
-	slices.Reverse(order)
-	var free []int64
-	for _, size := range order {
-		for range sizes[size] {
-			i := slices.IndexFunc(free, func(f int64) bool { return f >= size })
-			if i < 0 {
-				free = append(free, capacity)
-				i = len(free) - 1
-			}
-			free[i] -= size
-		}
-	}
-	return len(free)
 }
 
 func gcd(a, b int64) int64 {
