@@ -33,11 +33,12 @@ func (pl *planner) pack(ctx context.Context, pods, candidates []*v1.Pod) error {
 	}
 	for _, s := range pl.packSources(pods, candidates) {
 		emptied, err := pl.empty(ctx, s, pl.tryPack)
-		if err != nil || emptied {
-			if emptied {
-				pl.plan.PackedNodes = append(pl.plan.PackedNodes, s.name)
-			}
+		if err != nil {
 			return err
+		}
+		if emptied { // one node per pass
+			pl.plan.PackedNodes = append(pl.plan.PackedNodes, s.name)
+			return nil
 		}
 	}
 	return nil
