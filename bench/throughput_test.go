@@ -318,7 +318,6 @@ func fmtRates(v []float64) string {
 // throughputConfigs writes the configurations: every one without leader election and with a
 // client rate limit high enough not to be the bottleneck (the same for all).
 func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string, upstream []tpConfig) ([]tpConfig, error) {
-	write := func(name string, cfg map[string]any) (string, error) { return writeThroughputConfig(c, name, cfg) }
 	defaultCfg := func(schedulerName string) map[string]any {
 		return map[string]any{
 			"apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration",
@@ -326,7 +325,7 @@ func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string
 		}
 	}
 	var out []tpConfig
-	p, err := write("default-profile", defaultCfg("default-profile"))
+	p, err := writeThroughputConfig(c, "default-profile", defaultCfg("default-profile"))
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +334,7 @@ func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string
 	// the cost of scoring all nodes from the cost of the spot-scheduler plugins.
 	all := defaultCfg("default-all-nodes")
 	all["profiles"].([]any)[0].(map[string]any)["percentageOfNodesToScore"] = 100
-	if p, err = write("default-all-nodes", all); err != nil {
+	if p, err = writeThroughputConfig(c, "default-all-nodes", all); err != nil {
 		return nil, err
 	}
 	out = append(out, tpConfig{"default-all-nodes", spotBinary, p, "default-all-nodes"})
@@ -346,7 +345,7 @@ func throughputConfigs(c *localcluster.Cluster, spotBinary, shippedConfig string
 	}
 	out = append(out, spot)
 	for _, up := range upstream {
-		if p, err = write(up.name, defaultCfg(up.name)); err != nil {
+		if p, err = writeThroughputConfig(c, up.name, defaultCfg(up.name)); err != nil {
 			return nil, err
 		}
 		out = append(out, tpConfig{up.name, up.binary, p, up.name})
